@@ -1,0 +1,50 @@
+"""Alembic environment: URL from the app's settings (unless the caller set one), metadata from
+the app's single Base."""
+
+from __future__ import annotations
+
+from sqlalchemy import engine_from_config, pool
+
+from alembic import context
+from chatbot.storage import models  # noqa: F401  (registers the tables on Base.metadata)
+from knowledge_base.tables import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+if not config.get_main_option("sqlalchemy.url"):
+    from chatbot.settings import Settings
+
+    config.set_main_option("sqlalchemy.url", Settings().db_url.replace("%", "%%"))
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connectable = engine_from_config(
+        config.get_section(config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
+    )
+    with connectable.connect() as connection:
+        # Batch mode lets ALTER TABLE work on SQLite.
+        context.configure(
+            connection=connection, target_metadata=target_metadata, render_as_batch=True
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

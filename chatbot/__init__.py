@@ -1,0 +1,1 @@
+"""Offline customer-service chatbot: answers from your own FAQ documents."""

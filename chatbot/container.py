@@ -1,0 +1,90 @@
+"""The one place that picks implementations and wires the services together."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from chatbot.conversations import ConversationLog
+from chatbot.dialogue import DialogueManager
+from chatbot.generation.base import Generator
+from chatbot.settings import Settings
+from chatbot.storage import db
+from knowledge_base.embedders import Embedder, SentenceTransformerEmbedder
+from knowledge_base.service import IngestResult, KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    kb: KnowledgeBase
+    dialogue: DialogueManager
+    conversations: ConversationLog
+
+
+def configure_runtime(settings: Settings) -> None:
+    """Offline by default: packaged models never need the hub, and a firewall must not stall us."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    torch.set_num_threads(settings.models.torch_threads)
+
+
+def build(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    generator: Generator | None = None,
+    migrate: bool = True,
+) -> Services:
+    """Build every service from settings. Tests pass doubles for the embedder and generator."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if migrate:
+        db.upgrade(settings.db_url)
+    engine = db.make_engine(settings.db_url)
+    sessions = db.make_sessions(engine)
+    if embedder is None or generator is None:
+        configure_runtime(settings)
+    if embedder is None:
+        embedder = SentenceTransformerEmbedder(settings.models.embedder)
+    if generator is None:
+        from chatbot.generation.transformers_backend import TransformersGenerator
+
+        generator = TransformersGenerator(settings.models.generator, settings.models_dir)
+    kb = KnowledgeBase(
+        sessions, embedder, settings.index_dir, batch_size=settings.models.embed_batch_size
+    )
+    r = settings.retrieval
+    dialogue = DialogueManager(
+        sessions,
+        kb,
+        generator,
+        top_k=r.top_k,
+        min_score=r.min_score,
+        handoff_after_declines=r.handoff_after_declines,
+        max_new_tokens=settings.models.max_new_tokens,
+    )
+    return Services(settings, engine, sessions, kb, dialogue, ConversationLog(sessions))
+
+
+def load_sample_if_empty(services: Services) -> list[IngestResult]:
+    """First start: give the app something to answer from."""
+    if not services.settings.load_sample_kb or not services.kb.is_empty():
+        return []
+    folder = Path(str(resources.files("chatbot") / "sample_data"))
+    results = services.kb.ingest_paths([folder])
+    for r in results:
+        log.info("sample knowledge base: %s %s (%d passages)", r.name, r.status, r.passages)
+    return results

