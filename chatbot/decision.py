@@ -9,13 +9,27 @@ from knowledge_base.records import SearchHit
 
 ANSWER, FALLBACK, HANDOFF = "answer", "fallback", "handoff"
 
-# Explicit requests for a person: a verb of asking/connecting near a word for a human.
-_HUMAN = r"(human|person|agent|representative|rep|operator|somebody|someone|staff|real people)"
+# Explicit requests for a person: "talk to a human", "connect me to an agent", "I want a real
+# person", or just "agent please". The human word must be the object of the request: "I need help
+# since someone stole my card" or "Do I need to notify someone ...?" are questions, not requests,
+# and "transfer $20 to another person" is a banking task.
+_HUMAN = (
+    r"(humans?|persons?|people|agents?|representatives?|reps?|operators?|somebody|someone|"
+    r"staff|manager|supervisor)"
+)
+_WHO = (
+    r"(?:(?:a|an|the|some|your|another|one\s+of\s+your)\s+)?"
+    rf"(?:(?:real|live|actual|human)\s+)?{_HUMAN}"
+)
+_TEAM = r"(?:(?:the|your)\s+)?(?:customer\s+)?(?:service|support|care)(?:\s+team)?"
 _HANDOFF_PATTERNS = [
+    re.compile(rf"\b(talk|speak|chat)\s+(to|with)\s+({_WHO}|{_TEAM})\b", re.I),
     re.compile(
-        rf"\b(talk|speak|chat|connect|transfer|put|get|want|need|give)\b.{{0,30}}\b{_HUMAN}\b",
+        rf"\b(connect|transfer|put|pass)\s+(me|us|this|this\s+chat)\s+(through\s+|over\s+)?"
+        rf"(to|with)\s+({_WHO}|{_TEAM})\b",
         re.I,
     ),
+    re.compile(rf"\b((want|need|get)\s+(me\s+)?|give\s+me\s+){_WHO}\b", re.I),
     re.compile(rf"^\W*(a\s+)?(live\s+|real\s+)?{_HUMAN}\W*(please)?\W*$", re.I),
     re.compile(
         r"\b(customer service|support team|live chat|call me)\b.{0,20}\b(please|now)\b", re.I

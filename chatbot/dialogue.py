@@ -127,7 +127,8 @@ class DialogueManager:
             reply = Reply(conv_id, dec.FALLBACK, "error", [])
             reply._pieces = self._store_error(reply, started, exc)
             return reply
-        shown = decision.hits if decision.kind == dec.ANSWER else []
+        # Sources are the passages the answer is built from, not every retrieved entry.
+        shown = dec.prompt_hits(decision.hits) if decision.kind == dec.ANSWER else []
         reply = Reply(conv_id, decision.kind, decision.reason, [Source.from_hit(h) for h in shown])
         reply._pieces = self._run(reply, text, decision, started)
         return reply

@@ -27,6 +27,9 @@ class ModelSettings(BaseModel):
     )
     max_new_tokens: int = Field(160, ge=8, le=2048, description="Longest generated answer.")
     embed_batch_size: int = Field(32, ge=1, description="Passages per embedding batch.")
+    cache_dir: Path | None = Field(
+        None, description="Where converted models are kept; defaults to DATA_DIR/models."
+    )
 
 
 class RetrievalSettings(BaseModel):
@@ -73,4 +76,4 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
-        return self.data_dir / "models"
+        return self.models.cache_dir or self.data_dir / "models"

@@ -11,6 +11,8 @@ OVERLAP_CHARS = 150
 def split_text(text: str, max_chars: int = MAX_CHARS, overlap: int = OVERLAP_CHARS) -> list[str]:
     """Split at paragraph boundaries, then by sentence, into chunks of at most `max_chars`;
     consecutive chunks of one long paragraph share about `overlap` characters."""
+    if max_chars < 1 or not 0 <= overlap < max_chars:
+        raise ValueError("need max_chars >= 1 and 0 <= overlap < max_chars")
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     chunks: list[str] = []
     current = ""
@@ -21,10 +23,11 @@ def split_text(text: str, max_chars: int = MAX_CHARS, overlap: int = OVERLAP_CHA
                 chunks.append(current)
                 current = ""
             chunks.extend(_split_long(para, max_chars, overlap))
-        elif len(current) + len(para) + 2 <= max_chars:
+        elif len(current) + len(para) + (2 if current else 0) <= max_chars:
             current = f"{current}\n\n{para}" if current else para
         else:
-            chunks.append(current)
+            if current:
+                chunks.append(current)
             current = para
     if current:
         chunks.append(current)
@@ -44,7 +47,10 @@ def _split_long(para: str, max_chars: int, overlap: int) -> list[str]:
             chunks.append(head)
         if current and len(current) + len(sentence) + 1 > max_chars:
             chunks.append(current)
-            tail = current[-overlap:]
+            # Carry over the end of the previous chunk, but never so much that the next chunk
+            # would exceed max_chars (and never the whole chunk: `s[-0:]` is all of `s`).
+            keep = min(overlap, max_chars - len(sentence) - 1)
+            tail = current[-keep:] if keep > 0 else ""
             current = tail[tail.find(" ") + 1 :] if " " in tail else ""
         current = f"{current} {sentence}".strip()
     if current:

@@ -52,7 +52,9 @@ class VectorIndex:
         scores, ids = self._index.search(
             np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32), min(k, len(self))
         )
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
+        found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
+        # Equal scores (duplicate texts) come back in arbitrary order: the earlier passage wins.
+        return sorted(found, key=lambda r: (-round(r[1], 6), r[0]))
 
     def save(self, folder: Path, manifest: Manifest) -> None:
         """Write to temporary files and rename, so a crash never leaves a half-written index."""
@@ -85,6 +87,6 @@ class VectorIndex:
         index = cls.__new__(cls)
         index.dimension = manifest.dimension
         index._index = raw
-        if len(index) != manifest.count:
+        if len(index) != manifest.count or raw.d != manifest.dimension:
             return None
         return index, manifest

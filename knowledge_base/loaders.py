@@ -91,24 +91,31 @@ def load_markdown(name: str, data: bytes) -> ParsedDocument:
     text = decode(name, data)
     if not text.strip():
         raise IngestError(name, "the file is empty")
-    lines = text.splitlines()
+    # Split lines exactly as markdown-it counts them (str.splitlines also breaks on \f, \x1c,
+    # \u2028..., which would shift every heading's line number).
+    text = re.sub(r"\r\n?", "\n", text)
+    lines = text.split("\n")
     tokens = MarkdownIt().parse(text)
-    headings: list[tuple[int, int, str]] = []  # (start line, level, text)
+    # (first line, first line after the heading, level, text): a setext heading ("Title" over
+    # "=====") spans two lines, and its underline must not become part of the section body.
+    headings: list[tuple[int, int, int, str]] = []
     for i, tok in enumerate(tokens):
         if tok.type == "heading_open" and tok.map:
-            headings.append((tok.map[0], int(tok.tag[1]), tokens[i + 1].content.strip()))
+            headings.append(
+                (tok.map[0], tok.map[1], int(tok.tag[1]), tokens[i + 1].content.strip())
+            )
     stem = PurePath(name).stem
-    doc_title = next((h[2] for h in headings if h[1] == 1), stem)
+    doc_title = next((h[3] for h in headings if h[2] == 1), stem)
     doc = ParsedDocument(name, "markdown")
-    bounds = [*headings, (len(lines), 0, "")]
+    bounds = [*headings, (len(lines), len(lines), 0, "")]
     sections: list[tuple[list[str], str]] = []
     if (headings and headings[0][0] > 0) or not headings:
         first = headings[0][0] if headings else len(lines)
         sections.append(([doc_title], "\n".join(lines[:first])))
     path: list[tuple[int, str]] = []
-    for (start, level, heading), (end, _, _) in itertools.pairwise(bounds):
+    for (_, body_start, level, heading), (end, _, _, _) in itertools.pairwise(bounds):
         path = [p for p in path if p[0] < level] + [(level, heading)]
-        body = "\n".join(lines[start + 1 : end])
+        body = "\n".join(lines[body_start:end])
         sections.append(([h for _, h in path], body))
     used: set[str] = set()
     for heading_path, body in sections:

@@ -48,15 +48,12 @@ class FaqEntry:
         """Each phrasing is its own passage (question-to-question matching works best);
         the answer is searchable too, prefixed by the main question for context."""
         title = self.questions[0]
-        common = {"category": self.category, "url": self.url, "answer": self.answer}
-        drafts = [
-            PassageDraft(self.entry_id, "question", title, question, **common)
-            for question in self.questions
+        texts = [("question", q) for q in self.questions]
+        texts.append(("answer", f"{title}\n{self.answer}"))
+        return [
+            PassageDraft(self.entry_id, kind, title, text, self.answer, self.category, self.url)
+            for kind, text in texts
         ]
-        drafts.append(
-            PassageDraft(self.entry_id, "answer", title, f"{title}\n{self.answer}", **common)
-        )
-        return drafts
 
 
 @dataclass(frozen=True)

@@ -178,27 +178,32 @@ class KnowledgeBase:
         index, meta = self._index, self._meta
         if index is None:
             return []
-        best: dict[str, SearchHit] = {}
-        # Several passages can belong to one entry; over-fetch so k distinct entries remain.
-        for pid, score in index.search(vector, k * 8):
-            m = meta.get(pid)
-            if m is None or m.entry_id in best:
-                continue
-            best[m.entry_id] = SearchHit(
-                entry_id=m.entry_id,
-                passage_id=pid,
-                title=m.title,
-                answer=m.answer,
-                score=score,
-                kind=m.kind,
-                matched_text=m.text,
-                url=m.url,
-                category=m.category,
-                document=m.document,
-            )
-            if len(best) == k:
-                break
-        return list(best.values())
+        # Several passages can belong to one entry (an FAQ with 100 phrasings has 101), so
+        # over-fetch, and fetch more while fewer than k distinct entries came back.
+        fetch = k * 8
+        while True:
+            best: dict[str, SearchHit] = {}
+            for pid, score in index.search(vector, fetch):
+                m = meta.get(pid)
+                if m is None or m.entry_id in best:
+                    continue
+                best[m.entry_id] = SearchHit(
+                    entry_id=m.entry_id,
+                    passage_id=pid,
+                    title=m.title,
+                    answer=m.answer,
+                    score=score,
+                    kind=m.kind,
+                    matched_text=m.text,
+                    url=m.url,
+                    category=m.category,
+                    document=m.document,
+                )
+                if len(best) == k:
+                    return list(best.values())
+            if fetch >= len(index):
+                return list(best.values())
+            fetch *= 4
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:

@@ -73,7 +73,7 @@ class TransformersGenerator:
             str(gguf.parent), dtype=torch.float32, **kwargs
         )
         # save_pretrained refuses a model that still looks quantised; the weights are fp32 now.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         tmp = target.with_name(target.name + ".tmp")

@@ -1,0 +1,184 @@
+"""The Gradio UI handlers, called directly (no browser, no server)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from chatbot.container import Services
+from chatbot.dialogue import PROMPT_FOR_QUESTION
+from chatbot.generation.scripted import ScriptedGenerator
+from chatbot.ui import build_app
+from chatbot.ui.chat import ChatMessage, ChatTurn, chat_turn, new_conversation
+from chatbot.ui.knowledge import DOCUMENT_HEADERS, delete_document, upload_files
+from chatbot.ui.review import (
+    CONVERSATION_HEADERS,
+    conversations_table,
+    render_transcript,
+    select_row,
+)
+
+QUESTION = "How do I reset my password?"
+ANSWER = "Click Forgot password on the sign-in page and follow the emailed link."
+DELIVERY = "Delivery takes 3 to 5 working days."
+FAQ_CSV = (
+    "id,question,answer,url\n"
+    f'acct-reset,{QUESTION},"{ANSWER}",https://help.example/reset\n'
+    f'ship-time,How long does delivery take?,"{DELIVERY}",\n'
+)
+
+
+@pytest.fixture
+def faq_file(tmp_path: Path) -> Path:
+    path = tmp_path / "uploads" / "faq.csv"
+    path.parent.mkdir()
+    path.write_text(FAQ_CSV, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def loaded(services: Services, faq_file: Path, generator: ScriptedGenerator) -> Services:
+    """Services with faq.csv ingested; the generator answers from it (then repeats the last)."""
+    generator.replies = [ANSWER, DELIVERY]
+    report, _ = upload_files(services, [str(faq_file)])
+    assert report.startswith("✅ faq.csv: 4 passages added"), report
+    return services
+
+
+def run_turn(
+    services: Services, message: str | None, history: list[ChatMessage], conversation_id: str | None
+) -> list[ChatTurn]:
+    return list(chat_turn(services, message, history, conversation_id))
+
+
+def test_build_app_returns_blocks_without_launching(services: Services) -> None:
+    app = build_app(services)
+    assert isinstance(app, gr.Blocks)
+    assert app.title == "Support chat"
+    assert not app.is_running
+
+
+def test_chat_turn_streams_answer_with_sources_and_reuses_conversation(loaded: Services) -> None:
+    steps = run_turn(loaded, QUESTION, [], None)
+    assert len(steps) > 2
+    first_history, first_id, first_box = steps[0]
+    assert first_history == [
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": ""},
+    ]
+    assert first_id is None and first_box == ""
+    partials = [h[-1]["content"] for h, _, _ in steps[1:-1]]
+    assert all(len(a) < len(b) for a, b in itertools.pairwise(partials))
+
+    history, conversation_id, box = steps[-1]
+    assert box == "" and conversation_id
+    reply = history[-1]["content"]
+    assert ANSWER in reply
+    answer_part, sources = reply.split("**Sources**")
+    assert ANSWER in answer_part
+    assert "[How do I reset my password?](https://help.example/reset)" in sources
+    assert "`acct-reset` in faq.csv" in sources
+    assert "score 1.00" in sources
+
+    second = run_turn(loaded, "How long does delivery take?", history, conversation_id)
+    history2, conversation_id2, _ = second[-1]
+    assert conversation_id2 == conversation_id
+    assert [m["role"] for m in history2] == ["user", "assistant", "user", "assistant"]
+    assert "3 to 5 working days" in history2[-1]["content"]
+
+    transcript = loaded.conversations.transcript(conversation_id)
+    assert transcript is not None
+    assert [m.role for m in transcript.messages] == ["user", "assistant"] * 2
+    assert len(loaded.conversations.recent()) == 1
+
+
+def test_declined_turn_has_no_sources_block(loaded: Services) -> None:
+    history, conversation_id, _ = run_turn(loaded, "zebra quantum violin", [], None)[-1]
+    assert conversation_id
+    assert "Sources" not in history[-1]["content"]
+
+
+@pytest.mark.parametrize("message", ["", "   \n", None])
+def test_empty_message_prompts_and_stores_nothing(services: Services, message: str | None) -> None:
+    steps = run_turn(services, message, [], None)
+    assert len(steps) == 1
+    history, conversation_id, box = steps[0]
+    assert history == [{"role": "assistant", "content": PROMPT_FOR_QUESTION}]
+    assert conversation_id is None and box == ""
+    assert services.conversations.recent() == []
+
+
+def test_new_conversation_clears_state() -> None:
+    assert new_conversation() == ([], None, "")
+
+
+def test_upload_reports_each_file_and_one_bad_file_does_not_stop_others(
+    services: Services, faq_file: Path, tmp_path: Path
+) -> None:
+    exe = tmp_path / "uploads" / "notes.exe"
+    exe.write_text("just some text", encoding="utf-8")
+    no_answer = tmp_path / "uploads" / "broken.csv"
+    no_answer.write_text("question,category\nWhere is my order?,Orders\n", encoding="utf-8")
+
+    report, table = upload_files(services, [str(exe), str(faq_file), str(no_answer)])
+
+    lines = report.split("\n\n")
+    assert len(lines) == 3
+    assert lines[0].startswith("❌ notes.exe: unsupported file type '.exe'")
+    assert lines[1] == "✅ faq.csv: 4 passages added"
+    assert lines[2].startswith("❌ broken.csv: missing required column(s) answer")
+    assert len(table) == 1
+    assert len(table[0]) == len(DOCUMENT_HEADERS)
+    assert table[0][:4] == ["faq.csv", "csv", 4, 2]
+
+    report, _ = upload_files(services, [str(faq_file)])
+    assert report == "✅ faq.csv: 4 passages unchanged"
+
+
+def test_delete_document(loaded: Services) -> None:
+    message, table = delete_document(loaded, "faq.csv")
+    assert "Deleted faq.csv" in message and table == []
+    message, _ = delete_document(loaded, "faq.csv")
+    assert message.startswith("❌")
+
+
+def test_review_lists_conversations_and_renders_transcript_with_scores(
+    loaded: Services,
+) -> None:
+    _, conversation_id, _ = run_turn(loaded, QUESTION, [], None)[-1]
+    rows, choices, ids = conversations_table(loaded)
+    assert ids == [conversation_id]
+    assert len(rows[0]) == len(CONVERSATION_HEADERS)
+    assert rows[0][1:] == [QUESTION, "web", 2, "answer", ""]
+    assert choices[0][1] == conversation_id
+
+    md = render_transcript(loaded, conversation_id)
+    assert "**🧑 User**" in md and "**🤖 Bot**" in md
+    assert "decision **answer** (matched)" in md
+    assert " ms" in md
+    assert "| rank | entry id | title | score |" in md
+    assert "| 1 | `acct-reset` |" in md
+    assert "| 1.000 |" in md
+    assert ANSWER in md
+
+    assert render_transcript(loaded, None) != md
+    assert "not found" in render_transcript(loaded, "missing-id")
+
+
+def test_select_row_maps_to_conversation_id() -> None:
+    evt = gr.SelectData(None, {"index": [1, 3], "value": "x"})
+    assert select_row(["a", "b"], evt) == "b"
+    assert select_row(["a"], evt) is None
+
+
+def test_two_sessions_get_two_conversations(loaded: Services) -> None:
+    _, first, _ = run_turn(loaded, QUESTION, [], None)[-1]
+    _, second, _ = run_turn(loaded, QUESTION, [], None)[-1]
+    assert first and second and first != second
+    assert {c.id for c in loaded.conversations.recent()} == {first, second}
+    for cid in (first, second):
+        transcript = loaded.conversations.transcript(cid)
+        assert transcript is not None and len(transcript.messages) == 2
