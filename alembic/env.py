@@ -3,9 +3,9 @@ the app's single Base."""
 
 from __future__ import annotations
 
+from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from alembic import context
 from chatbot.storage import models  # noqa: F401  (registers the tables on Base.metadata)
 from knowledge_base.tables import Base
 

@@ -25,6 +25,7 @@ class PassageDraft:
     answer: str
     category: str | None = None
     url: str | None = None
+    page: int | None = None
 
 
 @dataclass
@@ -70,3 +71,4 @@ class SearchHit:
     url: str | None = None
     category: str | None = None
     document: str = ""
+    page: int | None = None

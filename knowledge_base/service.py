@@ -198,6 +198,7 @@ class KnowledgeBase:
                     url=m.url,
                     category=m.category,
                     document=m.document,
+                    page=m.page,
                 )
                 if len(best) == k:
                     return list(best.values())

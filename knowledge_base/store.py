@@ -38,6 +38,7 @@ class PassageMeta:
     url: str | None
     category: str | None
     document: str
+    page: int | None = None
 
 
 def revision(session: Session) -> int:
@@ -90,6 +91,7 @@ def save_document(
             answer=draft.answer,
             category=draft.category,
             url=draft.url,
+            page=draft.page,
             embedding=vectors[i].astype(np.float32).tobytes(),
             embedder=embedder,
         )
@@ -141,7 +143,7 @@ def iter_passages(
     )
     for p, doc_name in session.execute(stmt):
         meta = PassageMeta(
-            p.entry_id, p.kind, p.title, p.text, p.answer, p.url, p.category, doc_name
+            p.entry_id, p.kind, p.title, p.text, p.answer, p.url, p.category, doc_name, p.page
         )
         yield p.id, p.embedding, p.embedder, meta
 

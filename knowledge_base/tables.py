@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -41,7 +50,13 @@ class Document(Base):
     source_type: Mapped[str] = mapped_column(String(32))
     content_hash: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(Integer)
+    # ingested | failed (a failed upload keeps its row and reason, never any passages)
+    status: Mapped[str] = mapped_column(String(16), default="ingested", server_default="ingested")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=utcnow, nullable=True
+    )
 
     passages: Mapped[list[Passage]] = relationship(
         back_populates="document",
@@ -71,6 +86,7 @@ class Passage(Base):
     answer: Mapped[str] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(String(256), nullable=True)
     url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    page: Mapped[int | None] = mapped_column(Integer, nullable=True)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
     embedder: Mapped[str] = mapped_column(String(512))
 
@@ -84,4 +100,8 @@ class KbState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
+    # The decline threshold picked for this knowledge base, and how (see chatbot calibrate).
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold_method: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    threshold_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -25,6 +25,8 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(16), default="web")
     title: Mapped[str] = mapped_column(String(200), default="")
     needs_human: Mapped[bool] = mapped_column(Boolean, default=False)
+    handoff_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    contact: Mapped[str | None] = mapped_column(String(320), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
@@ -51,6 +53,11 @@ class Message(Base):
     content: Mapped[str] = mapped_column(Text)
     decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # How the answer text was produced: generated | approved (stored FAQ answer) | passage
+    # (generation replaced by the passage text) | canned (decline / handoff wording).
+    answer_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    grounded: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    rewritten_query: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="complete")  # complete | error
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 import chatbot.storage.models  # noqa: F401  (registers the conversation tables on Base)
-from alembic import command
 from chatbot.storage import db
 from knowledge_base.tables import Base
 
