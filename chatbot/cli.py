@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from chatbot.cli_kb import kb_app
 from chatbot.settings import Settings
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(kb_app, name="kb")
 
 
 @app.callback()
@@ -73,26 +75,59 @@ def serve(
 def ingest(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).")],
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Show a progress bar (files, passages, rate). Default: when stderr is a terminal.",
+        ),
+    ] = None,
 ) -> None:
-    """Add FAQ files (CSV, Markdown) to the knowledge base."""
+    """Add FAQ files and documents to the knowledge base."""
+    from tqdm import tqdm
+
+    from knowledge_base.loaders import LOADERS
+    from knowledge_base.service import IngestProgress, IngestResult
+
     services = _services(ctx)
     failed = 0
+    show_bar = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(
+        total=0, unit="passage", desc="ingest", file=sys.stderr, disable=not show_bar, leave=True
+    )
 
-    def show(result) -> None:  # type: ignore[no-untyped-def]
+    def say(line: str, err: bool = False) -> None:
+        if show_bar:  # printed above the bar, which stays at the bottom
+            tqdm.write(line, file=sys.stderr if err else sys.stdout)
+        else:
+            typer.echo(line, err=err)
+
+    def show(result: IngestResult) -> None:
         nonlocal failed
         if result.ok:
-            typer.echo(f"{result.name}: {result.status}, {result.passages} passages")
+            say(f"{result.name}: {result.status}, {result.passages} passages")
         else:
             failed += 1
-            typer.echo(f"{result.name}: ERROR {result.message}", err=True)
+            say(f"{result.name}: ERROR {result.message}", err=True)
+
+    def advance(p: IngestProgress) -> None:
+        bar.total = p.passages_total
+        bar.set_postfix_str(f"files {p.files_done}/{p.files_total}", refresh=False)
+        bar.update(p.passages_done - bar.n)
 
     missing = [p for p in paths if not p.exists()]
     for p in missing:
         failed += 1
-        typer.echo(f"{p}: ERROR no such file or folder", err=True)
-    results = services.kb.ingest_paths([p for p in paths if p.exists()], on_result=show)
+        say(f"{p}: ERROR no such file or folder", err=True)
+    try:
+        results = services.kb.ingest_paths(
+            [p for p in paths if p.exists()], on_result=show, progress=advance
+        )
+    finally:
+        bar.close()
     if not results and not missing:
-        typer.echo("No supported files found (supported: .csv, .md, .markdown).", err=True)
+        supported = ", ".join(sorted(LOADERS))
+        typer.echo(f"No supported files found (supported: {supported}).", err=True)
         raise typer.Exit(1)
     raise typer.Exit(1 if failed else 0)
 
@@ -112,6 +147,11 @@ def ask(
 
     services = _services(ctx)
     load_sample_if_empty(services)
+    # Load the models first so the timings below are the turn's, not the process start-up's.
+    for component in (services.kb.embedder, services.dialogue.generator):
+        warm = getattr(component, "warm_up", None)
+        if warm is not None:
+            warm()
     started = time.perf_counter()
     first_token: float | None = None
     try:
@@ -169,6 +209,7 @@ def evaluate(
         typer.echo("ERROR the knowledge base is empty; run `chatbot ingest FILE` first", err=True)
         raise typer.Exit(2)
     results = evaluation.evaluate(services.dialogue, rows)
+    typer.echo(f"decline threshold: {services.dialogue.threshold():.3f}", err=True)
     m = evaluation.metrics(results)
     if output:
         evaluation.write_predictions(output, results)
@@ -177,6 +218,45 @@ def evaluate(
         return
     for key, value in asdict(m).items():
         typer.echo(f"{key:>18}: {value:.4f}" if isinstance(value, float) else f"{key:>18}: {value}")
+
+
+@app.command()
+def calibrate(
+    ctx: typer.Context,
+    queries: Annotated[
+        Path | None,
+        typer.Option("--queries", help="Labelled queries (query,expected_id) to calibrate from."),
+    ] = None,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Drop a labelled calibration; calibrate from the KB.")
+    ] = False,
+) -> None:
+    """Show or set the decline threshold (calibrated from the knowledge base by default)."""
+    from chatbot import evaluation
+
+    services = _services(ctx)
+    if services.kb.is_empty():
+        typer.echo("ERROR the knowledge base is empty; run `chatbot ingest FILE` first", err=True)
+        raise typer.Exit(2)
+    thresholds = services.dialogue.thresholds
+    if reset:
+        thresholds.reset()
+    if queries is not None:
+        try:
+            rows = evaluation.read_queries(queries)
+        except evaluation.QueriesFileError as exc:
+            typer.echo(f"ERROR {exc}", err=True)
+            raise typer.Exit(2) from None
+        result = thresholds.calibrate_labelled(rows)
+    else:
+        result = thresholds.current()
+    typer.echo(f"decline {result.describe()}")
+    if services.settings.retrieval.min_score is not None:
+        typer.echo(
+            f"note: CHATBOT_RETRIEVAL__MIN_SCORE={services.settings.retrieval.min_score} "
+            "overrides it while set",
+            err=True,
+        )
 
 
 @db_app.command("upgrade")

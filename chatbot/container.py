@@ -17,7 +17,10 @@ from chatbot.generation.base import Generator
 from chatbot.settings import Settings
 from chatbot.storage import db
 from knowledge_base.embedders import Embedder, SentenceTransformerEmbedder
+from knowledge_base.limits import MB, Limits
+from knowledge_base.retriever import HybridRetriever, RetrievalConfig
 from knowledge_base.service import IngestResult, KnowledgeBase
+from knowledge_base.threshold import Thresholds
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,15 @@ def configure_runtime(settings: Settings) -> None:
     torch.set_num_threads(settings.models.torch_threads)
 
 
+def ingest_limits(settings: Settings) -> Limits:
+    i = settings.ingest
+    return Limits(
+        max_file_bytes=int(i.max_file_mb * MB),
+        max_pages=i.max_pages,
+        max_text_chars=i.max_text_chars,
+    )
+
+
 def build(
     settings: Settings,
     *,
@@ -63,23 +75,33 @@ def build(
     if embedder is None or generator is None:
         configure_runtime(settings)
     if embedder is None:
-        embedder = SentenceTransformerEmbedder(settings.models.embedder)
+        embedder = SentenceTransformerEmbedder(settings.models.embedder, settings.models_dir)
     if generator is None:
         from chatbot.generation.transformers_backend import TransformersGenerator
 
         generator = TransformersGenerator(settings.models.generator, settings.models_dir)
-    kb = KnowledgeBase(
-        sessions, embedder, settings.index_dir, batch_size=settings.models.embed_batch_size
-    )
     r = settings.retrieval
+    retriever = HybridRetriever(
+        RetrievalConfig(knn=r.knn, lexical_weight=r.lexical_weight, use_answers=r.use_answers)
+    )
+    kb = KnowledgeBase(
+        sessions,
+        embedder,
+        settings.index_dir,
+        batch_size=settings.models.embed_batch_size,
+        limits=ingest_limits(settings),
+        retriever=retriever,
+    )
     dialogue = DialogueManager(
         sessions,
         kb,
         generator,
+        thresholds=Thresholds(kb, sessions),
         top_k=r.top_k,
         min_score=r.min_score,
         handoff_after_declines=r.handoff_after_declines,
         max_new_tokens=settings.models.max_new_tokens,
+        approved_answers=r.approved_answers,
     )
     return Services(settings, engine, sessions, kb, dialogue, ConversationLog(sessions))
 

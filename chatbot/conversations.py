@@ -33,6 +33,9 @@ class MessageView:
     latency_ms: float | None
     first_token_ms: float | None
     sources: list[SourceView]
+    answer_mode: str | None = None
+    grounded: bool | None = None
+    rewritten_query: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class TranscriptView:
     created_at: datetime
     needs_human: bool
     messages: list[MessageView]
+    handoff_reason: str | None = None
+    contact: str | None = None
 
 
 class ConversationLog:
@@ -79,7 +84,12 @@ class ConversationLog:
                             SourceView(x.rank, x.entry_id, x.title, x.snippet, x.score, x.url)
                             for x in m.sources
                         ],
+                        m.answer_mode,
+                        m.grounded,
+                        m.rewritten_query,
                     )
                     for m in conv.messages
                 ],
+                conv.handoff_reason,
+                conv.contact,
             )

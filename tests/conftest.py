@@ -15,7 +15,7 @@ import pytest
 
 from chatbot.container import Services, build
 from chatbot.generation.scripted import ScriptedGenerator
-from chatbot.settings import Settings
+from chatbot.settings import RetrievalSettings, Settings
 from knowledge_base.embedders import HashEmbedder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,12 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", load_sample_kb=False)
+    # A fixed threshold keeps dialogue tests independent of calibration (tested on its own).
+    return Settings(
+        data_dir=tmp_path / "data",
+        load_sample_kb=False,
+        retrieval=RetrievalSettings(min_score=0.5),
+    )
 
 
 @pytest.fixture

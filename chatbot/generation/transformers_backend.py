@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbot.generation.base import ChatMessage
-from knowledge_base.embedders import resolve_package_model
+from knowledge_base import model_packages
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class TransformersGenerator:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        source = Path(resolve_package_model(self.name))
+        source = Path(model_packages.resolve(self.name, self._cache_dir))
         gguf = _find_gguf(source)
         if gguf is None:
             local = source.exists()

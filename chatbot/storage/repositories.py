@@ -68,6 +68,9 @@ def add_assistant_message(
     first_token_ms: float | None,
     status: str = "complete",
     error: str | None = None,
+    answer_mode: str | None = None,
+    grounded: bool | None = None,
+    rewritten_query: str | None = None,
 ) -> Message:
     msg = Message(
         conversation_id=conversation_id,
@@ -79,6 +82,9 @@ def add_assistant_message(
         first_token_ms=first_token_ms,
         status=status,
         error=error,
+        answer_mode=answer_mode,
+        grounded=grounded,
+        rewritten_query=rewritten_query,
         sources=[
             MessageSource(
                 passage_id=src.passage_id,
@@ -98,8 +104,26 @@ def add_assistant_message(
         conv.updated_at = utcnow()
         if decision == "handoff":
             conv.needs_human = True
+            conv.handoff_reason = conv.handoff_reason or reason
     session.flush()
     return msg
+
+
+def history(session: Session, conversation_id: str, limit: int = 6) -> list[tuple[str, str]]:
+    """The last messages of a conversation as (role, content), oldest first."""
+    rows = session.execute(
+        select(Message.role, Message.content)
+        .where(Message.conversation_id == conversation_id)
+        .order_by(Message.id.desc())
+        .limit(limit)
+    ).all()
+    return [(r, c) for r, c in reversed(rows)]
+
+
+def set_contact(session: Session, conversation_id: str, contact: str) -> None:
+    conv = session.get(Conversation, conversation_id)
+    if conv is not None:
+        conv.contact = contact[:320]
 
 
 def recent_decisions(session: Session, conversation_id: str, limit: int = 10) -> list[str]:

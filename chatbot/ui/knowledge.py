@@ -1,4 +1,5 @@
-"""The "Knowledge base" tab: upload FAQ files, list documents, delete one."""
+"""The "Knowledge base" tab: upload files (with progress), list documents with their status,
+preview what a document became, delete it, and add or edit single FAQ entries."""
 
 from __future__ import annotations
 
@@ -10,12 +11,30 @@ from typing import Any
 import gradio as gr
 
 from chatbot.container import Services
+from knowledge_base.entries import MANUAL_DOCUMENT, EntryError
+from knowledge_base.loaders import LOADERS
 from knowledge_base.service import IngestResult
+from knowledge_base.store import DocumentInfo
 
-DOCUMENT_HEADERS = ["name", "type", "passages", "FAQ entries / sections", "size", "uploaded at"]
-FILE_TYPES = [".csv", ".md", ".markdown"]
+DOCUMENT_HEADERS = [
+    "name",
+    "type",
+    "passages",
+    "FAQ entries / sections",
+    "status",
+    "size",
+    "uploaded at",
+]
+PREVIEW_HEADERS = ["#", "kind", "entry id", "title", "page", "text"]
 
 Row = list[Any]
+EntryFields = tuple[str, str, str, str, str]  # question, other phrasings, answer, category, url
+NO_ENTRY: EntryFields = ("", "", "", "", "")
+
+
+def file_types() -> list[str]:
+    """Extensions the file picker accepts: whatever the loaders support."""
+    return sorted(LOADERS)
 
 
 def human_size(size: int) -> str:
@@ -26,16 +45,21 @@ def human_size(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
+def status_text(d: DocumentInfo) -> str:
+    return f"failed: {d.error}" if d.status == "failed" else d.status
+
+
 def documents_table(services: Services) -> list[Row]:
-    """One row per document, in DOCUMENT_HEADERS order."""
+    """One row per document, newest upload first, in DOCUMENT_HEADERS order."""
     return [
         [
             d.name,
             d.source_type,
             d.passages,
             d.entries,
+            status_text(d),
             human_size(d.size_bytes),
-            d.created_at.strftime("%Y-%m-%d %H:%M"),
+            d.uploaded_at.strftime("%Y-%m-%d %H:%M"),
         ]
         for d in services.kb.documents()
     ]
@@ -51,22 +75,32 @@ def report_line(result: IngestResult) -> str:
     return f"✅ {result.name}: {result.passages} passages {result.status}"
 
 
-def upload_files(services: Services, files: Sequence[str | Path] | None) -> tuple[str, list[Row]]:
+def upload_files(
+    services: Services,
+    files: Sequence[str | Path] | None,
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[str, list[Row]]:
     """Ingest each uploaded file (gr.File filepaths); one bad file never stops the others.
+    `progress` (filled in by Gradio) shows passages embedded per file.
 
     Returns (markdown report with one line per file, refreshed documents table).
     """
     if not files:
-        return "Choose one or more .csv or .md files to upload.", documents_table(services)
+        return "Choose one or more files to upload.", documents_table(services)
     lines = []
-    for f in files:
+    for number, f in enumerate(files, start=1):
         path = Path(f)
+        desc = f"{path.name} (file {number} of {len(files)})"
+
+        def embedded(done: int, total: int, desc: str = desc) -> None:
+            progress((done, total), desc=desc, unit="passages")
+
         try:
             data = path.read_bytes()
         except OSError as exc:
             result = IngestResult(path.name, "error", message=f"cannot read file: {exc.strerror}")
         else:
-            result = services.kb.ingest_bytes(path.name, data)
+            result = services.kb.ingest_bytes(path.name, data, progress=embedded)
         lines.append(report_line(result))
     return "\n\n".join(lines), documents_table(services)
 
@@ -82,44 +116,211 @@ def delete_document(services: Services, name: str | None) -> tuple[str, list[Row
     return message, documents_table(services)
 
 
+def preview_document(services: Services, name: str | None) -> tuple[str, list[Row]]:
+    """The passages a document became, in order: (markdown caption, rows in PREVIEW_HEADERS)."""
+    if not name:
+        return "Choose a document to preview its passages.", []
+    passages = services.kb.preview(name)
+    if passages is None:
+        return f"❌ {name}: no such document.", []
+    info = next((d for d in services.kb.documents() if d.name == name), None)
+    if info is not None and info.status == "failed":
+        return f"❌ **{name}** failed: {info.error}", []
+    rows = [
+        [i, p.kind, p.entry_id, p.title, "" if p.page is None else p.page, p.text]
+        for i, p in enumerate(passages, start=1)
+    ]
+    return f"**{name}**: {len(rows)} passages, in document order.", rows
+
+
+def select_document(evt: gr.SelectData) -> str | None:
+    """Clicking a row of the documents table chooses that document."""
+    row = evt.row_value
+    return str(row[0]) if row else None
+
+
 def refresh(services: Services) -> tuple[list[Row], Any]:
-    """Documents table and the delete dropdown's choices."""
+    """Documents table and the document dropdown's choices."""
     return documents_table(services), gr.update(choices=document_names(services), value=None)
 
 
+# ---- single FAQ entries -------------------------------------------------------------------
+def entry_choices(services: Services) -> Any:
+    return gr.update(choices=services.kb.faq_entry_ids())
+
+
+def load_entry(services: Services, entry_id: str | None) -> tuple[str, str, str, str, str, str]:
+    """The editor's fields for an entry (blank for a new one), then a status message."""
+    if not entry_id:
+        return (*NO_ENTRY, "New entry: fill in the fields and save.")
+    entry = services.kb.get_faq_entry(entry_id)
+    if entry is None:
+        return (*NO_ENTRY, f"❌ {entry_id}: no such FAQ entry.")
+    return (
+        entry.questions[0],
+        "\n".join(entry.questions[1:]),
+        entry.answer,
+        entry.category or "",
+        entry.url or "",
+        f"Editing `{entry_id}`.",
+    )
+
+
+def save_entry(
+    services: Services,
+    entry_id: str | None,
+    question: str,
+    phrasings: str,
+    answer: str,
+    category: str,
+    url: str,
+) -> tuple[str, Any, list[Row]]:
+    """Save the editor's entry (new when no id is chosen); it is in answers at once.
+
+    Returns (markdown message, entry dropdown update, refreshed documents table).
+    """
+    questions = [question, *phrasings.splitlines()]
+    try:
+        entry = services.kb.save_faq_entry(entry_id or None, questions, answer, category, url)
+    except EntryError as exc:
+        return f"❌ {exc}", gr.update(), documents_table(services)
+    verb = "Saved" if entry_id else f"Added to “{MANUAL_DOCUMENT}”:"
+    message = f"✅ {verb} `{entry.entry_id}` ({len(entry.questions)} phrasings)."
+    return (
+        message,
+        gr.update(choices=services.kb.faq_entry_ids(), value=entry.entry_id),
+        documents_table(services),
+    )
+
+
+def delete_entry(services: Services, entry_id: str | None) -> tuple[Any, ...]:
+    """Delete the chosen entry. Returns (message, dropdown update, 5 cleared fields, table)."""
+    if not entry_id:
+        message = "Choose an entry to delete."
+    elif services.kb.delete_faq_entry(entry_id):
+        message = f"🗑️ Deleted `{entry_id}`."
+    else:
+        message = f"❌ {entry_id}: no such FAQ entry."
+    choices = gr.update(choices=services.kb.faq_entry_ids(), value=None)
+    return (message, choices, *NO_ENTRY, documents_table(services))
+
+
 def build_knowledge_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
+    types = ", ".join(file_types())
     with gr.Tab("Knowledge base", id="knowledge") as tab:
         gr.Markdown(
-            "Upload FAQ files: **CSV** with `question` and `answer` columns (optional `id`, "
-            "`category`, `url`), or **Markdown**. A file with the same name replaces the old one."
+            f"Upload files ({types}): FAQ **CSV** with `question` and `answer` columns "
+            "(optional `id`, `category`, `url`), or documents. A file with the same name "
+            "replaces the old one; an unchanged file is left as it is. A file that cannot be "
+            "used is listed as *failed* with the reason (an earlier good version stays)."
         )
         files = gr.File(
-            file_count="multiple", file_types=FILE_TYPES, label="Files", elem_id="kb-files"
+            file_count="multiple", file_types=file_types(), label="Files", elem_id="kb-files"
         )
         upload = gr.Button("Upload", variant="primary", elem_id="kb-upload")
         report = gr.Markdown(elem_id="kb-report")
         table = gr.Dataframe(
-            headers=DOCUMENT_HEADERS, interactive=False, elem_id="kb-documents", label="Documents"
+            headers=DOCUMENT_HEADERS,
+            interactive=False,
+            wrap=True,
+            elem_id="kb-documents",
+            label="Documents (click a row to choose it)",
         )
         with gr.Row():
             reload = gr.Button("Refresh", elem_id="kb-refresh", size="sm")
-            choice = gr.Dropdown(choices=[], label="Document", elem_id="kb-delete-choice", scale=4)
+            choice = gr.Dropdown(choices=[], label="Document", elem_id="kb-document", scale=4)
+            show = gr.Button("Preview", elem_id="kb-preview", size="sm")
             delete = gr.Button("Delete", variant="stop", elem_id="kb-delete", size="sm")
+        caption = gr.Markdown(elem_id="kb-preview-caption")
+        preview = gr.Dataframe(
+            headers=PREVIEW_HEADERS,
+            interactive=False,
+            wrap=True,
+            max_height=400,
+            elem_id="kb-preview-passages",
+            label="Passages",
+        )
+
+        with gr.Accordion("FAQ entries: add or edit one", open=False):
+            gr.Markdown(
+                f"Choose an entry to edit it, or leave the id empty to add a new one (it goes "
+                f"into “{MANUAL_DOCUMENT}”). Changes are in answers at once."
+            )
+            with gr.Row():
+                entry = gr.Dropdown(
+                    choices=[], value=None, label="Entry id", elem_id="kb-entry", scale=4
+                )
+                new = gr.Button("New entry", elem_id="kb-entry-new", size="sm")
+            question = gr.Textbox(label="Question", elem_id="kb-entry-question")
+            phrasings = gr.Textbox(
+                label="Other phrasings (one per line)", lines=3, elem_id="kb-entry-phrasings"
+            )
+            answer = gr.Textbox(label="Answer", lines=4, elem_id="kb-entry-answer")
+            with gr.Row():
+                category = gr.Textbox(label="Category", elem_id="kb-entry-category")
+                url = gr.Textbox(label="URL", elem_id="kb-entry-url")
+            with gr.Row():
+                save = gr.Button("Save entry", variant="primary", elem_id="kb-entry-save")
+                remove = gr.Button("Delete entry", variant="stop", elem_id="kb-entry-delete")
+            entry_status = gr.Markdown(elem_id="kb-entry-status")
+        fields = [question, phrasings, answer, category, url]
 
         do_refresh = partial(refresh, services)
+        do_entries = partial(entry_choices, services)
         upload.click(
             partial(upload_files, services),
             inputs=[files],
             outputs=[report, table],
             api_name="upload_files",
-        ).then(do_refresh, outputs=[table, choice], api_visibility="private")
+        ).then(do_refresh, outputs=[table, choice], api_visibility="private").then(
+            do_entries, outputs=[entry], api_visibility="private"
+        )
         delete.click(
             partial(delete_document, services),
             inputs=[choice],
             outputs=[report, table],
             api_name="delete_document",
-        ).then(do_refresh, outputs=[table, choice], api_visibility="private")
+        ).then(do_refresh, outputs=[table, choice], api_visibility="private").then(
+            do_entries, outputs=[entry], api_visibility="private"
+        )
+        show.click(
+            partial(preview_document, services),
+            inputs=[choice],
+            outputs=[caption, preview],
+            api_name="preview_document",
+        )
+        table.select(select_document, outputs=[choice], api_visibility="private").then(
+            partial(preview_document, services),
+            inputs=[choice],
+            outputs=[caption, preview],
+            api_visibility="private",
+        )
+        entry.input(
+            partial(load_entry, services),
+            inputs=[entry],
+            outputs=[*fields, entry_status],
+            api_visibility="private",
+        )
+        new.click(
+            lambda: (None, *NO_ENTRY, "New entry: fill in the fields and save."),
+            outputs=[entry, *fields, entry_status],
+            api_visibility="private",
+        )
+        save.click(
+            partial(save_entry, services),
+            inputs=[entry, *fields],
+            outputs=[entry_status, entry, table],
+            api_name="save_faq_entry",
+        )
+        remove.click(
+            partial(delete_entry, services),
+            inputs=[entry],
+            outputs=[entry_status, entry, *fields, table],
+            api_name="delete_faq_entry",
+        )
         reload.click(do_refresh, outputs=[table, choice], api_name="documents")
-        tab.select(do_refresh, outputs=[table, choice], api_visibility="private")
-        demo.load(do_refresh, outputs=[table, choice], api_visibility="private")
+        for event in (tab.select, demo.load):
+            event(do_refresh, outputs=[table, choice], api_visibility="private").then(
+                do_entries, outputs=[entry], api_visibility="private"
+            )
     return tab

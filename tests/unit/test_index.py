@@ -1,14 +1,18 @@
-"""VectorIndex: exact inner-product search, atomic save, and a load that rejects stale files."""
+"""VectorIndex: exact inner-product search, incremental changes, an atomic one-file save,
+and a load that rejects stale or damaged files."""
 
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from knowledge_base.index import INDEX_FILE, MANIFEST_FILE, Manifest, VectorIndex
+from knowledge_base.index import INDEX_FILE, LEGACY_FILES, MAGIC, Manifest, VectorIndex
 
 
 def unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -92,76 +96,154 @@ def test_save_then_load_round_trip(
         assert again.search(query, 7) == index.search(query, 7)
 
 
-def test_save_leaves_no_temporary_files(
+def test_remove_and_copy(filled: tuple[VectorIndex, np.ndarray, np.ndarray]) -> None:
+    index, ids, vectors = filled
+    clone = index.copy()
+    assert clone.remove([107, 108, 999]) == 2  # unknown ids are ignored
+    assert clone.remove([]) == 0
+    assert len(clone) == 48 and len(index) == 50  # the original is untouched
+    assert 107 not in clone.ids().tolist() and 107 in index.ids().tolist()
+    assert clone.search(vectors[7], 1)[0][0] != 107
+    clone.add(np.array([107]), vectors[7:8])
+    assert clone.search(vectors[7], 1)[0][0] == 107
+    query = unit_rows(1, 16, seed=5)[0]
+    remaining = np.array([i for i in ids if i != 108])
+    expected = brute_force(remaining, vectors[remaining - 100], query, 10)
+    assert [i for i, _ in clone.search(query, 10)] == expected
+
+
+def test_save_writes_one_file_and_leaves_no_temporary_files(
     tmp_path: Path, filled: tuple[VectorIndex, np.ndarray, np.ndarray]
 ) -> None:
     index, _, _ = filled
     index.save(tmp_path, Manifest(1, "e", 16, 50))
     index.save(tmp_path, Manifest(2, "e", 16, 50))  # overwriting works too
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([INDEX_FILE, MANIFEST_FILE])
-    assert json.loads((tmp_path / MANIFEST_FILE).read_text())["revision"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == [INDEX_FILE]
+    assert VectorIndex.read_manifest(tmp_path) == Manifest(2, "e", 16, 50)
 
 
-def test_failed_save_leaves_previous_files_and_no_temporary_files(
+def test_save_removes_the_old_two_file_layout_and_stale_temporary_files(
+    tmp_path: Path, filled: tuple[VectorIndex, np.ndarray, np.ndarray]
+) -> None:
+    index, _, _ = filled
+    for name in LEGACY_FILES:
+        (tmp_path / name).write_text("old")
+    crashed = tmp_path / f".{INDEX_FILE}.abc.tmp"
+    crashed.write_bytes(b"half")
+    os.utime(crashed, (time.time() - 7200, time.time() - 7200))
+    in_progress = tmp_path / f".{INDEX_FILE}.def.tmp"  # maybe another process saving now
+    in_progress.write_bytes(b"half")
+    index.save(tmp_path, Manifest(1, "e", 16, 50))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([INDEX_FILE, in_progress.name])
+
+
+def test_failed_save_leaves_previous_file_and_no_temporary_files(
     tmp_path: Path,
     filled: tuple[VectorIndex, np.ndarray, np.ndarray],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import faiss
-
     index, _, _ = filled
     index.save(tmp_path, Manifest(1, "e", 16, 50))
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
-    def broken_write(_index: object, path: str) -> None:
-        Path(path).write_bytes(b"half an index")
-        raise RuntimeError("disk full")
+    def broken_fsync(_fd: int) -> None:
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(faiss, "write_index", broken_write)
-    with pytest.raises(RuntimeError, match="disk full"):
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="No space left"):
         index.save(tmp_path, Manifest(2, "e", 16, 50))
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     loaded = VectorIndex.load(tmp_path)
     assert loaded is not None and loaded[1].revision == 1
 
 
-def test_load_missing_folder_or_files_returns_none(tmp_path: Path) -> None:
+def test_concurrent_saves_never_pair_one_index_with_another_manifest(tmp_path: Path) -> None:
+    small, large = VectorIndex(8), VectorIndex(8)
+    small.add(np.arange(10), unit_rows(10, 8))
+    large.add(np.arange(20), unit_rows(20, 8, seed=1))
+    small.save(tmp_path, Manifest(1, "e", 8, 10))
+    stop = threading.Event()
+
+    def keep_saving(index: VectorIndex, manifest: Manifest) -> None:
+        while not stop.is_set():
+            index.save(tmp_path, manifest)
+
+    writers = [
+        threading.Thread(target=keep_saving, args=(small, Manifest(1, "e", 8, 10))),
+        threading.Thread(target=keep_saving, args=(large, Manifest(2, "e", 8, 20))),
+    ]
+    for w in writers:
+        w.start()
+    try:
+        seen = set()
+        for _ in range(200):
+            loaded = VectorIndex.load(tmp_path)
+            assert loaded is not None  # never a torn or mismatched pair
+            index, manifest = loaded
+            assert len(index) == manifest.count == {1: 10, 2: 20}[manifest.revision]
+            seen.add(manifest.revision)
+    finally:
+        stop.set()
+        for w in writers:
+            w.join()
+    assert seen  # (which writer won each read is up to the scheduler)
+
+
+def test_load_missing_folder_or_file_returns_none(tmp_path: Path) -> None:
     assert VectorIndex.load(tmp_path / "nope") is None
+    assert VectorIndex.read_manifest(tmp_path / "nope") is None
     VectorIndex(4).save(tmp_path, Manifest(0, "e", 4, 0))
+    assert VectorIndex.load(tmp_path) is not None
     (tmp_path / INDEX_FILE).unlink()
     assert VectorIndex.load(tmp_path) is None
 
 
+def replace_header(folder: Path, header: bytes) -> None:
+    path = folder / INDEX_FILE
+    magic, _, payload = path.read_bytes().split(b"\n", 2)
+    path.write_bytes(magic + b"\n" + header + b"\n" + payload)
+
+
 @pytest.mark.parametrize(
-    "manifest_text",
+    "header",
     [
-        "{not json",
-        "[1, 2, 3]",
-        "null",
-        json.dumps({"revision": 1, "embedder": "e"}),  # fields missing
-        json.dumps({"revision": 1, "embedder": "e", "dimension": 16, "count": 50, "x": 1}),
+        b"{not json",
+        b"[1, 2, 3]",
+        b"null",
+        json.dumps({"revision": 1, "embedder": "e"}).encode(),  # fields missing
+        json.dumps(
+            {"revision": 1, "embedder": "e", "dimension": 16, "count": 50, "x": 1, "bytes": 1}
+        ).encode(),
     ],
 )
 def test_load_with_corrupt_manifest_returns_none(
     tmp_path: Path,
     filled: tuple[VectorIndex, np.ndarray, np.ndarray],
-    manifest_text: str,
+    header: bytes,
 ) -> None:
     index, _, _ = filled
     index.save(tmp_path, Manifest(1, "e", 16, 50))
-    (tmp_path / MANIFEST_FILE).write_text(manifest_text)
+    replace_header(tmp_path, header)
     assert VectorIndex.load(tmp_path) is None
 
 
-def test_load_with_corrupt_index_file_returns_none(
+def test_load_with_corrupt_or_truncated_file_returns_none(
     tmp_path: Path, filled: tuple[VectorIndex, np.ndarray, np.ndarray]
 ) -> None:
     index, _, _ = filled
     index.save(tmp_path, Manifest(1, "e", 16, 50))
-    (tmp_path / INDEX_FILE).write_bytes(b"\x00garbage, not a faiss index")
+    path = tmp_path / INDEX_FILE
+    good = path.read_bytes()
+    assert good.startswith(MAGIC)
+    path.write_bytes(good[:-10])  # truncated
     assert VectorIndex.load(tmp_path) is None
-    (tmp_path / INDEX_FILE).write_bytes(b"")
+    path.write_bytes(good[: len(MAGIC)] + b"\x00garbage, not an index")
     assert VectorIndex.load(tmp_path) is None
+    path.write_bytes(b"")
+    assert VectorIndex.load(tmp_path) is None
+    path.write_bytes(good[:-10] + b"0123456789")  # right size, damaged contents
+    loaded = VectorIndex.load(tmp_path)
+    assert loaded is None or len(loaded[0]) == 50
 
 
 @pytest.mark.parametrize(

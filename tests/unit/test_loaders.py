@@ -201,7 +201,7 @@ def test_csv_malformed_is_an_error() -> None:
 
 @pytest.mark.parametrize(
     "name,shown",
-    [("setup.exe", "'.exe'"), ("README", "'(none)'"), ("notes.txt", "'.txt'")],
+    [("setup.exe", "'.exe'"), ("README", "'(none)'"), ("slides.pptx", "'.pptx'")],
 )
 def test_unknown_extension_is_an_error(name: str, shown: str) -> None:
     err = ingest_error(name, b"question,answer\nq,a\n")
@@ -365,8 +365,14 @@ def test_markdown_with_only_headings_is_an_error() -> None:
 
 
 def test_markdown_undecodable_is_an_error() -> None:
-    err = ingest_error("bad.md", b"# Caf\xe9\n")
+    err = ingest_error("bad.md", b"# Caf\xe9\xff\n\nbody\n")
     assert "not UTF-8" in err.problem
+
+
+def test_markdown_in_windows_1252_decodes() -> None:
+    # Valid legacy text is no longer refused: "# Caf\xe9" is "# Café" in Windows-1252.
+    [p] = load_document("cafe.md", b"# Caf\xe9\n\nCr\xe8me br\xfbl\xe9e \x96 \x80 5.\n").passages
+    assert (p.title, p.text) == ("Café", "Crème brûlée \u2013 € 5.")  # 0x96: en dash
 
 
 def test_markdown_utf16_decodes() -> None:

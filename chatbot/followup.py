@@ -1,0 +1,145 @@
+"""Follow-up questions: turn "and how long does that take?" into a standalone search query.
+
+Pure heuristics over the words of the message, no model. A follow-up borrows its topic from
+the previous customer question, so the rewrite is simply that question followed by the new
+message (minus its leading connective). Retrieval embeds the whole query, so the combined text
+carries the topic ("return policy") and the new detail ("how long").
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# A content word tells retrieval what the question is about; everything below does not.
+# Question words ("how", "long", "much") are in here too: "how long?" names no topic.
+_STOPWORDS: Final = _word_set(
+    """
+    a an the and or but so then also plus if of to in on at by for from with without about into
+    onto over under after before during within via per as than too very just only still even
+    i me my mine myself we us our ours you your yours he him his she her it its they them their
+    theirs this that these those there here what which who whom whose when where why how
+    long much many often soon far else
+    is am are was were be been being do does did done doing have has had having
+    can could will would shall should may might must need needs let lets get gets got getting
+    not no yes any some all each every more most other another same one ones
+    please thanks thank ok okay
+    s t d ll m re ve don didn doesn isn aren wasn won wouldn can't cant
+    """
+)
+
+# Connectives that only make sense as a continuation ("what about express?") mark a follow-up
+# whatever follows; plainer ones ("and", "so", "also") do when the rest names little of its own,
+# since "And how do I change the delivery address on my account?" stands on its own.
+_STRONG_CONNECTIVE = re.compile(
+    r"^\s*(?:and\s+|but\s+|so\s+)?(?:what|how)\s+about\b[\s,]*|^\s*(?:and\s+|but\s+)?what\s+if\b",
+    re.I,
+)
+_WEAK_CONNECTIVE = re.compile(r"^\s*(?:and|but|also|so|then|or|plus)\b[\s,]*", re.I)
+
+# Words that point back at something said earlier.
+_BACK_REFERENCE = re.compile(
+    r"\b(it|its|that|this|those|these|they|them|their|there|the\s+same|same\s+one)\b", re.I
+)
+# Uses of those words that point at nothing: "is there a fee", "is it possible to",
+# "how long does it take to get a refund", "is it true that". Removed before looking for a
+# back-reference.
+_DUMMY_USES = [
+    re.compile(r"\b(is|are|was|were|will|would)\s+there\b|\bthere\s+(is|are|was|were|'s)\b", re.I),
+    re.compile(
+        r"\b(is|was|will|would|does|did)\s+it\s+(possible|ok|okay|safe|true|necessary|free|"
+        r"easy|normal|allowed|worth|too\s+late)(\s+that)?\b",
+        re.I,
+    ),
+    re.compile(r"\bit\s+(takes?|costs?|took)\s+(\w+\s+){0,3}?to\s+\w+", re.I),
+    re.compile(r"\b(take|cost)\s+it\s+(\w+\s+){0,3}?to\s+\w+", re.I),
+    re.compile(
+        r"\b(true|sure|said|says|know|mean|means|think|ensure|confirm|noticed?|so)\s+that\b", re.I
+    ),
+]
+# A short fragment that opens with a preposition continues the previous question: "for
+# express?", "in blue?", "to Canada?".
+_PREPOSITION_START = re.compile(
+    r"^\s*(for|in|on|with|without|to|from|by|via|at|during|within|after|before)\b", re.I
+)
+# Small talk that is not a question at all.
+_PLEASANTRIES: Final = _word_set(
+    "thanks thank you ok okay great cool fine good perfect bye goodbye hi hello hey yes no "
+    "yeah yep nope sure cheers much very lot a awesome nice got it that's all"
+)
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+MAX_CONTENT_WORDS: Final = 4  # a follow-up names at most this many things of its own
+MAX_SHORT_WORDS: Final = 3  # "how long?", "for express?"
+MAX_CHAIN: Final = 3  # previous customer messages joined when follow-ups follow follow-ups
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower().replace("\u2019", "'"))
+
+
+def _content_words(words: list[str]) -> list[str]:
+    return [w for w in words if w not in _STOPWORDS and w.split("'")[0] not in _STOPWORDS]
+
+
+def _refers_back(text: str) -> bool:
+    for pattern in _DUMMY_USES:
+        text = pattern.sub(" ", text)
+    return bool(_BACK_REFERENCE.search(text))
+
+
+def strip_connective(text: str) -> str:
+    """The message without a leading "and" / "what about" and the like."""
+    stripped = _STRONG_CONNECTIVE.sub("", text, count=1)
+    if stripped == text:
+        stripped = _WEAK_CONNECTIVE.sub("", text, count=1)
+    return stripped.strip() or text.strip()
+
+
+def is_followup(text: str) -> bool:
+    """True when the message leans on earlier context to make sense."""
+    words = _words(text)
+    if not words or all(w in _PLEASANTRIES for w in words):
+        return False
+    if _STRONG_CONNECTIVE.match(text):
+        return True
+    rest = strip_connective(text)
+    rest_words = _words(rest)
+    content = _content_words(rest_words)
+    if _WEAK_CONNECTIVE.match(text) and len(content) <= MAX_CONTENT_WORDS:
+        return True
+    if _refers_back(rest) and len(content) <= MAX_CONTENT_WORDS:
+        return True
+    if len(rest_words) <= MAX_SHORT_WORDS:
+        return not content or bool(_PREPOSITION_START.match(rest))
+    return False
+
+
+def rewrite_query(text: str, history: list[tuple[str, str]]) -> str | None:
+    """A standalone retrieval query for a follow-up message, else None.
+
+    `history` is the conversation before this message, oldest first, as (role, content) with
+    roles "user" / "assistant". The rewrite is the previous customer question, then this
+    message without its leading connective:
+    "What is your return policy?" + "and how long does that take?" ->
+    "What is your return policy? how long does that take?". When the previous question was
+    itself a follow-up, the questions before it are included too (at most MAX_CHAIN).
+    """
+    text = " ".join(text.split())
+    if not text or not is_followup(text):
+        return None
+    earlier = [" ".join(c.split()) for role, c in reversed(history) if role == "user"]
+    earlier = [c for c in earlier if c]
+    if not earlier:
+        return None
+    chain: list[str] = []
+    for message in earlier[:MAX_CHAIN]:
+        chain.insert(0, strip_connective(message) if is_followup(message) else message)
+        if not is_followup(message):
+            break
+    return " ".join([*chain, strip_connective(text)])

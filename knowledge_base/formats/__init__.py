@@ -1,0 +1,1 @@
+"""One small module per file format; `knowledge_base.loaders` is the registry over them."""

@@ -1,0 +1,73 @@
+"""Helpers shared by the prose loaders: ids, and sections -> FAQ entries and text passages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from knowledge_base.chunking import split_text
+from knowledge_base.records import FaqEntry, PassageDraft
+
+_QA = re.compile(r"^\s*Q:\s*(?P<q>.+?)\s*\n\s*A:\s*(?P<a>.+?)(?=^\s*Q:|\Z)", re.S | re.M)
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "section"
+
+
+def unique_id(entry_id: str, used: set[str]) -> str:
+    candidate, n = entry_id, 2
+    while candidate in used:
+        candidate, n = f"{entry_id}-{n}", n + 1
+    used.add(candidate)
+    return candidate
+
+
+def section_passages(
+    stem: str, sections: Iterable[tuple[Sequence[str], str]], used: set[str]
+) -> list[PassageDraft]:
+    """Turn (heading path, body) sections into passages.
+
+    A heading that ends in `?` is an FAQ entry whose answer is its body, and `Q:`/`A:` pairs in
+    a body are FAQ entries too; FAQ entries are never split. The rest of each body is split by
+    size (with overlap) into text passages titled by the heading path.
+    """
+    passages: list[PassageDraft] = []
+    slug = slugify(stem)
+    for heading_path, raw_body in sections:
+        body = raw_body.strip()
+        heading = heading_path[-1]
+        if heading.endswith("?") and body:
+            entry = FaqEntry(unique_id(f"{slug}#{slugify(heading)}", used), (heading,), body)
+            passages.extend(entry.passages())
+            continue
+        pairs = list(_QA.finditer(body))
+        for m in pairs:
+            q, a = m["q"].strip(), " ".join(m["a"].split())
+            entry = FaqEntry(unique_id(f"{slug}#{slugify(q)}", used), (q,), a)
+            passages.extend(entry.passages())
+        if pairs:
+            body = _QA.sub("", body).strip()
+        if not body:
+            continue
+        title = " > ".join(heading_path)
+        base_id = f"{slug}#{slugify(heading)}"
+        for chunk in split_text(body):
+            passages.append(PassageDraft(unique_id(base_id, used), "text", title, chunk, chunk))
+    return passages
+
+
+def heading_sections(
+    doc_title: str, preface: str, headed: Iterable[tuple[int, str, str]]
+) -> list[tuple[list[str], str]]:
+    """(level, heading, body) in document order -> (heading path, body). Text before the first
+    heading (`preface`) is titled by the document title; a heading's path holds the nearest
+    enclosing heading of each lower level, so siblings never inherit each other."""
+    sections: list[tuple[list[str], str]] = []
+    if preface.strip():
+        sections.append(([doc_title], preface))
+    path: list[tuple[int, str]] = []
+    for level, heading, body in headed:
+        path = [p for p in path if p[0] < level] + [(level, heading)]
+        sections.append(([h for _, h in path], body))
+    return sections

@@ -1,0 +1,481 @@
+"""Managing the knowledge base (hash embedder, real SQLite + FAISS): failed uploads, preview,
+single FAQ entries, progress, and an index that follows every change without a rebuild."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from chatbot.container import Services
+from chatbot.storage import db
+from knowledge_base import store
+from knowledge_base.embedders import HashEmbedder
+from knowledge_base.entries import MANUAL_DOCUMENT, EntryError
+from knowledge_base.index import VectorIndex
+from knowledge_base.service import IngestProgress, KnowledgeBase
+from knowledge_base.tables import Passage
+from tests.unit.test_knowledge_base import FAQ_V1, FAQ_V2, POLICY_MD, CountingEmbedder
+
+BROKEN = b"question,answer\nBroken?,\n"
+
+
+def entry_ids(kb: KnowledgeBase, query: str, k: int = 5) -> list[str]:
+    return [h.entry_id for h in kb.search(query, k=k)]
+
+
+def sql_state(services: Services) -> tuple[int, list[int]]:
+    with services.sessions() as s:
+        return store.revision(s), sorted(s.scalars(select(Passage.id)))
+
+
+def assert_index_matches_sql(services: Services) -> None:
+    """The in-memory index and the one saved on disk hold exactly SQL's passages."""
+    revision, ids = sql_state(services)
+    snap = services.kb.snapshot()
+    assert snap.revision == revision
+    assert snap.index is not None and sorted(snap.index.ids().tolist()) == ids
+    assert sorted(snap.meta) == ids
+    loaded = VectorIndex.load(services.settings.index_dir)
+    assert loaded is not None
+    assert loaded[1].revision == revision
+    assert sorted(loaded[0].ids().tolist()) == ids
+
+
+@pytest.fixture
+def other_kb(services: Services) -> Iterator[KnowledgeBase]:
+    """A KnowledgeBase on its own engine, as another worker process would have."""
+    engine = db.make_engine(services.settings.db_url)
+    sessions: sessionmaker[Session] = db.make_sessions(engine)
+    yield KnowledgeBase(sessions, HashEmbedder(), services.settings.index_dir)
+    engine.dispose()
+
+
+# ---- failed uploads ------------------------------------------------------------------------
+def test_failed_upload_is_recorded_and_a_later_good_upload_replaces_it(
+    services: Services,
+) -> None:
+    kb = services.kb
+    result = kb.ingest_bytes("faq.csv", BROKEN)
+    assert not result.ok and "row 2 has an empty answer" in result.message
+    [doc] = kb.documents()
+    assert (doc.name, doc.status, doc.passages, doc.source_type) == ("faq.csv", "failed", 0, "csv")
+    assert doc.error == result.message
+    assert doc.size_bytes == len(BROKEN)
+    assert kb.preview("faq.csv") == []
+
+    again = kb.ingest_bytes("faq.csv", b"id,question\nx,What?\n")  # a different failure
+    [doc] = kb.documents()
+    assert doc.status == "failed" and doc.error == again.message
+    assert "missing required column(s) answer" in again.message
+
+    good = kb.ingest_bytes("faq.csv", FAQ_V1)
+    assert (good.status, good.passages) == ("added", 8)
+    [doc] = kb.documents()
+    assert (doc.status, doc.error, doc.passages) == ("ingested", None, 8)
+    assert entry_ids(kb, "How do I reset my password?")[0] == "password"
+    assert_index_matches_sql(services)
+
+
+def test_failed_new_version_keeps_the_good_one_and_reports_it(services: Services) -> None:
+    kb = services.kb
+    kb.ingest_bytes("faq.csv", FAQ_V1)
+    revision = kb.revision
+    result = kb.ingest_bytes("faq.csv", BROKEN)
+    assert not result.ok
+    assert "row 2 has an empty answer" in result.message
+    assert "previous version is kept" in result.message
+    [doc] = kb.documents()
+    assert (doc.status, doc.error, doc.passages) == ("ingested", None, 8)
+    assert kb.revision == revision  # nothing changed, no reload anywhere
+    assert entry_ids(kb, "How long does shipping take?")[0] == "shipping"
+    # The good version is still the current one: uploading it again is a no-op.
+    assert kb.ingest_bytes("faq.csv", FAQ_V1).status == "unchanged"
+
+
+def test_failed_rows_can_be_deleted(services: Services) -> None:
+    services.kb.ingest_bytes("bad.csv", BROKEN)
+    assert services.kb.delete("bad.csv") is True
+    assert services.kb.documents() == []
+    assert services.kb.delete("bad.csv") is False
+
+
+# ---- edit / delete / re-upload change what the bot retrieves --------------------------------
+def test_reupload_edit_and_delete_change_retrieval_at_once(services: Services) -> None:
+    kb = services.kb
+    kb.ingest_bytes("faq.csv", FAQ_V1)
+    assert entry_ids(kb, "How long does shipping take?")[0] == "shipping"
+
+    kb.ingest_bytes("faq.csv", FAQ_V2)  # shipping is gone from the new version
+    assert "shipping" not in entry_ids(kb, "How long does shipping take?", k=10)
+    assert (
+        kb.search("How do I return an item?")[0].answer == "Returns are now handled by mail only."
+    )
+
+    kb.save_faq_entry("returns", ["How do I return an item?"], "Bring it to any store.")
+    top = kb.search("How do I return an item?")[0]
+    assert (top.entry_id, top.answer) == ("returns", "Bring it to any store.")
+
+    assert kb.delete_faq_entry("returns") is True
+    assert "returns" not in entry_ids(kb, "How do I return an item?", k=10)
+    assert kb.delete("faq.csv") is True
+    assert kb.search("Do gift cards expire?") == []
+    assert_index_matches_sql(services)
+
+
+# ---- preview --------------------------------------------------------------------------------
+def test_preview_lists_passages_in_document_order(services: Services) -> None:
+    kb = services.kb
+    kb.ingest_bytes("faq.csv", FAQ_V1)
+    kb.ingest_bytes("policies.md", POLICY_MD)
+    passages = kb.preview("faq.csv")
+    assert passages is not None
+    assert [(p.kind, p.entry_id) for p in passages] == [
+        ("question", "returns"),
+        ("question", "returns"),
+        ("question", "returns"),
+        ("answer", "returns"),
+        ("question", "shipping"),
+        ("answer", "shipping"),
+        ("question", "password"),
+        ("answer", "password"),
+    ]
+    assert [p.position for p in passages] == list(range(8))
+    assert passages[1].text == "Can I send something back?"
+    assert passages[1].title == "How do I return an item?"
+    assert passages[3].text.endswith("Start a return from the Order History page.")
+    assert all(p.page is None for p in passages)
+    md = kb.preview("policies.md")
+    assert md is not None and [p.kind for p in md][-1] == "answer"
+    assert kb.preview("missing.csv") is None
+
+
+# ---- single FAQ entries ---------------------------------------------------------------------
+def test_add_a_new_entry_goes_into_the_staff_document(services: Services) -> None:
+    kb = services.kb
+    revision = kb.revision
+    entry = kb.save_faq_entry(
+        None,
+        ["Do you ship to Canada?", "  Can I order from Canada? ", "", "Do you ship to Canada?"],
+        "  Yes, we ship to Canada in 5-8 days. ",
+        "Shipping",
+        "https://example.com/canada",
+    )
+    assert entry.entry_id == "manual-do-you-ship-to-canada"
+    assert entry.questions == ("Do you ship to Canada?", "Can I order from Canada?")
+    assert entry.answer == "Yes, we ship to Canada in 5-8 days."
+    assert kb.get_faq_entry(entry.entry_id) == entry
+    assert kb.revision > revision
+
+    [doc] = kb.documents()
+    assert (doc.name, doc.source_type, doc.status, doc.passages, doc.entries) == (
+        MANUAL_DOCUMENT,
+        "manual",
+        "ingested",
+        3,
+        1,
+    )
+    assert doc.size_bytes > 0
+    top = kb.search("Can I order from Canada?")[0]
+    assert (top.entry_id, top.category, top.url, top.document) == (
+        entry.entry_id,
+        "Shipping",
+        "https://example.com/canada",
+        MANUAL_DOCUMENT,
+    )
+
+    second = kb.save_faq_entry(None, ["Do you ship to Canada?"], "Also by express.")
+    assert second.entry_id == "manual-do-you-ship-to-canada-2"
+    assert kb.faq_entry_ids() == [entry.entry_id, second.entry_id]
+    preview = kb.preview(MANUAL_DOCUMENT)
+    assert preview is not None
+    assert [p.entry_id for p in preview] == [entry.entry_id] * 3 + [second.entry_id] * 2
+    assert [p.position for p in preview] == list(range(5))
+    assert_index_matches_sql(services)
+
+
+def test_editing_an_entry_replaces_only_its_passages_in_place(services: Services) -> None:
+    kb = services.kb
+    kb.ingest_bytes("faq.csv", FAQ_V1)
+    before = kb.preview("faq.csv")
+    assert before is not None
+    others = {p.id: p for p in before if p.entry_id != "shipping"}
+
+    counting = CountingEmbedder(HashEmbedder())
+    kb.embedder = counting
+    entry = kb.save_faq_entry(
+        "shipping",
+        ["How long does delivery take?", "When will my parcel arrive?", "Shipping time?"],
+        "Delivery takes 2 days.",
+        category="Delivery",
+    )
+    assert entry.entry_id == "shipping"
+    assert counting.calls == [4]  # the entry's three phrasings and its answer, nothing else
+
+    after = kb.preview("faq.csv")
+    assert after is not None
+    assert [p.entry_id for p in after] == ["returns"] * 4 + ["shipping"] * 4 + ["password"] * 2
+    assert [p.position for p in after] == list(range(10))
+    assert {p.id: p for p in after if p.entry_id != "shipping"}.keys() == others.keys()
+    for p in after:
+        if p.id in others:
+            assert (p.text, p.kind) == (others[p.id].text, others[p.id].kind)
+
+    assert kb.get_faq_entry("shipping") == entry
+    hits = kb.search("When will my parcel arrive?")
+    assert (hits[0].entry_id, hits[0].answer, hits[0].category) == (
+        "shipping",
+        "Delivery takes 2 days.",
+        "Delivery",
+    )
+    assert hits[0].document == "faq.csv"
+    assert "How long does shipping take?" not in [p.text for p in after]
+    # The document no longer matches its file: uploading the file again restores it.
+    assert kb.ingest_bytes("faq.csv", FAQ_V1).status == "replaced"
+    assert kb.search("How long does shipping take?")[0].answer.startswith("Standard shipping")
+    assert_index_matches_sql(services)
+
+
+def test_shrinking_an_entry_renumbers_the_document(services: Services) -> None:
+    kb = services.kb
+    kb.ingest_bytes("faq.csv", FAQ_V1)
+    kb.save_faq_entry("returns", ["How do I return an item?"], "Mail it back.")
+    after = kb.preview("faq.csv")
+    assert after is not None
+    assert [p.entry_id for p in after] == ["returns"] * 2 + ["shipping"] * 2 + ["password"] * 2
+    assert [p.position for p in after] == list(range(6))
+
+
+def test_deleting_entries(services: Services) -> None:
+    kb = services.kb
+    kb.ingest_bytes("faq.csv", FAQ_V1)
+    assert kb.delete_faq_entry("password") is True
+    assert kb.get_faq_entry("password") is None
+    assert "password" not in entry_ids(kb, "How do I reset my password?", k=10)
+    [doc] = kb.documents()
+    assert (doc.passages, doc.entries) == (6, 2)
+    assert kb.delete_faq_entry("password") is False
+    assert kb.delete_faq_entry("nope") is False
+
+    entry = kb.save_faq_entry(None, ["Is there a loyalty card?"], "Yes.")
+    assert kb.delete_faq_entry(entry.entry_id) is True
+    assert [d.name for d in kb.documents()] == ["faq.csv"]  # the empty staff document went
+    assert_index_matches_sql(services)
+
+
+def test_an_unknown_id_creates_an_entry_with_that_id(services: Services) -> None:
+    entry = services.kb.save_faq_entry("opening-hours", ["When are you open?"], "9 to 5.")
+    assert entry.entry_id == "opening-hours"
+    assert entry_ids(services.kb, "When are you open?")[0] == "opening-hours"
+
+
+@pytest.mark.parametrize(
+    ("questions", "answer", "problem"),
+    [
+        ([], "An answer.", "at least one question"),
+        (["  ", ""], "An answer.", "at least one question"),
+        (["A question?"], "   ", "needs an answer"),
+    ],
+)
+def test_invalid_entries_are_refused(
+    services: Services, questions: list[str], answer: str, problem: str
+) -> None:
+    with pytest.raises(EntryError, match=problem):
+        services.kb.save_faq_entry(None, questions, answer)
+    assert services.kb.documents() == []
+
+
+def test_document_sections_are_not_faq_entries(services: Services) -> None:
+    kb = services.kb
+    kb.ingest_bytes("policies.md", POLICY_MD)
+    preview = kb.preview("policies.md")
+    assert preview is not None
+    section = next(p.entry_id for p in preview if p.kind == "text")
+    faq = next(p.entry_id for p in preview if p.kind == "question")
+    assert kb.get_faq_entry(section) is None
+    assert kb.faq_entry_ids() == [faq]
+    with pytest.raises(EntryError, match="document section"):
+        kb.save_faq_entry(section, ["Is this a question?"], "No.")
+    assert kb.delete_faq_entry(section) is False
+    assert kb.get_faq_entry(faq) is not None
+
+
+def test_another_process_sees_entry_edits(services: Services, other_kb: KnowledgeBase) -> None:
+    services.kb.ingest_bytes("faq.csv", FAQ_V1)
+    assert entry_ids(other_kb, "How do I reset my password?")[0] == "password"
+    services.kb.save_faq_entry("password", ["How do I reset my password?"], "Call us.")
+    assert other_kb.search("How do I reset my password?")[0].answer == "Call us."
+    services.kb.delete_faq_entry("password")
+    assert "password" not in entry_ids(other_kb, "How do I reset my password?", k=10)
+
+
+# ---- progress -------------------------------------------------------------------------------
+def test_ingest_reports_progress_in_batches(services: Services) -> None:
+    kb = KnowledgeBase(services.sessions, HashEmbedder(), services.settings.index_dir, batch_size=2)
+    rows = "\n".join(f"e{i},Question number {i}?,Answer {i}." for i in range(40))
+    data = ("id,question,answer\n" + rows).encode()
+    calls: list[tuple[int, int]] = []
+    result = kb.ingest_bytes("many.csv", data, progress=lambda d, t: calls.append((d, t)))
+    assert result.passages == 80
+    assert calls[0] == (0, 80) and calls[-1] == (80, 80)
+    assert len(calls) == 1 + 80 // (2 * 8)  # one call per chunk of 8 batches
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+    # Embedding in length-sorted chunks stores exactly what one encode call would.
+    with services.sessions() as s:
+        stored = s.execute(select(Passage.text, Passage.embedding).order_by(Passage.id)).all()
+    expected = HashEmbedder().encode([t for t, _ in stored])
+    got = np.vstack([np.frombuffer(b, dtype=np.float32) for _, b in stored])
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_ingest_paths_reports_files_and_passages(services: Services, tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_bytes(FAQ_V1)
+    (tmp_path / "b.csv").write_bytes(BROKEN)
+    (tmp_path / "c.md").write_bytes(POLICY_MD)
+    seen: list[IngestProgress] = []
+    results = services.kb.ingest_paths([tmp_path], progress=seen.append)
+    assert [r.status for r in results] == ["added", "error", "added"]
+    last = seen[-1]
+    assert (last.files_done, last.files_total) == (3, 3)
+    assert last.passages_done == last.passages_total == 8 + 3
+    assert [p.files_done for p in seen] == sorted(p.files_done for p in seen)
+    assert [p.passages_done for p in seen] == sorted(p.passages_done for p in seen)
+    assert {p.file for p in seen} == {"a.csv", "b.csv", "c.md"}
+
+
+# ---- the index follows changes incrementally ------------------------------------------------
+def test_changes_update_the_index_without_rebuilding_it(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kb = services.kb
+    kb.ingest_bytes("faq.csv", FAQ_V1)  # the first write loads (here: builds) the index once
+    rebuilds: list[bool] = []
+    real = KnowledgeBase._rebuild
+
+    def spy(self: KnowledgeBase, use_saved: bool = True) -> None:
+        rebuilds.append(use_saved)
+        real(self, use_saved)
+
+    monkeypatch.setattr(KnowledgeBase, "_rebuild", spy)
+    kb.ingest_bytes("policies.md", POLICY_MD)
+    assert_index_matches_sql(services)
+    kb.ingest_bytes("faq.csv", FAQ_V2)
+    assert_index_matches_sql(services)
+    kb.save_faq_entry(None, ["Do you sell socks?"], "Yes.")
+    kb.save_faq_entry("giftcards", ["Do gift cards expire?"], "Never.")
+    kb.delete_faq_entry("returns")
+    kb.delete("policies.md")
+    assert_index_matches_sql(services)
+    assert entry_ids(kb, "Do you sell socks?")[0] == "manual-do-you-sell-socks"
+    assert rebuilds == []
+
+
+def test_a_change_by_another_process_in_between_falls_back_to_a_rebuild(
+    services: Services, other_kb: KnowledgeBase
+) -> None:
+    services.kb.ingest_bytes("faq.csv", FAQ_V1)
+    other_kb.ingest_bytes("policies.md", POLICY_MD)  # services.kb has not seen this
+    services.kb.save_faq_entry(None, ["Do you sell socks?"], "Yes.")
+    assert_index_matches_sql(services)
+    assert entry_ids(services.kb, "two-year warranty against defects")[0].endswith("#warranty")
+    assert entry_ids(other_kb, "Do you sell socks?")[0] == "manual-do-you-sell-socks"
+
+
+def test_reindex_rebuilds_from_sql_without_reencoding(services: Services) -> None:
+    services.kb.ingest_bytes("faq.csv", FAQ_V1)
+    expected = services.kb.search("Can I send something back?")
+    (services.settings.index_dir / "passages.index").write_bytes(b"garbage")
+    counting = CountingEmbedder(HashEmbedder())
+    fresh = KnowledgeBase(services.sessions, counting, services.settings.index_dir)
+    assert fresh.reindex() == 8
+    assert counting.calls == []
+    assert fresh.search("Can I send something back?") == expected
+    assert_index_matches_sql(services)
+
+
+class SlowEmbedder(HashEmbedder):
+    """Gives other threads time to search while a file is being embedded."""
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        threading.Event().wait(0.002)
+        return super().encode(texts, batch_size)
+
+
+def test_searches_stay_correct_while_another_thread_ingests(services: Services) -> None:
+    kb = KnowledgeBase(services.sessions, SlowEmbedder(), services.settings.index_dir, batch_size=1)
+    kb.ingest_bytes("faq.csv", FAQ_V1)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def writer() -> None:
+        try:
+            for i in range(15):
+                rows = "\n".join(f"t{i}-{j},Topic {i} question {j}?,Answer {j}." for j in range(5))
+                kb.ingest_bytes(f"topic{i % 3}.csv", ("id,question,answer\n" + rows).encode())
+                kb.save_faq_entry("shipping", ["How long does shipping take?"], f"Version {i}.")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    searches = 0
+    while not done.is_set() or searches < 20:
+        hits = kb.search("How do I reset my password?", k=5)
+        assert hits[0].entry_id == "password"
+        assert hits[0].matched_text == "How do I reset my password?"
+        assert len({h.entry_id for h in hits}) == len(hits)
+        snap = kb.snapshot()
+        assert snap.index is not None and set(snap.index.ids().tolist()) == set(snap.meta)
+        searches += 1
+    thread.join()
+    assert not errors
+    assert kb.search("How long does shipping take?")[0].answer == "Version 14."
+    assert_index_matches_sql(services)
+
+
+@pytest.mark.parametrize("interruptions", [1, 3])
+def test_a_reload_interrupted_by_commits_never_mislabels_its_content(
+    services: Services,
+    other_kb: KnowledgeBase,
+    monkeypatch: pytest.MonkeyPatch,
+    interruptions: int,
+) -> None:
+    """Another process commits between reading the revision and the passages: the read is
+    repeated (and after three tries done with the revision row locked)."""
+    services.kb.ingest_bytes("faq.csv", FAQ_V1)
+    other_kb.snapshot()
+    fresh = KnowledgeBase(services.sessions, HashEmbedder(), services.settings.index_dir)
+    real = store.iter_passage_meta
+    left = interruptions
+    busy = False
+
+    def interrupted(session: Session, *args: int) -> Iterator[tuple[int, str, store.PassageMeta]]:
+        nonlocal left, busy
+        if left and not busy:
+            left -= 1
+            busy = True
+            try:
+                other_kb.save_faq_entry(None, [f"Is there question {left}?"], "Yes.")
+            finally:
+                busy = False
+        yield from real(session, *args)
+
+    locks: list[Session] = []
+    real_lock = store.lock_revision
+    monkeypatch.setattr(store, "iter_passage_meta", interrupted)
+    monkeypatch.setattr(store, "lock_revision", lambda s: (locks.append(s), real_lock(s)))
+    snap = fresh.snapshot()
+    assert left == 0
+    assert len(locks) == (1 if interruptions == 3 else 0)
+    revision, ids = sql_state(services)
+    assert snap.revision == revision
+    assert sorted(snap.meta) == ids
+    assert snap.index is not None and sorted(snap.index.ids().tolist()) == ids
