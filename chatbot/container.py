@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -110,7 +109,7 @@ def load_sample_if_empty(services: Services) -> list[IngestResult]:
     """First start: give the app something to answer from."""
     if not services.settings.load_sample_kb or not services.kb.is_empty():
         return []
-    folder = Path(str(resources.files("chatbot") / "sample_data"))
+    folder = Path(__file__).parent / "sample_data"
     results = services.kb.ingest_paths([folder])
     for r in results:
         log.info("sample knowledge base: %s %s (%d passages)", r.name, r.status, r.passages)

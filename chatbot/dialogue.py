@@ -165,10 +165,11 @@ class DialogueManager:
             history = repo.history(s, conv.id)
             repo.add_user_message(s, conv, text)
             conv_id = conv.id
-            waiting_for_contact = conv.needs_human and not conv.contact
+            handed_off = conv.needs_human
             declines = dec.consecutive_declines(repo.recent_decisions(s, conv_id))
-        contact = handoff.extract_contact(text) if waiting_for_contact else None
-        if contact:
+        # After a handoff the customer was asked for an address; a later one replaces it.
+        contact = handoff.extract_contact(text)
+        if contact and handed_off:
             return self._contact_reply(conv_id, contact, started)
         try:
             turn = self._plan(text, history, declines)
@@ -187,6 +188,9 @@ class DialogueManager:
             [Source.from_hit(h) for h in shown],
             rewritten_query=turn.rewritten,
         )
+        if d.kind == dec.HANDOFF and contact:  # "... email me at jane@example.com"
+            with self._sessions.begin() as s:
+                repo.set_contact(s, conv_id, contact)
         reply._pieces = self._run(reply, turn, started)
         return reply
 
@@ -214,7 +218,9 @@ class DialogueManager:
                 reply.text = self._canned(d)
                 first_token_ms = (time.perf_counter() - started) * 1000
                 yield reply.text
-            elif self._approved(d.hits[0], turn.threshold):
+            elif turn.rewritten is None and self._approved(d.hits[0], turn.threshold):
+                # (A follow-up asks something new about the entry: the stored answer to its
+                # main question would just repeat the previous reply, so it is generated.)
                 reply.answer_mode, reply.grounded = APPROVED, True
                 reply.text = d.hits[0].answer
                 first_token_ms = (time.perf_counter() - started) * 1000
@@ -237,11 +243,12 @@ class DialogueManager:
         self._store(reply, d.hits, started, first_token_ms)
 
     def _approved(self, hit: SearchHit, threshold: float) -> bool:
-        """A near-certain FAQ match is answered with the entry's own, approved answer."""
+        """A near-certain FAQ match (the question is nearly one of the entry's own phrasings)
+        is answered with the entry's own, approved answer."""
         return (
             self.approved_answers
-            and hit.kind != "text"
-            and hit.score >= self.approve_threshold(threshold)
+            and hit.kind == "question"
+            and hit.similarity >= self.approve_threshold(threshold)
         )
 
     def _check(self, reply: Reply, used: list[SearchHit]) -> None:

@@ -273,9 +273,18 @@ def extract_contact(text: str) -> str | None:
         return email.group(0)
     for match in _PHONE.finditer(text):
         candidate = match.group(0).strip()
-        if _valid_phone(candidate):
+        # A bare number inside a question is far more often an order or account number than
+        # a phone number: take it only when the message is little more than the number, or
+        # says it is a phone number.
+        rest = _WORD.findall(text.replace(candidate, " "))
+        if _valid_phone(candidate) and (len(rest) <= 3 or _PHONE_CUE.search(text)):
             return candidate
     return None
+
+
+_PHONE_CUE = re.compile(
+    r"\b(call|phone|ring|text|sms|whats\s*app|mobile|cell|tel|number\s+is|reach\s+me)\b", re.I
+)
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -47,9 +47,7 @@ class Calibration:
 
 
 def background_questions() -> list[str]:
-    text = (resources.files("knowledge_base") / "data" / "background_questions.txt").read_text(
-        encoding="utf-8"
-    )
+    text = (Path(__file__).parent / "data" / "background_questions.txt").read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 

@@ -72,3 +72,4 @@ class SearchHit:
     category: str | None = None
     document: str = ""
     page: int | None = None
+    similarity: float = 0.0  # cosine of the single best-matching passage (`matched_text`)

@@ -153,6 +153,7 @@ class HybridRetriever:
             category=m.category,
             document=m.document,
             page=m.page,
+            similarity=float(sims[best]),
         )
         return dense + self.config.lexical_weight * lexical, hit
 

@@ -105,15 +105,6 @@ class KnowledgeBase:
         self._lock = threading.RLock()
         self._snapshot = _NOTHING_LOADED
 
-    # The current index and metadata. Read both through one `snapshot()` for a matching pair.
-    @property
-    def _index(self) -> VectorIndex | None:
-        return self._snapshot.index
-
-    @property
-    def _meta(self) -> Mapping[int, PassageMeta]:
-        return self._snapshot.meta
-
     @property
     def revision(self) -> int:
         """The revision the in-memory index reflects (-1 before the first load)."""

@@ -228,7 +228,14 @@ def build_knowledge_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
         )
         with gr.Row():
             reload = gr.Button("Refresh", elem_id="kb-refresh", size="sm")
-            choice = gr.Dropdown(choices=[], label="Document", elem_id="kb-document", scale=4)
+            choice = gr.Dropdown(
+                choices=[],
+                value=None,
+                allow_custom_value=True,
+                label="Document",
+                elem_id="kb-document",
+                scale=4,
+            )
             show = gr.Button("Preview", elem_id="kb-preview", size="sm")
             delete = gr.Button("Delete", variant="stop", elem_id="kb-delete", size="sm")
         caption = gr.Markdown(elem_id="kb-preview-caption")
@@ -243,12 +250,17 @@ def build_knowledge_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
 
         with gr.Accordion("FAQ entries: add or edit one", open=False):
             gr.Markdown(
-                f"Choose an entry to edit it, or leave the id empty to add a new one (it goes "
-                f"into “{MANUAL_DOCUMENT}”). Changes are in answers at once."
+                f"Choose an entry to edit it, or leave the id empty (or type a new one) to add "
+                f"an entry; it goes into “{MANUAL_DOCUMENT}”. Changes are in answers at once."
             )
             with gr.Row():
                 entry = gr.Dropdown(
-                    choices=[], value=None, label="Entry id", elem_id="kb-entry", scale=4
+                    choices=[],
+                    value=None,
+                    allow_custom_value=True,  # typing a new id adds an entry with that id
+                    label="Entry id",
+                    elem_id="kb-entry",
+                    scale=4,
                 )
                 new = gr.Button("New entry", elem_id="kb-entry-new", size="sm")
             question = gr.Textbox(label="Question", elem_id="kb-entry-question")

@@ -21,6 +21,8 @@ CONVERSATION_HEADERS = [
     "needs human",
 ]
 NOTHING_CHOSEN = "Choose a conversation to see its transcript."
+# The grounding check's outcome for a bot message (n.a.: not a generated answer, or an error).
+GROUNDING: dict[bool | None, str] = {True: "passed", False: "failed", None: "n.a."}
 
 Row = list[Any]
 
@@ -55,17 +57,29 @@ def conversations_table(
 
 def _message_markdown(m: MessageView) -> list[str]:
     if m.role != "assistant":
-        return [f"**🧑 {m.role.capitalize()}** · {_time(m.created_at)}", "", m.content, ""]
+        # Customer text is shown as typed: no links, images or tables of theirs in staff view.
+        return [
+            f"**🧑 {m.role.capitalize()}** · {_time(m.created_at)}",
+            "",
+            md_escape(m.content),
+            "",
+        ]
     facts = [f"**🤖 Bot** · {_time(m.created_at)}"]
     if m.decision:
         facts.append(f"decision **{m.decision}**" + (f" ({m.reason})" if m.reason else ""))
+    if m.answer_mode:
+        facts.append(f"answer **{m.answer_mode}**")
+    facts.append(f"grounding **{GROUNDING[m.grounded]}**")
     if m.latency_ms is not None:
         facts.append(f"{m.latency_ms:.0f} ms")
     if m.first_token_ms is not None:
         facts.append(f"first token {m.first_token_ms:.0f} ms")
     if m.status != "complete":
         facts.append(f"status **{m.status}**")
-    out = [" · ".join(facts), "", m.content, ""]
+    out = [" · ".join(facts), ""]
+    if m.rewritten_query:
+        out += [f"searched as: “{md_escape(m.rewritten_query)}”", ""]
+    out += [m.content, ""]
     if m.sources:
         out += ["| rank | entry id | title | score |", "|---:|---|---|---:|"]
         for s in m.sources:
@@ -79,7 +93,9 @@ def _message_markdown(m: MessageView) -> list[str]:
 
 def render_transcript(services: Services, conversation_id: str | None) -> str:
     """The transcript as markdown: each message with role, time and content; bot messages
-    also with decision (+reason), latency and the retrieved sources with their scores."""
+    also with decision (+reason), answer mode, grounding outcome, latency, the follow-up
+    rewrite it searched with and the retrieved sources with their scores. The header shows
+    why the conversation was handed off and the contact details the customer left."""
     if not conversation_id:
         return NOTHING_CHOSEN
     t = services.conversations.transcript(conversation_id)
@@ -88,7 +104,12 @@ def render_transcript(services: Services, conversation_id: str | None) -> str:
     head = f"`{t.id}` · {t.channel} · started {_time(t.created_at)}"
     if t.needs_human:
         head += " · ⚠️ **needs a human**"
-    lines = [f"### {md_escape(t.title)}", head, "", "---", ""]
+    if t.handoff_reason:
+        head += f" · handoff reason **{t.handoff_reason}**"
+    if t.contact:
+        head += f" · contact **{md_escape(t.contact)}**"
+    title = " ".join(t.title.split())  # a multi-line first message must not break the heading
+    lines = [f"### {md_escape(title)}", head, "", "---", ""]
     for m in t.messages:
         lines += _message_markdown(m)
     return "\n".join(lines).rstrip() + "\n"

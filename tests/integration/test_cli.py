@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from chatbot.settings import FAST_EMBEDDER
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.integration
@@ -30,6 +31,9 @@ def env(tmp_path: Path, models_dir: Path, real_generator) -> dict[str, str]:  # 
         **os.environ,
         "CHATBOT_DATA_DIR": str(tmp_path / "data"),
         "CHATBOT_MODELS__CACHE_DIR": str(models_dir),
+        # The fast embedder keeps these process-level tests quick; the default embedder is
+        # covered by the other integration tests.
+        "CHATBOT_MODELS__EMBEDDER": FAST_EMBEDDER,
     }
 
 

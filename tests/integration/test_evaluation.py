@@ -19,9 +19,9 @@ def test_covid_dev_queries_retrieval_quality(covid_services: Services, tmp_path:
     results = evaluation.evaluate(covid_services.dialogue, rows)
     m = evaluation.metrics(results)
     assert m.queries == 122 and m.out_of_scope == 0
-    # Floors well under what the method measures (see docs/EVALUATION.md), to catch breakage.
-    assert m.recall_at_1 >= 0.65
-    assert m.recall_at_5 >= 0.88
+    # The targets the method reaches with its self-calibrated threshold (docs/EVALUATION.md).
+    assert m.recall_at_1 >= 0.80
+    assert m.recall_at_5 >= 0.97
     assert m.recall_at_1 <= m.recall_at_5 <= 1.0
     out = tmp_path / "pred.csv"
     evaluation.write_predictions(out, results)
@@ -39,6 +39,6 @@ def test_clinc_banking_out_of_scope_detection(
     rows = evaluation.read_queries(SHARED_DATA / "clinc150_banking" / "dev_queries.csv")
     m = evaluation.metrics(evaluation.evaluate(services.dialogue, rows))
     assert (m.in_scope, m.out_of_scope) == (600, 100)
-    assert m.mcc >= 0.85
-    assert m.oos_recall >= 0.8
+    assert m.mcc >= 0.93
+    assert m.oos_recall >= 0.93
     services.engine.dispose()

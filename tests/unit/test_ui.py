@@ -188,3 +188,54 @@ def test_two_sessions_get_two_conversations(loaded: Services) -> None:
     for cid in (first, second):
         transcript = loaded.conversations.transcript(cid)
         assert transcript is not None and len(transcript.messages) == 2
+
+
+def test_an_answer_replaced_by_the_grounding_check_ends_with_the_passage(
+    loaded: Services, generator: ScriptedGenerator
+) -> None:
+    loaded.dialogue.approved_answers = False
+    invented = "Passwords can only be reset once every 90 days."
+    generator.replies = [invented]
+    steps = run_turn(loaded, QUESTION, [], None)
+    # The invented text streamed out piece by piece...
+    assert steps[-2][0][-1]["content"] == invented
+    # ...and the final message shows the passage it was replaced by, then the sources.
+    history, conversation_id, _ = steps[-1]
+    answer_part, sources = history[-1]["content"].split("**Sources**")
+    assert answer_part.strip().removesuffix("---").strip() == ANSWER
+    assert "90 days" not in history[-1]["content"]
+    assert "`acct-reset`" in sources
+
+    transcript = loaded.conversations.transcript(conversation_id)
+    assert transcript is not None
+    bot = transcript.messages[-1]
+    assert (bot.content, bot.answer_mode, bot.grounded) == (ANSWER, "passage", False)
+    md = render_transcript(loaded, conversation_id)
+    assert "answer **passage** · grounding **failed**" in md
+
+
+def test_review_shows_answer_mode_grounding_rewrite_handoff_reason_and_contact(
+    loaded: Services,
+) -> None:
+    conversation_id = None
+    history: list[ChatMessage] = []
+    for message in (
+        "this is ridiculous, your service is useless!!!",
+        "reach me at jane.doe@example.com [details](http://evil.example)",
+        QUESTION,
+        "and how long does that take?",
+    ):
+        history, conversation_id, _ = run_turn(loaded, message, history, conversation_id)[-1]
+    md = render_transcript(loaded, conversation_id)
+    head = md.splitlines()[1]
+    assert "needs a human" in head
+    assert "handoff reason **angry**" in head
+    assert "contact **jane.doe@example.com**" in head
+    assert "decision **handoff** (angry) · answer **canned** · grounding **n.a.**" in md
+    assert "decision **handoff** (contact) · answer **canned** · grounding **n.a.**" in md
+    assert "decision **answer** (matched) · answer **approved** · grounding **passed**" in md
+    assert "answer **generated** · grounding **passed**" in md
+    assert f"searched as: “{QUESTION} how long does that take?”" in md
+    assert md.count("searched as:") == 1
+    # What the customer typed is shown as text, not as a link.
+    assert "\\[details\\](http://evil.example)" in md
