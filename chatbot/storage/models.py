@@ -27,6 +27,11 @@ class Conversation(Base):
     needs_human: Mapped[bool] = mapped_column(Boolean, default=False)
     handoff_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     contact: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    # Set when an agent marks a handed-off conversation as handled.
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    handled_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Comma-separated review labels, e.g. "wrong-answer,missing-faq".
+    labels: Mapped[str] = mapped_column(String(512), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
@@ -58,6 +63,9 @@ class Message(Base):
     answer_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
     grounded: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     rewritten_query: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Customer feedback on a bot answer: +1 / -1, with an optional reason on thumbs-down.
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    rating_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="complete")  # complete | error
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -94,3 +102,44 @@ class MessageSource(Base):
     rank: Mapped[int] = mapped_column(Integer)
 
     message: Mapped[Message] = relationship(back_populates="sources")
+
+
+class ConversationNote(Base):
+    """A staff note on a conversation."""
+
+    __tablename__ = "conversation_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    author: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StaffUser(Base):
+    """A staff account for the console. Passwords are stored as argon2 hashes only."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))  # admin | agent
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who changed what, when: every staff action that changes or exports data."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
