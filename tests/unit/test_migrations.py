@@ -15,7 +15,17 @@ import chatbot.storage.models  # noqa: F401  (registers the conversation tables 
 from chatbot.storage import db
 from knowledge_base.tables import Base
 
-TABLES = {"conversations", "documents", "kb_state", "message_sources", "messages", "passages"}
+TABLES = {
+    "audit_log",
+    "conversation_notes",
+    "conversations",
+    "documents",
+    "kb_state",
+    "message_sources",
+    "messages",
+    "passages",
+    "staff_users",
+}
 
 
 @pytest.fixture
