@@ -65,9 +65,7 @@ def upgrade() -> None:
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("handled_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("handled_by", sa.String(length=64), nullable=True))
-        batch_op.add_column(
-            sa.Column("labels", sa.String(length=512), server_default="", nullable=False)
-        )
+        batch_op.add_column(sa.Column("labels", sa.String(length=512), nullable=True))
 
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("rating", sa.Integer(), nullable=True))

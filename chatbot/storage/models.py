@@ -31,7 +31,7 @@ class Conversation(Base):
     handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     handled_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Comma-separated review labels, e.g. "wrong-answer,missing-faq".
-    labels: Mapped[str] = mapped_column(String(512), default="", server_default="")
+    labels: Mapped[str | None] = mapped_column(String(512), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
