@@ -14,13 +14,26 @@ def test_paraphrase_finds_the_right_faq_entry_and_streams_an_answer(
 ) -> None:
     # A human paraphrase from the COVID dev queries; the FAQ asks "Where did COVID-19 come from?"
     # style questions differently worded.
-    reply = covid_services.dialogue.respond("Where does the virus come from?")
+    dialogue = covid_services.dialogue
+    reply = dialogue.respond("Where does the virus come from?")
     assert reply.decision == "answer"
     assert reply.sources[0].entry_id == "covid-004"
-    pieces = list(reply)
-    assert len(pieces) > 1, "the answer should stream in several pieces"
-    assert reply.text.strip()
+    list(reply)
+    assert reply.answer_mode in {"approved", "generated", "passage"}
     assert reply.stored
+
+    # The generation path: the local model streams an answer that is then checked.
+    dialogue.approved_answers = False
+    try:
+        reply = dialogue.respond("Where does the virus come from?")
+        pieces = list(reply)
+    finally:
+        dialogue.approved_answers = True
+    assert reply.sources[0].entry_id == "covid-004"
+    assert len(pieces) > 1, "the answer should stream in several pieces"
+    assert reply.answer_mode in {"generated", "passage"}
+    assert reply.grounded is (reply.answer_mode == "generated")
+    assert reply.text.strip()
 
     transcript = covid_services.conversations.transcript(reply.conversation_id)
     assert transcript is not None
