@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -81,6 +81,7 @@ class Reply:
     grounded: bool | None = None
     rewritten_query: str | None = None
     replaced: bool = False
+    message_id: int | None = None  # the stored bot message, once the stream has ended
     _pieces: Iterator[str] = field(default_factory=lambda: iter(()), repr=False)
 
     def __iter__(self) -> Iterator[str]:
@@ -112,6 +113,7 @@ class DialogueManager:
         max_new_tokens: int,
         grounding_min_similarity: float = 0.5,
         approved_answers: bool = True,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self._sessions = sessions
         self.kb = kb
@@ -123,6 +125,9 @@ class DialogueManager:
         self.max_new_tokens = max_new_tokens
         self.grounding_min_similarity = grounding_min_similarity
         self.approved_answers = approved_answers
+        # Applied to text before it is stored (personal data masking); the customer's own
+        # screen and the retrieval query keep the original words.
+        self.redact = redact or (lambda text: text)
 
     # ---- decision ------------------------------------------------------------------------
     def threshold(self) -> float:
@@ -160,10 +165,11 @@ class DialogueManager:
         started = time.perf_counter()
         with self._sessions.begin() as s:
             conv = repo.get_conversation(s, conversation_id) if conversation_id else None
+            stored_text = self.redact(text)
             if conv is None:
-                conv = repo.create_conversation(s, channel, title=text)
+                conv = repo.create_conversation(s, channel, title=stored_text)
             history = repo.history(s, conv.id)
-            repo.add_user_message(s, conv, text)
+            repo.add_user_message(s, conv, stored_text)
             conv_id = conv.id
             handed_off = conv.needs_human
             declines = dec.consecutive_declines(repo.recent_decisions(s, conv_id))
@@ -298,10 +304,10 @@ class DialogueManager:
             for h in hits
         ]
         with self._sessions.begin() as s:
-            repo.add_assistant_message(
+            msg = repo.add_assistant_message(
                 s,
                 reply.conversation_id,
-                content=reply.text,
+                content=self.redact(reply.text),
                 decision=reply.decision,
                 reason=reply.reason,
                 sources=sources,
@@ -313,6 +319,7 @@ class DialogueManager:
                 grounded=reply.grounded,
                 rewritten_query=reply.rewritten_query,
             )
+            reply.message_id = msg.id
         reply.stored = True
 
     def _store_error(
