@@ -12,7 +12,9 @@ from typing import Annotated
 
 import typer
 
+from chatbot import cli_data
 from chatbot.cli_kb import kb_app
+from chatbot.cli_users import users_app
 from chatbot.settings import Settings
 
 app = typer.Typer(
@@ -23,6 +25,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
+app.add_typer(users_app, name="users")
 
 
 @app.callback()
@@ -53,22 +56,36 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
 ) -> None:
-    """Serve the web app (chat, knowledge base, conversations)."""
+    """Serve the web app: the customer chat at /, the staff console at /admin (login)."""
     import threading
 
+    import uvicorn
+
+    from chatbot.auth import FIRST_ADMIN
     from chatbot.container import load_sample_if_empty
-    from chatbot.ui import build_app
+    from chatbot.privacy import apply_retention
+    from chatbot.web import create_app
 
     services = _services(ctx)
     load_sample_if_empty(services)
+    purged = apply_retention(services)
+    if purged:
+        typer.echo(f"Retention: deleted {purged} conversations older than the retention period.")
     services.kb.refresh()
+    password = services.accounts.ensure_first_admin()
+    if password is not None:
+        services.audit.record("system", "staff.add", FIRST_ADMIN, "role admin, first start")
+        typer.echo(
+            f"Created staff user '{FIRST_ADMIN}' with password {password}; change it with "
+            f"`chatbot users passwd {FIRST_ADMIN}`"
+        )
     # Load the generator in the background so the page is up at once; the first answer waits.
     warm = getattr(services.dialogue.generator, "warm_up", None)
     if warm is not None:
         threading.Thread(target=warm, name="generator-warm-up", daemon=True).start()
-    build_app(services).queue(default_concurrency_limit=1).launch(
-        server_name=host, server_port=port, show_error=True
-    )
+    web = create_app(services)
+    typer.echo(f"Customer chat: http://{host}:{port}/  Staff console: http://{host}:{port}/admin")
+    uvicorn.run(web, host=host, port=port, log_level="warning")
 
 
 @app.command()
@@ -86,6 +103,7 @@ def ingest(
     """Add FAQ files and documents to the knowledge base."""
     from tqdm import tqdm
 
+    from chatbot.audit import ingest_details
     from knowledge_base.loaders import LOADERS
     from knowledge_base.service import IngestProgress, IngestResult
 
@@ -104,6 +122,7 @@ def ingest(
 
     def show(result: IngestResult) -> None:
         nonlocal failed
+        services.audit.record("cli", "kb.upload", result.name, ingest_details(result))
         if result.ok:
             say(f"{result.name}: {result.status}, {result.passages} passages")
         else:
@@ -268,6 +287,9 @@ def db_upgrade(ctx: typer.Context) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db.upgrade(settings.db_url)
     typer.echo("database is up to date")
+
+
+cli_data.register(app)
 
 
 def main() -> None:

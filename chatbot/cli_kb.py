@@ -96,9 +96,13 @@ def delete(
     document: Annotated[str, typer.Argument(help="Document name, as `kb list` shows it.")],
 ) -> None:
     """Delete a document; its passages leave the answers at once."""
-    if not _kb(ctx).delete(document):
+    from chatbot.container import build
+
+    services = build(ctx.obj)
+    if not services.kb.delete(document):
         typer.echo(f"ERROR no such document: {document} (see `chatbot kb list`)", err=True)
         raise typer.Exit(1)
+    services.audit.record("cli", "kb.delete_document", document)
     typer.echo(f"deleted {document}")
 
 

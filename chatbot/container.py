@@ -10,9 +10,12 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from chatbot.audit import AuditLog
+from chatbot.auth import StaffAccounts
 from chatbot.conversations import ConversationLog
 from chatbot.dialogue import DialogueManager
 from chatbot.generation.base import Generator
+from chatbot.privacy import mask_pii
 from chatbot.settings import Settings
 from chatbot.storage import db
 from knowledge_base.embedders import Embedder, SentenceTransformerEmbedder
@@ -32,6 +35,8 @@ class Services:
     kb: KnowledgeBase
     dialogue: DialogueManager
     conversations: ConversationLog
+    accounts: StaffAccounts
+    audit: AuditLog
 
 
 def configure_runtime(settings: Settings) -> None:
@@ -101,8 +106,18 @@ def build(
         handoff_after_declines=r.handoff_after_declines,
         max_new_tokens=settings.models.max_new_tokens,
         approved_answers=r.approved_answers,
+        redact=mask_pii if settings.privacy.mask_pii else None,
     )
-    return Services(settings, engine, sessions, kb, dialogue, ConversationLog(sessions))
+    return Services(
+        settings,
+        engine,
+        sessions,
+        kb,
+        dialogue,
+        ConversationLog(sessions),
+        accounts=StaffAccounts(sessions),
+        audit=AuditLog(sessions),
+    )
 
 
 def load_sample_if_empty(services: Services) -> list[IngestResult]:

@@ -1,14 +1,18 @@
-"""Read-only access to stored conversations for the UI and CLI (no sessions leak out)."""
+"""Stored conversations for the UI and CLI (no sessions leak out): listing, filtered search,
+transcripts, the handoff queue, and the staff actions on a conversation (notes, labels,
+"handled", staff replies) and customers' ratings of answers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.storage import repositories as repo
+from chatbot.storage import review_queries as rq
 from chatbot.storage.repositories import ConversationSummary
+from chatbot.storage.review_queries import NoteView, QueueItem, ReviewFilters, ReviewRow
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class MessageView:
     answer_mode: str | None = None
     grounded: bool | None = None
     rewritten_query: str | None = None
+    rating: int | None = None  # the customer's +1 / -1
+    rating_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,10 @@ class TranscriptView:
     messages: list[MessageView]
     handoff_reason: str | None = None
     contact: str | None = None
+    labels: tuple[str, ...] = ()
+    notes: list[NoteView] = field(default_factory=list)
+    handled_at: datetime | None = None
+    handled_by: str | None = None
 
 
 class ConversationLog:
@@ -87,9 +97,62 @@ class ConversationLog:
                         m.answer_mode,
                         m.grounded,
                         m.rewritten_query,
+                        m.rating,
+                        m.rating_reason,
                     )
                     for m in conv.messages
                 ],
                 conv.handoff_reason,
                 conv.contact,
+                rq.split_labels(conv.labels),
+                rq.notes(s, conv.id),
+                conv.handled_at,
+                conv.handled_by,
             )
+
+    # ---- review ---------------------------------------------------------------------------
+    def search(
+        self, filters: ReviewFilters | None = None, page: int = 1, page_size: int = 20
+    ) -> tuple[list[ReviewRow], int]:
+        """One page (1-based) of conversations matching `filters`, newest first, and the
+        number of matches. ReviewError for an unknown outcome, rating or label."""
+        with self._sessions() as s:
+            return rq.search_conversations(s, filters or ReviewFilters(), page, page_size)
+
+    def handoff_queue(self, limit: int = 100) -> list[QueueItem]:
+        """Handed-off conversations nobody has handled yet, longest waiting first."""
+        with self._sessions() as s:
+            return rq.handoff_queue(s, limit)
+
+    def add_note(self, conversation_id: str, author: str, text: str) -> NoteView:
+        with self._sessions.begin() as s:
+            n = rq.add_note(s, conversation_id, author, text)
+            return NoteView(n.id, n.author, n.text, n.created_at)
+
+    def set_labels(
+        self, conversation_id: str, labels: list[str] | tuple[str, ...]
+    ) -> tuple[str, ...]:
+        """Replace the labels (from `review_queries.LABELS` only; ReviewError otherwise)."""
+        with self._sessions.begin() as s:
+            return rq.set_labels(s, conversation_id, labels)
+
+    def mark_handled(self, conversation_id: str, agent: str) -> None:
+        """Take a handed-off conversation out of the queue (a later handoff puts it back)."""
+        with self._sessions.begin() as s:
+            rq.mark_handled(s, conversation_id, agent)
+
+    def reply_as_staff(self, conversation_id: str, agent: str, text: str) -> int:
+        """Store a staff member's reply in the conversation; returns the message id."""
+        with self._sessions.begin() as s:
+            return rq.add_staff_message(s, conversation_id, agent, text).id
+
+    def rate_message(
+        self,
+        message_id: int,
+        rating: int | None,
+        reason: str | None = None,
+        conversation_id: str | None = None,
+    ) -> bool:
+        """A customer's +1 / -1 (None takes it back) on a bot answer; False if not found."""
+        with self._sessions.begin() as s:
+            return repo.rate_message(s, message_id, rating, reason, conversation_id)

@@ -71,6 +71,32 @@ class IngestSettings(BaseModel):
     )
 
 
+class PrivacySettings(BaseModel):
+    """Personal data in stored conversations."""
+
+    mask_pii: bool = Field(
+        True,
+        description="Store customer messages with e-mail addresses, phone numbers and card "
+        "numbers replaced by [email], [phone], [card] (the customer's own screen keeps them).",
+    )
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="Delete conversations with no activity for this many days, at each "
+        "`chatbot serve` start; unset = keep them.",
+    )
+
+
+class ServerSettings(BaseModel):
+    """The web server (`chatbot serve`)."""
+
+    concurrency: int = Field(
+        4,
+        ge=1,
+        description="Customer chat turns answered at the same time; more wait in a queue.",
+    )
+
+
 class Settings(BaseSettings):
     """Application settings. Built once by the entry point, never at import time."""
 
@@ -88,6 +114,8 @@ class Settings(BaseSettings):
     models: ModelSettings = Field(default_factory=ModelSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @property
     def db_url(self) -> str:

@@ -32,7 +32,9 @@ class Conversation(Base):
     handled_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Comma-separated review labels, e.g. "wrong-answer,missing-faq".
     labels: Mapped[str | None] = mapped_column(String(512), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )

@@ -105,8 +105,32 @@ def add_assistant_message(
         if decision == "handoff":
             conv.needs_human = True
             conv.handoff_reason = conv.handoff_reason or reason
+            # A new handoff after staff handled the conversation puts it back in the queue.
+            conv.handled_at = conv.handled_by = None
     session.flush()
     return msg
+
+
+def rate_message(
+    session: Session,
+    message_id: int,
+    rating: int | None,
+    reason: str | None = None,
+    conversation_id: str | None = None,
+) -> bool:
+    """Store a customer's rating of a bot answer: +1, -1 (with an optional reason) or None to
+    take it back. False when there is no such bot answer (in `conversation_id`, when given)."""
+    if rating not in (1, -1, None):
+        raise ValueError(f"a rating is +1, -1 or None, not {rating!r}")
+    msg = session.get(Message, message_id)
+    if msg is None or msg.role != "assistant":
+        return False
+    if conversation_id is not None and msg.conversation_id != conversation_id:
+        return False
+    msg.rating = rating
+    msg.rating_reason = ((reason or "").strip()[:500] or None) if rating == -1 else None
+    session.flush()
+    return True
 
 
 def history(session: Session, conversation_id: str, limit: int = 6) -> list[tuple[str, str]]:

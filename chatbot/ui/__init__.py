@@ -1,5 +1,6 @@
-"""Gradio web UI: chat, knowledge-base management and conversation review."""
+"""Gradio web UI: the customer chat page and the staff console (knowledge base, conversation
+review, analytics, audit log)."""
 
-from chatbot.ui.app import build_app
+from chatbot.ui.app import build_app, build_chat_page, build_console
 
-__all__ = ["build_app"]
+__all__ = ["build_app", "build_chat_page", "build_console"]

@@ -1,4 +1,10 @@
-"""The "Chat" tab: stream DialogueManager replies into a gr.Chatbot (messages format)."""
+"""The "Chat" tab: stream DialogueManager replies into a gr.Chatbot (messages format).
+
+Customers rate each bot answer with the chatbot's thumbs (and, for a thumbs-down, an optional
+reason under the flag). A per-session gr.State keeps the stored message id of every chat
+bubble (None for the customer's own and for unstored ones), so a rating reaches the right
+answer; "Check for replies" reloads the conversation, with any staff replies, from storage.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,19 @@ import gradio as gr
 
 from chatbot.container import Services
 from chatbot.dialogue import ERROR_TEXT, PROMPT_FOR_QUESTION, Source
+from chatbot.review import STAFF
+from chatbot.ui.staff import bind
 
 log = logging.getLogger(__name__)
 
 ChatMessage = dict[str, Any]
-ChatTurn = tuple[list[ChatMessage], str | None, str]
+# (chat history, conversation id, textbox value, stored message id of each chat message)
+ChatTurn = tuple[list[ChatMessage], str | None, str, list[int | None]]
+# Thumbs render as icons; the other options are reasons for a thumbs-down (under a flag).
+LIKE, DISLIKE = "Like", "Dislike"
+DISLIKE_REASONS = ("Wrong answer", "Didn't answer my question", "Hard to understand")
+FEEDBACK_OPTIONS = (LIKE, DISLIKE, *DISLIKE_REASONS)
+STAFF_PREFIX = "💬 **From our support team:**"
 
 _MD_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_[]|<>"})
 
@@ -42,60 +56,134 @@ def _with_reply(history: list[ChatMessage], text: str) -> list[ChatMessage]:
     return [*history, {"role": "assistant", "content": text}]
 
 
+def _aligned(message_ids: list[int | None] | None, length: int) -> list[int | None]:
+    """The message ids, one per chat message (padded with None if the two drifted apart)."""
+    ids = list(message_ids or [])[:length]
+    return ids + [None] * (length - len(ids))
+
+
 def chat_turn(
     services: Services,
     message: str | None,
     history: list[ChatMessage] | None,
     conversation_id: str | None,
+    message_ids: list[int | None] | None = None,
 ) -> Iterator[ChatTurn]:
     """Run one customer turn, streaming.
 
     Args: `message` is the textbox value, `history` the gr.Chatbot value (messages format;
-    never mutated), `conversation_id` the per-session gr.State (None starts a conversation).
+    never mutated), `conversation_id` the per-session gr.State (None starts a conversation),
+    `message_ids` the per-session gr.State of stored message ids, one per chat message.
 
-    Yields `(history, conversation_id, textbox_value)`: first the user message with an empty
-    assistant message, then once per streamed piece, and last the full answer followed by a
-    "Sources" block when the reply has sources. An empty message never reaches the dialogue
-    manager: the assistant asks for a question and nothing is stored.
+    Yields `(history, conversation_id, textbox_value, message_ids)`: first the user message
+    with an empty assistant message, then once per streamed piece, and last the full answer
+    followed by a "Sources" block when the reply has sources; the answer's stored id is in
+    the last `message_ids`. An empty message never reaches the dialogue manager: the
+    assistant asks for a question and nothing is stored.
     """
     base = list(history or [])
+    ids = _aligned(message_ids, len(base))
     text = (message or "").strip()
     if not text:
-        yield _with_reply(base, PROMPT_FOR_QUESTION), conversation_id, ""
+        yield _with_reply(base, PROMPT_FOR_QUESTION), conversation_id, "", [*ids, None]
         return
     base.append({"role": "user", "content": text})
-    yield _with_reply(base, ""), conversation_id, ""
+    ids.append(None)
+    pending = [*ids, None]
+    yield _with_reply(base, ""), conversation_id, "", pending
     shown = ""
     try:
         reply = services.dialogue.respond(text, conversation_id=conversation_id, channel="web")
         conversation_id = reply.conversation_id
         for piece in reply:
             shown += piece
-            yield _with_reply(base, shown), conversation_id, ""
+            yield _with_reply(base, shown), conversation_id, "", pending
         final = reply.text or shown
     except Exception:
         log.exception("chat turn failed")
         final = f"{shown}\n\n{ERROR_TEXT}".strip()
-        yield _with_reply(base, final), conversation_id, ""
+        yield _with_reply(base, final), conversation_id, "", pending
         return
     if reply.sources:
         final = f"{final}\n\n{format_sources(reply.sources)}"
-    yield _with_reply(base, final), conversation_id, ""
+    yield _with_reply(base, final), conversation_id, "", [*ids, reply.message_id]
 
 
-def new_conversation() -> ChatTurn:
+def new_conversation() -> tuple[list[ChatMessage], None, str]:
     """Clear the chat and forget the conversation id; the next message starts a new one."""
     return [], None, ""
+
+
+def no_message_ids() -> list[int | None]:
+    return []
+
+
+def feedback_rating(liked: bool | str) -> tuple[int | None, str | None]:
+    """gr.LikeData.liked as (rating, reason): True is +1, False -1, a reason option -1 with
+    that reason, and "" (the customer clicked their choice again) takes the rating back."""
+    if liked is True:
+        return 1, None
+    if liked is False:
+        return -1, None
+    if liked == LIKE:
+        return 1, None
+    if liked == DISLIKE:
+        return -1, None
+    return (-1, liked) if liked else (None, None)
+
+
+def record_feedback(
+    services: Services,
+    message_ids: list[int | None] | None,
+    conversation_id: str | None,
+    evt: gr.LikeData,
+) -> None:
+    """Store the customer's rating of the bot message they clicked (`evt.index` is its
+    position in the chat). Messages that were not stored (prompts, errors) are ignored."""
+    index = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+    ids = message_ids or []
+    if not isinstance(index, int) or not 0 <= index < len(ids) or ids[index] is None:
+        return
+    rating, reason = feedback_rating(evt.liked)
+    message_id = ids[index]
+    assert message_id is not None
+    if not services.conversations.rate_message(message_id, rating, reason, conversation_id):
+        log.warning("rating for unknown message %s ignored", message_id)
+
+
+def load_conversation(
+    services: Services, conversation_id: str | None
+) -> tuple[list[ChatMessage], list[int | None]]:
+    """The conversation as stored (with any staff replies), and its message ids, so the
+    customer sees what support wrote since. Sources are not repeated."""
+    t = services.conversations.transcript(conversation_id) if conversation_id else None
+    if t is None:
+        return [], []
+    history: list[ChatMessage] = []
+    ids: list[int | None] = []
+    for m in t.messages:
+        content = m.content
+        if m.role == "assistant" and m.decision == STAFF:
+            content = f"{STAFF_PREFIX}\n\n{md_escape(m.content)}"
+        history.append(
+            {"role": "assistant" if m.role == "assistant" else "user", "content": content}
+        )
+        ids.append(m.id if m.role == "assistant" else None)
+    return history, ids
 
 
 def build_chat_tab(services: Services) -> gr.Tab:
     with gr.Tab("Chat", id="chat") as tab:
         conversation = gr.State(None)
+        message_ids = gr.State([])
         chatbot = gr.Chatbot(
             elem_id="chatbot",
             label="Support",
             height=520,
-            feedback_options=None,
+            feedback_options=FEEDBACK_OPTIONS,
+            # One bubble per message, so each answer (and staff reply) has its own thumbs:
+            # a grouped bubble would report only its first message's index.
+            group_consecutive_messages=False,
             placeholder="Ask a question…",
         )
         with gr.Row():
@@ -107,15 +195,29 @@ def build_chat_tab(services: Services) -> gr.Tab:
                 scale=8,
             )
             send = gr.Button("Send", elem_id="chat-send", variant="primary", scale=1)
-        new = gr.Button("New conversation", elem_id="new-conversation", size="sm")
+        with gr.Row():
+            new = gr.Button("New conversation", elem_id="new-conversation", size="sm")
+            reload = gr.Button("Check for replies", elem_id="chat-reload", size="sm")
         gr.on(
             triggers=[box.submit, send.click],
             fn=partial(chat_turn, services),
-            inputs=[box, chatbot, conversation],
-            outputs=[chatbot, conversation, box],
+            inputs=[box, chatbot, conversation, message_ids],
+            outputs=[chatbot, conversation, box, message_ids],
             api_name="chat",
         )
         new.click(
             new_conversation, outputs=[chatbot, conversation, box], api_name="new_conversation"
+        ).then(no_message_ids, outputs=[message_ids], api_visibility="private")
+        chatbot.like(
+            bind(record_feedback, services),
+            inputs=[message_ids, conversation],
+            outputs=None,
+            api_visibility="private",
+        )
+        reload.click(
+            bind(load_conversation, services),
+            inputs=[conversation],
+            outputs=[chatbot, message_ids],
+            api_visibility="private",
         )
     return tab

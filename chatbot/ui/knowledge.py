@@ -10,7 +10,9 @@ from typing import Any
 
 import gradio as gr
 
+from chatbot.audit import ingest_details
 from chatbot.container import Services
+from chatbot.ui.staff import actor, admin_refusal, bind
 from knowledge_base.entries import MANUAL_DOCUMENT, EntryError
 from knowledge_base.loaders import LOADERS
 from knowledge_base.service import IngestResult
@@ -79,9 +81,11 @@ def upload_files(
     services: Services,
     files: Sequence[str | Path] | None,
     progress: gr.Progress = gr.Progress(),
+    request: gr.Request | None = None,
 ) -> tuple[str, list[Row]]:
     """Ingest each uploaded file (gr.File filepaths); one bad file never stops the others.
-    `progress` (filled in by Gradio) shows passages embedded per file.
+    `progress` (filled in by Gradio) shows passages embedded per file. Each file goes into
+    the audit log under the signed-in user (`request`, filled in by Gradio).
 
     Returns (markdown report with one line per file, refreshed documents table).
     """
@@ -101,15 +105,23 @@ def upload_files(
             result = IngestResult(path.name, "error", message=f"cannot read file: {exc.strerror}")
         else:
             result = services.kb.ingest_bytes(path.name, data, progress=embedded)
+        services.audit.record(actor(request), "kb.upload", result.name, ingest_details(result))
         lines.append(report_line(result))
     return "\n\n".join(lines), documents_table(services)
 
 
-def delete_document(services: Services, name: str | None) -> tuple[str, list[Row]]:
-    """Delete one document by name. Returns (markdown message, refreshed documents table)."""
+def delete_document(
+    services: Services, name: str | None, request: gr.Request | None = None
+) -> tuple[str, list[Row]]:
+    """Delete one document by name (admins only). Returns (markdown message, refreshed
+    documents table)."""
+    refusal = admin_refusal(services, request, "delete documents")
+    if refusal:
+        return refusal, documents_table(services)
     if not name:
         message = "Choose a document to delete."
     elif services.kb.delete(name):
+        services.audit.record(actor(request), "kb.delete_document", name)
         message = f"🗑️ Deleted {name}."
     else:
         message = f"❌ {name}: no such document."
@@ -174,6 +186,7 @@ def save_entry(
     answer: str,
     category: str,
     url: str,
+    request: gr.Request | None = None,
 ) -> tuple[str, Any, list[Row]]:
     """Save the editor's entry (new when no id is chosen); it is in answers at once.
 
@@ -184,6 +197,9 @@ def save_entry(
         entry = services.kb.save_faq_entry(entry_id or None, questions, answer, category, url)
     except EntryError as exc:
         return f"❌ {exc}", gr.update(), documents_table(services)
+    services.audit.record(
+        actor(request), "kb.save_faq_entry", entry.entry_id, "edited" if entry_id else "added"
+    )
     verb = "Saved" if entry_id else f"Added to “{MANUAL_DOCUMENT}”:"
     message = f"✅ {verb} `{entry.entry_id}` ({len(entry.questions)} phrasings)."
     return (
@@ -193,11 +209,18 @@ def save_entry(
     )
 
 
-def delete_entry(services: Services, entry_id: str | None) -> tuple[Any, ...]:
-    """Delete the chosen entry. Returns (message, dropdown update, 5 cleared fields, table)."""
+def delete_entry(
+    services: Services, entry_id: str | None, request: gr.Request | None = None
+) -> tuple[Any, ...]:
+    """Delete the chosen entry (admins only). Returns (message, dropdown update, 5 cleared
+    fields, table); a refused delete leaves the dropdown and the fields as they are."""
+    refusal = admin_refusal(services, request, "delete FAQ entries")
+    if refusal:
+        return (refusal, gr.update(), *(gr.update() for _ in NO_ENTRY), documents_table(services))
     if not entry_id:
         message = "Choose an entry to delete."
     elif services.kb.delete_faq_entry(entry_id):
+        services.audit.record(actor(request), "kb.delete_faq_entry", entry_id)
         message = f"🗑️ Deleted `{entry_id}`."
     else:
         message = f"❌ {entry_id}: no such FAQ entry."
@@ -280,7 +303,7 @@ def build_knowledge_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
         do_refresh = partial(refresh, services)
         do_entries = partial(entry_choices, services)
         upload.click(
-            partial(upload_files, services),
+            bind(upload_files, services),
             inputs=[files],
             outputs=[report, table],
             api_name="upload_files",
@@ -288,7 +311,7 @@ def build_knowledge_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
             do_entries, outputs=[entry], api_visibility="private"
         )
         delete.click(
-            partial(delete_document, services),
+            bind(delete_document, services),
             inputs=[choice],
             outputs=[report, table],
             api_name="delete_document",
@@ -319,13 +342,13 @@ def build_knowledge_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
             api_visibility="private",
         )
         save.click(
-            partial(save_entry, services),
+            bind(save_entry, services),
             inputs=[entry, *fields],
             outputs=[entry_status, entry, table],
             api_name="save_faq_entry",
         )
         remove.click(
-            partial(delete_entry, services),
+            bind(delete_entry, services),
             inputs=[entry],
             outputs=[entry_status, entry, *fields, table],
             api_name="delete_faq_entry",

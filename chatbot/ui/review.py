@@ -1,16 +1,33 @@
-"""The "Conversations" tab: recent conversations and one transcript, for staff review."""
+"""The "Conversations" tab: search conversations with filters, page through the results, read
+one transcript (with customer ratings and staff notes) and review it: labels, notes, and
+turning a customer's question into FAQ changes (chatbot.ui.review_actions)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from functools import partial
+from datetime import date
 from typing import Any
 
 import gradio as gr
 
 from chatbot.container import Services
-from chatbot.conversations import MessageView
-from chatbot.ui.chat import md_escape
+from chatbot.review import LABELS, OUTCOMES, RATINGS, ReviewError, ReviewFilters, ReviewRow
+from chatbot.ui import review_actions as act
+from chatbot.ui.staff import bind
+from chatbot.ui.transcript import GROUNDING, NOTHING_CHOSEN, fmt_time, render_transcript
+
+__all__ = [
+    "CONVERSATION_HEADERS",
+    "GROUNDING",
+    "NOTHING_CHOSEN",
+    "build_review_tab",
+    "conversations_table",
+    "next_page",
+    "parse_filters",
+    "previous_page",
+    "render_transcript",
+    "search_page",
+    "select_row",
+]
 
 CONVERSATION_HEADERS = [
     "started",
@@ -19,100 +36,178 @@ CONVERSATION_HEADERS = [
     "messages",
     "last decision",
     "needs human",
+    "rating",
+    "labels",
 ]
-NOTHING_CHOSEN = "Choose a conversation to see its transcript."
-# The grounding check's outcome for a bot message (n.a.: not a generated answer, or an error).
-GROUNDING: dict[bool | None, str] = {True: "passed", False: "failed", None: "n.a."}
+ANY = "any"
+OUTCOME_CHOICES = [ANY, *OUTCOMES]
+RATING_CHOICES = [ANY, *RATINGS]
+LABEL_CHOICES = [ANY, *LABELS]
+PAGE_SIZE = 20
 
 Row = list[Any]
+# What a search puts on screen: table rows, conversation dropdown, ids in row order, the
+# "page x of y" line and the page number.
+SearchResult = tuple[list[Row], Any, list[str], str, int]
 
 
-def _time(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S")
+# ---- search and paging -------------------------------------------------------------------
+def _day(value: str | None, which: str) -> date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ReviewError(f"the {which} date must look like 2025-01-31, not “{value}”") from None
+
+
+def parse_filters(
+    date_from: str | None,
+    date_to: str | None,
+    outcome: str | None,
+    rating: str | None,
+    text: str | None,
+    label: str | None,
+) -> ReviewFilters:
+    """The filter controls as ReviewFilters ("any" and blanks mean no filter); ReviewError
+    for a date that is not YYYY-MM-DD."""
+    return ReviewFilters(
+        date_from=_day(date_from, "from"),
+        date_to=_day(date_to, "to"),
+        outcome=None if outcome in (None, "", ANY) else outcome,
+        rating=None if rating in (None, "", ANY) else rating,
+        text=(text or "").strip(),
+        label=None if label in (None, "", ANY) else label,
+    )
+
+
+def _rating_cell(r: ReviewRow) -> str:
+    parts = ([f"👍 {r.thumbs_up}"] if r.thumbs_up else []) + (
+        [f"👎 {r.thumbs_down}"] if r.thumbs_down else []
+    )
+    return " ".join(parts)
+
+
+def _needs_human_cell(r: ReviewRow) -> str:
+    if not r.needs_human:
+        return ""
+    return "handled" if r.handled else "yes"
 
 
 def conversations_table(
-    services: Services, limit: int = 50
+    services: Services,
+    limit: int = PAGE_SIZE,
+    filters: ReviewFilters | None = None,
+    page: int = 1,
 ) -> tuple[list[Row], list[tuple[str, str]], list[str]]:
-    """Recent conversations, newest first.
+    """One page of conversations matching `filters`, newest first.
 
     Returns (table rows in CONVERSATION_HEADERS order, dropdown choices as (label, id),
     the ids in row order).
     """
-    recent = services.conversations.recent(limit)
+    rows, _ = services.conversations.search(filters, page, limit)
+    return _table(rows)
+
+
+def _table(found: list[ReviewRow]) -> tuple[list[Row], list[tuple[str, str]], list[str]]:
     rows = [
         [
-            _time(c.created_at),
+            fmt_time(c.created_at),
             c.title,
             c.channel,
             c.messages,
             c.last_decision or "",
-            "yes" if c.needs_human else "",
+            _needs_human_cell(c),
+            _rating_cell(c),
+            ", ".join(c.labels),
         ]
-        for c in recent
+        for c in found
     ]
-    choices = [(f"{_time(c.created_at)} · {c.title[:60]}", c.id) for c in recent]
-    return rows, choices, [c.id for c in recent]
+    choices = [(f"{fmt_time(c.created_at)} · {c.title[:60]}", c.id) for c in found]
+    return rows, choices, [c.id for c in found]
 
 
-def _message_markdown(m: MessageView) -> list[str]:
-    if m.role != "assistant":
-        # Customer text is shown as typed: no links, images or tables of theirs in staff view.
-        return [
-            f"**🧑 {m.role.capitalize()}** · {_time(m.created_at)}",
-            "",
-            md_escape(m.content),
-            "",
-        ]
-    facts = [f"**🤖 Bot** · {_time(m.created_at)}"]
-    if m.decision:
-        facts.append(f"decision **{m.decision}**" + (f" ({m.reason})" if m.reason else ""))
-    if m.answer_mode:
-        facts.append(f"answer **{m.answer_mode}**")
-    facts.append(f"grounding **{GROUNDING[m.grounded]}**")
-    if m.latency_ms is not None:
-        facts.append(f"{m.latency_ms:.0f} ms")
-    if m.first_token_ms is not None:
-        facts.append(f"first token {m.first_token_ms:.0f} ms")
-    if m.status != "complete":
-        facts.append(f"status **{m.status}**")
-    out = [" · ".join(facts), ""]
-    if m.rewritten_query:
-        out += [f"searched as: “{md_escape(m.rewritten_query)}”", ""]
-    out += [m.content, ""]
-    if m.sources:
-        out += ["| rank | entry id | title | score |", "|---:|---|---|---:|"]
-        for s in m.sources:
-            title = md_escape(s.title)
-            if s.url:
-                title = f"[{title}]({s.url})"
-            out.append(f"| {s.rank} | `{s.entry_id}` | {title} | {s.score:.3f} |")
-        out.append("")
-    return out
+def search_page(
+    services: Services,
+    date_from: str | None,
+    date_to: str | None,
+    outcome: str | None,
+    rating: str | None,
+    text: str | None,
+    label: str | None,
+    page: float | None = 1,
+    current: str | None = None,
+) -> SearchResult:
+    """Run the search for one page (clamped to the pages there are); the conversation
+    dropdown keeps `current` when it is still listed."""
+    try:
+        filters = parse_filters(date_from, date_to, outcome, rating, text, label)
+        wanted = max(1, int(page or 1))
+        found, total = services.conversations.search(filters, wanted, PAGE_SIZE)
+        pages = max(1, -(-total // PAGE_SIZE))
+        if wanted > pages:
+            wanted = pages
+            found, total = services.conversations.search(filters, wanted, PAGE_SIZE)
+    except ReviewError as exc:
+        return [], gr.update(choices=[], value=None), [], f"❌ {exc}", 1
+    rows, choices, ids = _table(found)
+    if total:
+        first = (wanted - 1) * PAGE_SIZE + 1
+        info = (
+            f"Page {wanted} of {pages} · conversations {first}-{first + len(rows) - 1} "
+            f"of {total:,} (newest first)"
+        )
+    else:
+        info = "No conversations match."
+    value = current if current in ids else None
+    return rows, gr.update(choices=choices, value=value), ids, info, wanted
 
 
-def render_transcript(services: Services, conversation_id: str | None) -> str:
-    """The transcript as markdown: each message with role, time and content; bot messages
-    also with decision (+reason), answer mode, grounding outcome, latency, the follow-up
-    rewrite it searched with and the retrieved sources with their scores. The header shows
-    why the conversation was handed off and the contact details the customer left."""
-    if not conversation_id:
-        return NOTHING_CHOSEN
-    t = services.conversations.transcript(conversation_id)
-    if t is None:
-        return f"Conversation `{conversation_id}` was not found."
-    head = f"`{t.id}` · {t.channel} · started {_time(t.created_at)}"
-    if t.needs_human:
-        head += " · ⚠️ **needs a human**"
-    if t.handoff_reason:
-        head += f" · handoff reason **{t.handoff_reason}**"
-    if t.contact:
-        head += f" · contact **{md_escape(t.contact)}**"
-    title = " ".join(t.title.split())  # a multi-line first message must not break the heading
-    lines = [f"### {md_escape(title)}", head, "", "---", ""]
-    for m in t.messages:
-        lines += _message_markdown(m)
-    return "\n".join(lines).rstrip() + "\n"
+def previous_page(
+    services: Services,
+    date_from: str | None,
+    date_to: str | None,
+    outcome: str | None,
+    rating: str | None,
+    text: str | None,
+    label: str | None,
+    page: float | None = 1,
+    current: str | None = None,
+) -> SearchResult:
+    filters = (date_from, date_to, outcome, rating, text, label)
+    return search_page(services, *filters, int(page or 1) - 1, current)
+
+
+def next_page(
+    services: Services,
+    date_from: str | None,
+    date_to: str | None,
+    outcome: str | None,
+    rating: str | None,
+    text: str | None,
+    label: str | None,
+    page: float | None = 1,
+    current: str | None = None,
+) -> SearchResult:
+    filters = (date_from, date_to, outcome, rating, text, label)
+    return search_page(services, *filters, int(page or 1) + 1, current)
+
+
+def first_page(
+    services: Services,
+    date_from: str | None,
+    date_to: str | None,
+    outcome: str | None,
+    rating: str | None,
+    text: str | None,
+    label: str | None,
+    page: float | None = 1,
+    current: str | None = None,
+) -> SearchResult:
+    """A new search starts on page 1."""
+    filters = (date_from, date_to, outcome, rating, text, label)
+    return search_page(services, *filters, 1, current)
 
 
 def select_row(ids: list[str], evt: gr.SelectData) -> str | None:
@@ -121,37 +216,71 @@ def select_row(ids: list[str], evt: gr.SelectData) -> str | None:
     return ids[row] if isinstance(row, int) and 0 <= row < len(ids) else None
 
 
-def refresh(services: Services, current: str | None) -> tuple[list[Row], Any, list[str]]:
-    """Table rows, the dropdown (keeping the current choice if it still exists) and ids."""
-    rows, choices, ids = conversations_table(services)
-    return rows, gr.update(choices=choices, value=current if current in ids else None), ids
-
-
+# ---- the tab -------------------------------------------------------------------------------
 def build_review_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
     with gr.Tab("Conversations", id="conversations") as tab:
         ids = gr.State([])
         with gr.Row():
-            choice = gr.Dropdown(choices=[], label="Conversation", elem_id="review-choice", scale=4)
-            reload = gr.Button("Refresh", elem_id="review-refresh", size="sm", scale=1)
+            date_from = gr.Textbox(label="From (YYYY-MM-DD)", elem_id="review-from", scale=1)
+            date_to = gr.Textbox(label="To (YYYY-MM-DD)", elem_id="review-to", scale=1)
+            outcome = gr.Dropdown(
+                OUTCOME_CHOICES, value=ANY, label="Outcome", elem_id="review-outcome", scale=1
+            )
+            rating = gr.Dropdown(
+                RATING_CHOICES, value=ANY, label="Customer rating", elem_id="review-rating", scale=1
+            )
+            label = gr.Dropdown(
+                LABEL_CHOICES, value=ANY, label="Label", elem_id="review-label", scale=1
+            )
+        with gr.Row():
+            text = gr.Textbox(
+                label="Search messages",
+                placeholder="Words any message of the conversation contains",
+                elem_id="review-search-text",
+                scale=5,
+            )
+            search = gr.Button("Search", elem_id="review-search", variant="primary", scale=1)
         table = gr.Dataframe(
             headers=CONVERSATION_HEADERS,
             interactive=False,
             elem_id="review-conversations",
-            label="Recent conversations (newest first)",
-            max_height=320,
+            label="Conversations (newest first)",
+            max_height=420,
         )
+        with gr.Row():
+            prev = gr.Button("◀ Previous", elem_id="review-prev", size="sm", scale=0)
+            page = gr.Number(
+                value=1, precision=0, minimum=1, label="Page", elem_id="review-page", scale=0
+            )
+            nxt = gr.Button("Next ▶", elem_id="review-next", size="sm", scale=0)
+            info = gr.Markdown(elem_id="review-page-info")
+        choice = gr.Dropdown(choices=[], label="Conversation", elem_id="review-choice")
         transcript = gr.Markdown(NOTHING_CHOSEN, elem_id="review-transcript")
+        panel = act.build_review_panel(services, choice, transcript)
 
-        do_refresh = partial(refresh, services)
-        outputs = [table, choice, ids]
-        reload.click(do_refresh, inputs=[choice], outputs=outputs, api_name="conversations")
-        tab.select(do_refresh, inputs=[choice], outputs=outputs, api_visibility="private")
-        demo.load(do_refresh, inputs=[choice], outputs=outputs, api_visibility="private")
-        table.select(select_row, inputs=[ids], outputs=[choice], api_visibility="private")
+        inputs = [date_from, date_to, outcome, rating, text, label, page, choice]
+        outputs = [table, choice, ids, info, page]
+        private: dict[str, Any] = {"api_visibility": "private"}
+        gr.on(
+            [search.click, text.submit, date_from.submit, date_to.submit],
+            bind(first_page, services),
+            inputs=inputs,
+            outputs=outputs,
+            api_name="conversations",
+        )
+        for control in (outcome, rating, label):
+            control.input(bind(first_page, services), inputs, outputs, **private)
+        page.submit(bind(search_page, services), inputs, outputs, **private)
+        prev.click(bind(previous_page, services), inputs, outputs, **private)
+        nxt.click(bind(next_page, services), inputs, outputs, **private)
+        tab.select(bind(search_page, services), inputs, outputs, **private)
+        demo.load(bind(search_page, services), inputs, outputs, **private)
+        table.select(select_row, inputs=[ids], outputs=[choice], **private)
         choice.change(
-            partial(render_transcript, services),
+            bind(render_transcript, services),
             inputs=[choice],
             outputs=[transcript],
             api_name="transcript",
         )
+        choice.change(bind(act.load_review, services), inputs=[choice], outputs=panel, **private)
     return tab

@@ -12,8 +12,8 @@ import pytest
 from chatbot.container import Services
 from chatbot.dialogue import PROMPT_FOR_QUESTION
 from chatbot.generation.scripted import ScriptedGenerator
-from chatbot.ui import build_app
-from chatbot.ui.chat import ChatMessage, ChatTurn, chat_turn, new_conversation
+from chatbot.ui import build_chat_page
+from chatbot.ui.chat import ChatMessage, chat_turn, new_conversation
 from chatbot.ui.knowledge import DOCUMENT_HEADERS, delete_document, upload_files
 from chatbot.ui.review import (
     CONVERSATION_HEADERS,
@@ -49,14 +49,18 @@ def loaded(services: Services, faq_file: Path, generator: ScriptedGenerator) -> 
     return services
 
 
+Turn = tuple[list[ChatMessage], str | None, str]
+
+
 def run_turn(
     services: Services, message: str | None, history: list[ChatMessage], conversation_id: str | None
-) -> list[ChatTurn]:
-    return list(chat_turn(services, message, history, conversation_id))
+) -> list[Turn]:
+    """The chat handler's steps without the message ids (tests/unit/test_feedback.py)."""
+    return [(h, c, b) for h, c, b, _ in chat_turn(services, message, history, conversation_id)]
 
 
-def test_build_app_returns_blocks_without_launching(services: Services) -> None:
-    app = build_app(services)
+def test_chat_page_returns_blocks_without_launching(services: Services) -> None:
+    app = build_chat_page(services)
     assert isinstance(app, gr.Blocks)
     assert app.title == "Support chat"
     assert not app.is_running
@@ -158,7 +162,7 @@ def test_review_lists_conversations_and_renders_transcript_with_scores(
     rows, choices, ids = conversations_table(loaded)
     assert ids == [conversation_id]
     assert len(rows[0]) == len(CONVERSATION_HEADERS)
-    assert rows[0][1:] == [QUESTION, "web", 2, "answer", ""]
+    assert rows[0][1:] == [QUESTION, "web", 2, "answer", "", "", ""]
     assert choices[0][1] == conversation_id
 
     md = render_transcript(loaded, conversation_id)

@@ -1,0 +1,348 @@
+"""Export stored conversations as CSV or JSON Lines, streamed.
+
+- **CSV**: one row per message, the conversation's columns repeated on each of its rows (a
+  conversation without messages is one row with empty message columns). Sources and notes are
+  JSON in their cells.
+- **JSON Lines**: one conversation per line, with its notes and its messages nested, each
+  bot answer with its sources.
+
+Conversations are streamed from one query in batches, so an export of 100,000 conversations
+never holds more than one batch in memory.
+
+A conversation's **outcome**: `handoff` when it was handed to a person, else `fallback` when the
+bot declined at least one question, else `answered` when the bot answered, else `none`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TextIO
+
+from sqlalchemy import ColumnElement, case, exists, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from chatbot.storage.models import Conversation, ConversationNote, Message, MessageSource
+
+FORMATS = ("csv", "jsonl")
+OUTCOMES = ("answered", "fallback", "handoff", "none")
+BATCH = 500
+
+CONVERSATION_COLUMNS = [
+    "conversation_id",
+    "conversation_created_at",
+    "conversation_updated_at",
+    "channel",
+    "title",
+    "outcome",
+    "needs_human",
+    "handoff_reason",
+    "contact",
+    "handled_at",
+    "handled_by",
+    "labels",
+    "notes",
+]
+MESSAGE_COLUMNS = [
+    "message_id",
+    "role",
+    "content",
+    "created_at",
+    "decision",
+    "reason",
+    "answer_mode",
+    "grounded",
+    "status",
+    "latency_ms",
+    "first_token_ms",
+    "rating",
+    "rating_reason",
+    "sources",
+]
+CSV_COLUMNS = CONVERSATION_COLUMNS + MESSAGE_COLUMNS
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Conversations started from `since` to `until` (both days included, UTC), optionally
+    only those with one outcome."""
+
+    since: date | None = None
+    until: date | None = None
+    outcome: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome is not None and self.outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
+        if self.since and self.until and self.until < self.since:
+            raise ValueError("--until is before --since")
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.isoformat()
+
+
+def outcome_expression() -> ColumnElement[str]:
+    """A conversation's outcome, as SQL (see the module docstring)."""
+
+    def has(decision: str) -> ColumnElement[bool]:
+        return exists().where(
+            Message.conversation_id == Conversation.id,
+            Message.role == "assistant",
+            Message.decision == decision,
+        )
+
+    return case(
+        (or_(Conversation.needs_human.is_(True), has("handoff")), "handoff"),
+        (has("fallback"), "fallback"),
+        (has("answer"), "answered"),
+        else_="none",
+    )
+
+
+def _conditions(flt: ExportFilter, outcome: ColumnElement[str]) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if flt.since is not None:
+        where.append(Conversation.created_at >= _midnight(flt.since))
+    if flt.until is not None:
+        where.append(Conversation.created_at < _midnight(flt.until + timedelta(days=1)))
+    if flt.outcome is not None:
+        where.append(outcome == flt.outcome)
+    return where
+
+
+def _labels(raw: str | None) -> list[str]:
+    return [label.strip() for label in (raw or "").split(",") if label.strip()]
+
+
+_CONVERSATION_FIELDS = (
+    Conversation.id,
+    Conversation.created_at,
+    Conversation.updated_at,
+    Conversation.channel,
+    Conversation.title,
+    Conversation.needs_human,
+    Conversation.handoff_reason,
+    Conversation.contact,
+    Conversation.handled_at,
+    Conversation.handled_by,
+    Conversation.labels,
+)
+_MESSAGE_FIELDS = (
+    Message.id,
+    Message.conversation_id,
+    Message.role,
+    Message.content,
+    Message.created_at,
+    Message.decision,
+    Message.reason,
+    Message.answer_mode,
+    Message.grounded,
+    Message.status,
+    Message.latency_ms,
+    Message.first_token_ms,
+    Message.rating,
+    Message.rating_reason,
+)
+
+
+def _message(m: Any, sources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "role": m.role,
+        "content": m.content,
+        "created_at": _iso(m.created_at),
+        "decision": m.decision,
+        "reason": m.reason,
+        "answer_mode": m.answer_mode,
+        "grounded": m.grounded,
+        "status": m.status,
+        "latency_ms": m.latency_ms,
+        "first_token_ms": m.first_token_ms,
+        "rating": m.rating,
+        "rating_reason": m.rating_reason,
+        "sources": sources,
+    }
+
+
+def _conversation(
+    c: Any, notes: list[dict[str, Any]], messages: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "created_at": _iso(c.created_at),
+        "updated_at": _iso(c.updated_at),
+        "channel": c.channel,
+        "title": c.title,
+        "outcome": c.outcome,
+        "needs_human": bool(c.needs_human),
+        "handoff_reason": c.handoff_reason,
+        "contact": c.contact,
+        "handled_at": _iso(c.handled_at),
+        "handled_by": c.handled_by,
+        "labels": _labels(c.labels),
+        "notes": notes,
+        "messages": messages,
+    }
+
+
+def _batch(s: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """The nested dicts of a batch of conversation rows: three queries for all of them."""
+    ids = [r.id for r in rows]
+    notes: dict[str, list[dict[str, Any]]] = {}
+    for n in s.execute(
+        select(
+            ConversationNote.conversation_id,
+            ConversationNote.author,
+            ConversationNote.text,
+            ConversationNote.created_at,
+        )
+        .where(ConversationNote.conversation_id.in_(ids))
+        .order_by(ConversationNote.created_at, ConversationNote.id)
+    ):
+        notes.setdefault(n.conversation_id, []).append(
+            {"author": n.author, "text": n.text, "created_at": _iso(n.created_at)}
+        )
+    sources: dict[int, list[dict[str, Any]]] = {}
+    for src in s.execute(
+        select(
+            MessageSource.message_id,
+            MessageSource.entry_id,
+            MessageSource.title,
+            MessageSource.score,
+        )
+        .join(Message, Message.id == MessageSource.message_id)
+        .where(Message.conversation_id.in_(ids))
+        .order_by(MessageSource.message_id, MessageSource.rank)
+    ):
+        sources.setdefault(src.message_id, []).append(
+            {"id": src.entry_id, "title": src.title, "score": src.score}
+        )
+    messages: dict[str, list[dict[str, Any]]] = {}
+    for m in s.execute(
+        select(*_MESSAGE_FIELDS)
+        .where(Message.conversation_id.in_(ids))
+        .order_by(Message.conversation_id, Message.id)
+    ):
+        messages.setdefault(m.conversation_id, []).append(_message(m, sources.get(m.id, [])))
+    return [_conversation(r, notes.get(r.id, []), messages.get(r.id, [])) for r in rows]
+
+
+def iter_conversations(
+    sessions: sessionmaker[Session], flt: ExportFilter = ExportFilter(), batch: int = BATCH
+) -> Iterator[dict[str, Any]]:
+    """Matching conversations, oldest first, as nested dicts (the JSON Lines objects).
+
+    One query streams the conversations (`yield_per`: a server-side cursor on PostgreSQL,
+    SQLite's own cursor), `batch` rows at a time; each batch's messages, sources and notes are
+    read with three more queries. Only one batch is in memory at a time.
+    """
+    outcome = outcome_expression()
+    query = (
+        select(*_CONVERSATION_FIELDS, outcome.label("outcome"))
+        .where(*_conditions(flt, outcome))
+        .order_by(Conversation.created_at, Conversation.id)
+        .execution_options(yield_per=batch)
+    )
+    with sessions() as s:
+        for rows in s.execute(query).partitions():
+            yield from _batch(s, rows)
+
+
+def csv_rows(conversation: dict[str, Any]) -> Iterator[list[Any]]:
+    """The CSV rows of one conversation (CSV_COLUMNS order)."""
+    conv = [
+        conversation["id"],
+        conversation["created_at"],
+        conversation["updated_at"],
+        conversation["channel"],
+        conversation["title"],
+        conversation["outcome"],
+        conversation["needs_human"],
+        conversation["handoff_reason"],
+        conversation["contact"],
+        conversation["handled_at"],
+        conversation["handled_by"],
+        ",".join(conversation["labels"]),
+        json.dumps(conversation["notes"], ensure_ascii=False) if conversation["notes"] else "",
+    ]
+    messages = conversation["messages"]
+    if not messages:
+        yield [*conv, *([None] * len(MESSAGE_COLUMNS))]
+        return
+    for m in messages:
+        yield [
+            *conv,
+            m["id"],
+            m["role"],
+            m["content"],
+            m["created_at"],
+            m["decision"],
+            m["reason"],
+            m["answer_mode"],
+            m["grounded"],
+            m["status"],
+            m["latency_ms"],
+            m["first_token_ms"],
+            m["rating"],
+            m["rating_reason"],
+            json.dumps(m["sources"], ensure_ascii=False) if m["sources"] else "",
+        ]
+
+
+def iter_csv(sessions: sessionmaker[Session], flt: ExportFilter = ExportFilter()) -> Iterator[str]:
+    """The CSV text, a header line then a chunk per conversation."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(CSV_COLUMNS)
+    yield flush()
+    for conversation in iter_conversations(sessions, flt):
+        writer.writerows(csv_rows(conversation))
+        yield flush()
+
+
+def iter_jsonl(
+    sessions: sessionmaker[Session], flt: ExportFilter = ExportFilter()
+) -> Iterator[str]:
+    """One JSON object and a newline per conversation."""
+    for conversation in iter_conversations(sessions, flt):
+        yield json.dumps(conversation, ensure_ascii=False) + "\n"
+
+
+def write_export(
+    sessions: sessionmaker[Session], out: TextIO, fmt: str, flt: ExportFilter = ExportFilter()
+) -> int:
+    """Write the export to `out` (open it with newline="" for CSV); returns the number of
+    conversations written."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    count = 0
+    if fmt == "jsonl":
+        for line in iter_jsonl(sessions, flt):
+            out.write(line)
+            count += 1
+        return count
+    chunks = iter_csv(sessions, flt)
+    out.write(next(chunks))
+    for chunk in chunks:
+        out.write(chunk)
+        count += 1
+    return count

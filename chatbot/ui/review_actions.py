@@ -1,0 +1,239 @@
+"""The review panel under a transcript in the Conversations tab: labels, staff notes, and
+"Add to FAQ" (a customer's question as a new entry or as a new phrasing of an entry, or a
+corrected answer). Every change is recorded in the audit log under the signed-in user."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gradio as gr
+
+from chatbot.container import Services
+from chatbot.review import LABELS, CustomerQuestion, EntryError, ReviewActions, ReviewError
+from chatbot.ui.staff import actor, bind, username
+from chatbot.ui.transcript import render_transcript
+
+log = logging.getLogger(__name__)
+
+NO_CONVERSATION = "❌ Choose a conversation first."
+NO_QUESTION = "❌ Choose the customer's question first."
+NO_ENTRY = "❌ Choose an existing FAQ entry first."
+# What choosing a conversation puts in the panel: labels, question dropdown, entry dropdown,
+# answer box, note box, status line.
+PanelValues = tuple[list[str], Any, Any, str, str, str]
+
+
+def staff_name(request: gr.Request | None) -> str:
+    """The author / agent name for notes, handled marks and replies: the signed-in user."""
+    return username(request) or "staff"
+
+
+def _questions(services: Services, conversation_id: str | None) -> list[CustomerQuestion]:
+    return ReviewActions(services).customer_questions(conversation_id or "")
+
+
+def _question(
+    services: Services, conversation_id: str | None, message_id: int | str | None
+) -> CustomerQuestion | None:
+    if message_id in (None, ""):
+        return None
+    for q in _questions(services, conversation_id):
+        if str(q.message_id) == str(message_id):
+            return q
+    return None
+
+
+def _entry_answer(services: Services, entry_id: str | None) -> str:
+    entry = services.kb.get_faq_entry(entry_id) if entry_id else None
+    return entry.answer if entry else ""
+
+
+def load_review(services: Services, conversation_id: str | None) -> PanelValues:
+    """Fill the panel for a conversation: its labels, its customer questions (the first one
+    chosen), the FAQ entry that answered it (if any) with that entry's current answer."""
+    t = services.conversations.transcript(conversation_id) if conversation_id else None
+    if t is None:
+        empty = gr.update(choices=[], value=None)
+        return [], empty, gr.update(value=None), "", "", ""
+    questions = _questions(services, conversation_id)
+    first = questions[0] if questions else None
+    entry = first.answered_entry if first else None
+    return (
+        list(t.labels),
+        gr.update(
+            choices=[(q.text[:120], q.message_id) for q in questions],
+            value=first.message_id if first else None,
+        ),
+        gr.update(choices=services.kb.faq_entry_ids(), value=entry),
+        _entry_answer(services, entry),
+        "",
+        "",
+    )
+
+
+def pick_question(
+    services: Services, conversation_id: str | None, message_id: int | str | None
+) -> tuple[Any, str]:
+    """The entry that answered the chosen question (if any) and its current answer."""
+    q = _question(services, conversation_id, message_id)
+    entry = q.answered_entry if q else None
+    return gr.update(value=entry), _entry_answer(services, entry)
+
+
+def pick_entry(services: Services, entry_id: str | None) -> str:
+    """The chosen entry's current answer, ready to be corrected."""
+    return _entry_answer(services, entry_id)
+
+
+def save_labels(
+    services: Services,
+    conversation_id: str | None,
+    labels: list[str] | None,
+    request: gr.Request | None = None,
+) -> tuple[str, str]:
+    """Returns (status line, refreshed transcript)."""
+    if not conversation_id:
+        return NO_CONVERSATION, render_transcript(services, conversation_id)
+    try:
+        saved = services.conversations.set_labels(conversation_id, labels or [])
+    except ReviewError as exc:
+        return f"❌ {exc}", render_transcript(services, conversation_id)
+    services.audit.record(actor(request), "conversation.labels", conversation_id, ",".join(saved))
+    shown = ", ".join(saved) if saved else "none"
+    return f"✅ Labels saved: {shown}.", render_transcript(services, conversation_id)
+
+
+def add_note(
+    services: Services,
+    conversation_id: str | None,
+    text: str | None,
+    request: gr.Request | None = None,
+) -> tuple[str, str, str]:
+    """Returns (status line, refreshed transcript, note box: cleared once saved)."""
+    if not conversation_id:
+        return NO_CONVERSATION, render_transcript(services, conversation_id), text or ""
+    try:
+        services.conversations.add_note(conversation_id, staff_name(request), text or "")
+    except ReviewError as exc:
+        return f"❌ {exc}", render_transcript(services, conversation_id), text or ""
+    services.audit.record(actor(request), "conversation.note", conversation_id)
+    return "✅ Note added.", render_transcript(services, conversation_id), ""
+
+
+def add_new_entry(
+    services: Services,
+    conversation_id: str | None,
+    message_id: int | str | None,
+    answer: str | None,
+    request: gr.Request | None = None,
+) -> tuple[str, Any]:
+    """The chosen customer question as a new FAQ entry with `answer`. Returns (status line,
+    entry dropdown update: the new entry chosen)."""
+    q = _question(services, conversation_id, message_id)
+    if q is None:
+        return NO_QUESTION, gr.update()
+    try:
+        entry = ReviewActions(services).add_new_entry(q.text, answer or "")
+    except EntryError as exc:
+        return f"❌ {exc}", gr.update()
+    services.audit.record(
+        actor(request), "kb.save_faq_entry", entry.entry_id, f"added from {conversation_id}"
+    )
+    return (
+        f"✅ Added FAQ entry `{entry.entry_id}`; it is in answers now.",
+        gr.update(choices=services.kb.faq_entry_ids(), value=entry.entry_id),
+    )
+
+
+def add_phrasing(
+    services: Services,
+    conversation_id: str | None,
+    message_id: int | str | None,
+    entry_id: str | None,
+    request: gr.Request | None = None,
+) -> str:
+    """The chosen customer question as another phrasing of the chosen entry."""
+    q = _question(services, conversation_id, message_id)
+    if q is None:
+        return NO_QUESTION
+    if not entry_id:
+        return NO_ENTRY
+    try:
+        entry = ReviewActions(services).add_phrasing(entry_id, q.text)
+    except EntryError as exc:
+        return f"❌ {exc}"
+    services.audit.record(
+        actor(request),
+        "kb.save_faq_entry",
+        entry.entry_id,
+        f"phrasing added from {conversation_id}",
+    )
+    return (
+        f"✅ Added the question to `{entry.entry_id}` ({len(entry.questions)} phrasings); "
+        "it is in answers now."
+    )
+
+
+def correct_answer(
+    services: Services,
+    conversation_id: str | None,
+    entry_id: str | None,
+    answer: str | None,
+    request: gr.Request | None = None,
+) -> str:
+    """Replace the chosen entry's answer with the corrected one."""
+    if not entry_id:
+        return NO_ENTRY
+    try:
+        entry = ReviewActions(services).correct_answer(entry_id, answer or "")
+    except EntryError as exc:
+        return f"❌ {exc}"
+    where = f" from {conversation_id}" if conversation_id else ""
+    services.audit.record(
+        actor(request), "kb.save_faq_entry", entry.entry_id, f"answer corrected{where}"
+    )
+    return f"✅ Saved the corrected answer of `{entry.entry_id}`; it is in answers now."
+
+
+def build_review_panel(
+    services: Services, choice: gr.Dropdown, transcript: gr.Markdown
+) -> list[Any]:
+    """The panel's controls and events; returns the components `load_review` fills."""
+    private: dict[str, Any] = {"api_visibility": "private"}
+    status = gr.Markdown(elem_id="review-status")
+    with gr.Accordion("Review: labels and notes", open=True):
+        with gr.Row():
+            labels = gr.CheckboxGroup(
+                list(LABELS), label="Labels", elem_id="review-labels", scale=4
+            )
+            save = gr.Button("Save labels", elem_id="review-save-labels", size="sm", scale=1)
+        with gr.Row():
+            note = gr.Textbox(label="Staff note", lines=2, elem_id="review-note", scale=4)
+            add = gr.Button("Add note", elem_id="review-add-note", size="sm", scale=1)
+    with gr.Accordion("Add to FAQ", open=False):
+        question = gr.Dropdown(choices=[], label="Customer question", elem_id="review-question")
+        entry = gr.Dropdown(
+            choices=[],
+            label="Existing FAQ entry (for a new phrasing or a corrected answer)",
+            elem_id="review-entry",
+            filterable=True,
+        )
+        answer = gr.Textbox(
+            label="Answer: for a new entry, or the chosen entry's corrected answer",
+            lines=4,
+            elem_id="review-answer",
+        )
+        with gr.Row():
+            new = gr.Button("Add as new FAQ entry", elem_id="review-new-entry")
+            phrasing = gr.Button("Add as phrasing of the entry", elem_id="review-phrasing")
+            correct = gr.Button("Save corrected answer", elem_id="review-correct")
+
+    save.click(bind(save_labels, services), [choice, labels], [status, transcript], **private)
+    add.click(bind(add_note, services), [choice, note], [status, transcript, note], **private)
+    question.input(bind(pick_question, services), [choice, question], [entry, answer], **private)
+    entry.input(bind(pick_entry, services), [entry], [answer], **private)
+    new.click(bind(add_new_entry, services), [choice, question, answer], [status, entry], **private)
+    phrasing.click(bind(add_phrasing, services), [choice, question, entry], [status], **private)
+    correct.click(bind(correct_answer, services), [choice, entry, answer], [status], **private)
+    return [labels, question, entry, answer, note, status]

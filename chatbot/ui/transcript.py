@@ -1,0 +1,113 @@
+"""A conversation's transcript as markdown, for the Conversations and Handoff queue tabs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chatbot.container import Services
+from chatbot.conversations import MessageView, TranscriptView
+from chatbot.review import STAFF
+from chatbot.ui.chat import md_escape
+
+NOTHING_CHOSEN = "Choose a conversation to see its transcript."
+# The grounding check's outcome for a bot message (n.a.: not a generated answer, or an error).
+GROUNDING: dict[bool | None, str] = {True: "passed", False: "failed", None: "n.a."}
+
+
+def fmt_time(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _rating_text(m: MessageView) -> str | None:
+    if m.rating == 1:
+        return "customer 👍"
+    if m.rating == -1:
+        return "customer 👎" + (f" “{md_escape(m.rating_reason)}”" if m.rating_reason else "")
+    return None
+
+
+def _message_markdown(m: MessageView) -> list[str]:
+    if m.role != "assistant":
+        # Customer text is shown as typed: no links, images or tables of theirs in staff view.
+        return [
+            f"**🧑 {m.role.capitalize()}** · {fmt_time(m.created_at)}",
+            "",
+            md_escape(m.content),
+            "",
+        ]
+    if m.decision == STAFF:
+        return [
+            f"**🧑‍💼 Staff reply** by {md_escape(m.reason or 'staff')} · {fmt_time(m.created_at)}",
+            "",
+            md_escape(m.content),
+            "",
+        ]
+    facts = [f"**🤖 Bot** · {fmt_time(m.created_at)}"]
+    if m.decision:
+        facts.append(f"decision **{m.decision}**" + (f" ({m.reason})" if m.reason else ""))
+    if m.answer_mode:
+        facts.append(f"answer **{m.answer_mode}**")
+    facts.append(f"grounding **{GROUNDING[m.grounded]}**")
+    if m.latency_ms is not None:
+        facts.append(f"{m.latency_ms:.0f} ms")
+    if m.first_token_ms is not None:
+        facts.append(f"first token {m.first_token_ms:.0f} ms")
+    if m.status != "complete":
+        facts.append(f"status **{m.status}**")
+    rating = _rating_text(m)
+    if rating:
+        facts.append(rating)
+    out = [" · ".join(facts), ""]
+    if m.rewritten_query:
+        out += [f"searched as: “{md_escape(m.rewritten_query)}”", ""]
+    out += [m.content, ""]
+    if m.sources:
+        out += ["| rank | entry id | title | score |", "|---:|---|---|---:|"]
+        for s in m.sources:
+            title = md_escape(s.title)
+            if s.url:
+                title = f"[{title}]({s.url})"
+            out.append(f"| {s.rank} | `{s.entry_id}` | {title} | {s.score:.3f} |")
+        out.append("")
+    return out
+
+
+def _head(t: TranscriptView) -> str:
+    head = f"`{t.id}` · {t.channel} · started {fmt_time(t.created_at)}"
+    if t.needs_human:
+        head += " · ⚠️ **needs a human**"
+    if t.handoff_reason:
+        head += f" · handoff reason **{t.handoff_reason}**"
+    if t.contact:
+        head += f" · contact **{md_escape(t.contact)}**"
+    if t.handled_at is not None:
+        head += f" · ✅ handled by **{md_escape(t.handled_by or '?')}** {fmt_time(t.handled_at)}"
+    return head
+
+
+def render_transcript(services: Services, conversation_id: str | None) -> str:
+    """The transcript as markdown: each message with role, time and content; bot messages
+    also with decision (+reason), answer mode, grounding outcome, latency, the customer's
+    rating, the follow-up rewrite it searched with and the retrieved sources with their
+    scores; staff replies with who sent them. The header shows why the conversation was
+    handed off, the contact details the customer left and who handled it; labels and staff
+    notes follow."""
+    if not conversation_id:
+        return NOTHING_CHOSEN
+    t = services.conversations.transcript(conversation_id)
+    if t is None:
+        return f"Conversation `{conversation_id}` was not found."
+    title = " ".join(t.title.split())  # a multi-line first message must not break the heading
+    lines = [f"### {md_escape(title)}", _head(t)]
+    if t.labels:
+        lines.append("Labels: " + " ".join(f"`{x}`" for x in t.labels))
+    lines += ["", "---", ""]
+    for m in t.messages:
+        lines += _message_markdown(m)
+    if t.notes:
+        lines += ["---", "", "#### Staff notes", ""]
+        for n in t.notes:
+            lines.append(
+                f"- **{md_escape(n.author)}** · {fmt_time(n.created_at)}: {md_escape(n.text)}"
+            )
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,191 @@
+"""Conversation export (CSV and JSON Lines), read back and compared with what was stored."""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import io
+import json
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pytest
+
+from chatbot import export
+from chatbot.container import Services
+from chatbot.export import CSV_COLUMNS, ExportFilter, iter_conversations, write_export
+from chatbot.ui.analytics import export_conversations
+from tests.unit.conversation_data import Turn, add_conversation, at, source
+
+
+@pytest.fixture
+def stored(services: Services) -> dict[str, str]:
+    """Four conversations on 1, 2, 3 and 5 March 2024: answered (rated, with sources, notes
+    and labels), handed off, declined, and one without messages."""
+    s = services.sessions
+    return {
+        "answered": add_conversation(
+            s,
+            at("2024-03-01"),
+            [
+                Turn(
+                    "How do I return an item?",
+                    answer="Start a return from Order History.",
+                    sources=[source("returns", 0.91, "Returns"), source("refunds", 0.62)],
+                    rating=1,
+                ),
+                Turn(
+                    "And the refund?",
+                    answer="Refunds take 5 days.",
+                    sources=[source("refunds", 0.8)],
+                    rating=-1,
+                    rating_reason="wrong, it is 10 days",
+                ),
+            ],
+            labels="wrong-answer,missing-faq",
+            notes=[("ann", "Checked: refunds take 10 days."), ("bob", "FAQ updated")],
+        ),
+        "handoff": add_conversation(
+            s,
+            at("2024-03-02"),
+            [
+                Turn("Do you ship to Mars?", "fallback"),
+                Turn("Mars, really?", "handoff", reason="repeated_declines"),
+            ],
+            contact="[email]",
+        ),
+        "fallback": add_conversation(s, at("2024-03-03"), [Turn("Capital of Peru?", "fallback")]),
+        "none": add_conversation(s, at("2024-03-05"), []),
+    }
+
+
+def export_text(services: Services, fmt: str, flt: ExportFilter = ExportFilter()) -> str:
+    out = io.StringIO(newline="")
+    write_export(services.sessions, out, fmt, flt)
+    return out.getvalue()
+
+
+def jsonl(services: Services, flt: ExportFilter = ExportFilter()) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in export_text(services, "jsonl", flt).splitlines()]
+
+
+def test_jsonl_is_one_nested_conversation_per_line(
+    services: Services, stored: dict[str, str]
+) -> None:
+    conversations = jsonl(services)
+    assert [c["id"] for c in conversations] == list(stored.values())  # oldest first
+    answered = conversations[0]
+    assert answered["outcome"] == "answered"
+    assert answered["created_at"] == "2024-03-01T12:00:00+00:00"
+    assert answered["labels"] == ["wrong-answer", "missing-faq"]
+    assert [(n["author"], n["text"]) for n in answered["notes"]] == [
+        ("ann", "Checked: refunds take 10 days."),
+        ("bob", "FAQ updated"),
+    ]
+    roles = [(m["role"], m["content"]) for m in answered["messages"]]
+    assert roles == [
+        ("user", "How do I return an item?"),
+        ("assistant", "Start a return from Order History."),
+        ("user", "And the refund?"),
+        ("assistant", "Refunds take 5 days."),
+    ]
+    first_answer = answered["messages"][1]
+    assert first_answer["decision"] == "answer" and first_answer["rating"] == 1
+    assert first_answer["latency_ms"] == 100.0 and first_answer["first_token_ms"] == 50.0
+    assert first_answer["sources"] == [
+        {"id": "returns", "title": "Returns", "score": 0.91},
+        {"id": "refunds", "title": "Refunds", "score": 0.62},
+    ]
+    assert answered["messages"][3]["rating_reason"] == "wrong, it is 10 days"
+    handoff = conversations[1]
+    assert handoff["outcome"] == "handoff" and handoff["needs_human"] is True
+    assert handoff["handoff_reason"] == "repeated_declines" and handoff["contact"] == "[email]"
+    assert [c["outcome"] for c in conversations[2:]] == ["fallback", "none"]
+    assert conversations[3]["messages"] == [] and conversations[3]["labels"] == []
+
+
+def test_csv_is_one_row_per_message_with_conversation_columns_repeated(
+    services: Services, stored: dict[str, str]
+) -> None:
+    text = export_text(services, "csv")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    assert reader.fieldnames == CSV_COLUMNS
+    rows = list(reader)
+    assert len(rows) == 4 + 4 + 2 + 1  # a conversation without messages is one row
+    answered = [r for r in rows if r["conversation_id"] == stored["answered"]]
+    assert len(answered) == 4
+    assert {r["outcome"] for r in answered} == {"answered"}
+    assert {r["labels"] for r in answered} == {"wrong-answer,missing-faq"}
+    assert json.loads(answered[0]["notes"])[0]["text"] == "Checked: refunds take 10 days."
+    assert [r["role"] for r in answered] == ["user", "assistant", "user", "assistant"]
+    assert answered[1]["decision"] == "answer" and answered[1]["rating"] == "1"
+    assert json.loads(answered[1]["sources"])[0] == {
+        "id": "returns",
+        "title": "Returns",
+        "score": 0.91,
+    }
+    assert answered[0]["sources"] == ""  # customer messages have none
+    assert answered[3]["rating_reason"] == "wrong, it is 10 days"
+    [empty] = [r for r in rows if r["conversation_id"] == stored["none"]]
+    assert empty["message_id"] == "" and empty["outcome"] == "none"
+
+
+def test_filter_by_dates_and_outcome(services: Services, stored: dict[str, str]) -> None:
+    def ids(flt: ExportFilter) -> list[str]:
+        return [c["id"] for c in jsonl(services, flt)]
+
+    both_days = ExportFilter(since=date(2024, 3, 2), until=date(2024, 3, 3))
+    assert ids(both_days) == [stored["handoff"], stored["fallback"]]
+    assert ids(ExportFilter(since=date(2024, 3, 4))) == [stored["none"]]
+    assert ids(ExportFilter(until=date(2024, 3, 1))) == [stored["answered"]]
+    for outcome in ("answered", "handoff", "fallback", "none"):
+        assert ids(ExportFilter(outcome=outcome)) == [stored[outcome]]
+    with pytest.raises(ValueError):
+        ExportFilter(outcome="great")
+    with pytest.raises(ValueError):
+        ExportFilter(since=date(2024, 3, 2), until=date(2024, 3, 1))
+    with pytest.raises(ValueError):
+        export_text(services, "xml")
+
+
+def test_export_streams_in_batches(services: Services) -> None:
+    same_time = at("2024-04-01")
+    ids = [add_conversation(services.sessions, same_time, [Turn(f"q{i}")]) for i in range(5)]
+    ids.append(add_conversation(services.sessions, at("2024-04-02"), [Turn("later")]))
+    stream = iter_conversations(services.sessions, batch=2)
+    assert inspect.isgenerator(stream)
+    got = [c["id"] for c in stream]
+    assert sorted(got[:5]) == sorted(ids[:5]) and got[5] == ids[5]
+    assert len(set(got)) == 6
+    csv_chunks = list(export.iter_csv(services.sessions))
+    assert len(csv_chunks) == 1 + 6  # the header, then one chunk per conversation
+
+
+def test_console_export_writes_a_download_and_audits_it(
+    services: Services, stored: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # downloads go to the system temp
+    path, message = export_conversations(services, "jsonl", "2024-03-01", "2024-03-02", "any")
+    assert message == "✅ 2 conversations exported."
+    assert path is not None and path.endswith(".jsonl")
+    assert Path(path).parent.parent == tmp_path
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [stored["answered"], stored["handoff"]]
+    [entry] = services.audit.recent(1)
+    assert entry.action == "conversations.export" and "2 conversations" in entry.details
+
+    path, _ = export_conversations(services, "csv", None, None, "fallback")
+    assert path is not None
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["conversation_id"] for r in rows} == {stored["fallback"]}
+
+    assert export_conversations(services, "csv", "soon", None, "any") == (
+        None,
+        "❌ from: 'soon' is not a date (YYYY-MM-DD)",
+    )
+    refused, why = export_conversations(services, "csv", request=gr.Request(username=None))
+    assert refused is None and why.startswith("⛔")
