@@ -1,0 +1,54 @@
+"""Personal data is masked before storage, without changing what the customer sees."""
+
+from __future__ import annotations
+
+from chatbot.container import Services
+
+FAQ = b"""id,question,answer
+returns,How do I return an item?,Start a return from the Order History page.
+"""
+
+
+def stored_messages(services: Services, conversation_id: str) -> list[tuple[str, str]]:
+    view = services.conversations.transcript(conversation_id)
+    assert view is not None
+    return [(m.role, m.content) for m in view.messages]
+
+
+def test_card_numbers_and_emails_are_masked_in_storage_but_not_in_the_reply(
+    services: Services,
+) -> None:
+    services.kb.ingest_bytes("faq.csv", FAQ)
+    question = "My card 4111 1111 1111 1111 was charged, how do I return an item?"
+    reply = services.dialogue.respond(question)
+    list(reply)
+    (role, content), _ = stored_messages(services, reply.conversation_id)
+    assert role == "user"
+    assert "4111" not in content and "[card]" in content
+    view = services.conversations.transcript(reply.conversation_id)
+    assert view is not None and "4111" not in view.title
+
+
+def test_the_contact_left_after_a_handoff_is_kept_but_masked_in_the_transcript(
+    services: Services,
+) -> None:
+    first = services.dialogue.respond("I want to talk to a human")
+    list(first)
+    second = services.dialogue.respond(
+        "you can reach me at jane.doe@example.com", conversation_id=first.conversation_id
+    )
+    text = "".join(second)
+    assert "jane.doe@example.com" in text  # the customer sees their address confirmed
+    view = services.conversations.transcript(first.conversation_id)
+    assert view is not None and view.contact == "jane.doe@example.com"
+    stored = [c for _, c in stored_messages(services, first.conversation_id)]
+    assert not any("jane.doe@example.com" in c for c in stored)
+    assert any("[email]" in c for c in stored)
+
+
+def test_masking_can_be_turned_off(services: Services) -> None:
+    services.dialogue.redact = lambda text: text
+    reply = services.dialogue.respond("call me on +44 20 7946 0958 about my order")
+    list(reply)
+    (_, content), _ = stored_messages(services, reply.conversation_id)
+    assert "+44 20 7946 0958" in content
