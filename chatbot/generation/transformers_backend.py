@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,12 +77,19 @@ class TransformersGenerator:
         model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(str(tmp))
-        tok.save_pretrained(str(tmp))
-        shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
+        # A private temporary folder, renamed into place: two processes converting at once
+        # never see each other's half-written files.
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+        try:
+            model.save_pretrained(str(tmp))
+            tok.save_pretrained(str(tmp))
+            if (target / "config.json").exists():  # another process finished first
+                return
+            shutil.rmtree(target, ignore_errors=True)
+            tmp.rename(target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def stream(self, messages: list[ChatMessage], max_new_tokens: int) -> Iterator[str]:
         import torch
