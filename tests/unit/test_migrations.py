@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -29,8 +30,9 @@ TABLES = {
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'new' / 'chatbot.db'}"  # parent folder does not exist yet
+def url(new_database_url: Callable[[], str]) -> str:
+    """A blank database of the backend under test (CHATBOT_TEST_DATABASE, see conftest)."""
+    return new_database_url()
 
 
 def schema_diff(url: str) -> list[object]:
@@ -92,31 +94,37 @@ def test_the_migrated_schema_enforces_cascades(url: str) -> None:
     db.upgrade(url)
     engine = db.make_engine(url)
     try:
+        when = datetime(2024, 1, 1, tzinfo=UTC)
         with engine.begin() as conn:
+            # Bound parameters keep the statements portable (booleans, blobs, timestamps).
             conn.execute(
                 sa.text(
                     "INSERT INTO documents (id, name, source_type, content_hash, size_bytes, "
-                    "created_at) VALUES (1, 'a.csv', 'csv', 'h', 1, '2024-01-01')"
-                )
+                    "created_at) VALUES (1, 'a.csv', 'csv', 'h', 1, :when)"
+                ),
+                {"when": when},
             )
             conn.execute(
                 sa.text(
                     "INSERT INTO passages (id, document_id, position, entry_id, kind, title, "
                     "text, answer, embedding, embedder) "
-                    "VALUES (7, 1, 0, 'e', 'question', 't', 'x', 'y', x'00', 'hash')"
-                )
+                    "VALUES (7, 1, 0, 'e', 'question', 't', 'x', 'y', :blob, 'hash')"
+                ),
+                {"blob": b"\x00"},
             )
             conn.execute(
                 sa.text(
                     "INSERT INTO conversations (id, channel, title, needs_human, created_at, "
-                    "updated_at) VALUES ('c', 'web', '', 0, '2024-01-01', '2024-01-01')"
-                )
+                    "updated_at) VALUES ('c', 'web', '', :no, :when, :when)"
+                ),
+                {"no": False, "when": when},
             )
             conn.execute(
                 sa.text(
                     "INSERT INTO messages (id, conversation_id, role, content, status, "
-                    "created_at) VALUES (1, 'c', 'assistant', 'hi', 'complete', '2024-01-01')"
-                )
+                    "created_at) VALUES (1, 'c', 'assistant', 'hi', 'complete', :when)"
+                ),
+                {"when": when},
             )
             conn.execute(
                 sa.text(
