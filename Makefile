@@ -28,11 +28,26 @@ $(DEV_STAMP): $(APP_STAMP)
 run: install
 	$(BIN)/chatbot serve --host $(HOST) --port $(PORT)
 
-test: install-dev
+# Headless Chromium for tests/e2e (Debian's package; Playwright never downloads a browser).
+.PHONY: e2e-deps
+e2e-deps:
+	@test -x /usr/bin/chromium || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+test: install-dev e2e-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+	$(MAKE) test-postgres
+
+# The unit suite again on PostgreSQL (CHATBOT_TEST_POSTGRES_URL, default the local server with
+# user postgres); each run creates and drops its own database. Fails when the server is down.
+.PHONY: test-postgres
+test-postgres: install-dev
+	CHATBOT_TEST_DATABASE=postgresql $(BIN)/pytest tests/unit
 
 lint: install-dev
 	$(BIN)/ruff check .
