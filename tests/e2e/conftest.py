@@ -149,9 +149,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
+    # A missing browser is a broken test environment, not a reason to pass: fail loudly.
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: run `make e2e-deps` (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+        pytest.fail(f"{CHROMIUM} is missing: run `make e2e-deps` (apt-get install chromium)")
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
