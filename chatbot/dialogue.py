@@ -144,11 +144,12 @@ class DialogueManager:
     def decide(self, text: str, previous_declines: int = 0) -> dec.Decision:
         """Retrieve and decide without generating (used by `chatbot eval`)."""
         hits = self.kb.search(text, k=self.top_k)
-        return self._decide(text, hits, previous_declines, self.threshold())
+        return self.decide_on(text, hits, previous_declines, self.threshold())
 
-    def _decide(
+    def decide_on(
         self, text: str, hits: list[SearchHit], declines: int, threshold: float
     ) -> dec.Decision:
+        """The decision for already-retrieved hits (shared by turns and `chatbot eval`)."""
         if handoff.is_angry(text) and not handoff.wants_human(text):
             return dec.Decision(dec.HANDOFF, handoff.ANGRY, hits)
         return dec.decide(text, hits, threshold, declines, self.handoff_after_declines)
@@ -213,7 +214,7 @@ class DialogueManager:
             else:
                 rewritten = None
         return _Turn(
-            text, query, rewritten, self._decide(text, hits, declines, threshold), threshold
+            text, query, rewritten, self.decide_on(text, hits, declines, threshold), threshold
         )
 
     def _run(self, reply: Reply, turn: _Turn, started: float) -> Iterator[str]:

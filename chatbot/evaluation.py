@@ -67,7 +67,7 @@ def evaluate(dialogue: DialogueManager, rows: list[tuple[str, str]]) -> list[Que
     results = []
     for (query, expected), vector in zip(rows, vectors, strict=True):
         hits = kb.search_vector(vector, k=RANK_DEPTH, text=query)
-        d = dec.decide(query, hits[: dialogue.top_k], threshold, 0, dialogue.handoff_after_declines)
+        d = dialogue.decide_on(query, hits[: dialogue.top_k], 0, threshold)
         ids = [h.entry_id for h in hits]
         rank = ids.index(expected) + 1 if expected and expected in ids else None
         answered = d.kind == dec.ANSWER

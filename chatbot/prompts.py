@@ -27,19 +27,15 @@ def neutralise_delimiters(text: str) -> str:
     return _REFERENCE_TAG.sub(lambda m: f"[{m.group(1)}reference]", text)
 
 
-def passage_text(hit: SearchHit) -> str:
-    # The answer alone: with the FAQ question in front, the small model tends to answer
-    # that question instead of the customer's.
-    return hit.answer
-
-
 def build_prompt(question: str, hits: list[SearchHit]) -> list[ChatMessage]:
     """System rules, then the reference passages and the question in the user turn.
 
     A small model follows one relevant passage well and drifts with several, so callers pass
     only the passages that scored close to the best one.
     """
-    reference = "\n\n".join(neutralise_delimiters(passage_text(h)) for h in hits)
+    # The answer alone: with the FAQ question in front, the small model tends to answer that
+    # question instead of the customer's.
+    reference = "\n\n".join(neutralise_delimiters(h.answer) for h in hits)
     asked = neutralise_delimiters(question.strip())
     user = f"<reference>\n{reference}\n</reference>\n\nCustomer question: {asked}"
     return [
