@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +23,7 @@ from chatbot import decision as dec
 from chatbot import handoff
 from chatbot.followup import rewrite_query
 from chatbot.generation.base import Generator
-from chatbot.grounding import check_grounding
+from chatbot.grounding import PassageVectors, check_grounding
 from chatbot.prompts import build_prompt
 from chatbot.storage import repositories as repo
 from chatbot.storage.repositories import SourceRecord
@@ -128,6 +130,10 @@ class DialogueManager:
         # Applied to text before it is stored (personal data masking); the customer's own
         # screen and the retrieval query keep the original words.
         self.redact = redact or (lambda text: text)
+        # The grounding check's passage side, kept between turns and computed in the
+        # background while the model writes (see `_run`).
+        self._passage_vectors = PassageVectors(kb.embedder)
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grounding")
 
     # ---- decision ------------------------------------------------------------------------
     def threshold(self) -> float:
@@ -236,12 +242,19 @@ class DialogueManager:
                 reply.answer_mode = GENERATED
                 used = dec.prompt_hits(d.hits)
                 prompt = build_prompt(turn.query, used)
+                # The passages' sentence vectors for the grounding check are encoded on
+                # another thread while the model writes (a no-op once they are cached), so
+                # the check after the stream only encodes the answer.
+                passages = self._background.submit(
+                    self._passage_vectors.get, [h.answer for h in used]
+                )
                 for piece in self.generator.stream(prompt, self.max_new_tokens):
                     if first_token_ms is None:
                         first_token_ms = (time.perf_counter() - started) * 1000
                     reply.text += piece
                     yield piece
                 reply.text = reply.text.strip()
+                wait_for([passages])  # (if it failed, the check encodes them itself)
                 self._check(reply, used)
         except Exception as exc:
             log.exception("generation failed")
@@ -261,7 +274,11 @@ class DialogueManager:
     def _check(self, reply: Reply, used: list[SearchHit]) -> None:
         """Replace an answer its passages do not support by the best passage's own text."""
         result = check_grounding(
-            reply.text, [h.answer for h in used], self.kb.embedder, self.grounding_min_similarity
+            reply.text,
+            [h.answer for h in used],
+            self.kb.embedder,
+            self.grounding_min_similarity,
+            self._passage_vectors,
         )
         reply.grounded = result.supported
         if not result.supported:

@@ -13,6 +13,8 @@ Two checks, cheapest first:
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -88,28 +90,76 @@ def _declined(text: str) -> bool:
     return bool(_DECLINED.search(text.replace("\u2019", "'")))
 
 
+def _candidates(passage: str) -> list[str]:
+    """What an answer sentence may match in a passage: each of its sentences, and the whole
+    passage when it has several (answers often merge two sentences into one)."""
+    parts = split_sentences(passage)
+    return parts + [" ".join(passage.split())] if len(parts) > 1 else parts
+
+
+class PassageVectors:
+    """Sentence vectors of passages, computed once per passage text and kept (LRU).
+
+    The same FAQ passages back answer after answer, and encoding their sentences is most of
+    the check's cost (hundreds of ms with the default embedder on one thread); the answer's own
+    sentences are new every time and are always encoded. Thread-safe: turns run concurrently.
+    """
+
+    def __init__(self, embedder: Embedder, max_passages: int = 1024) -> None:
+        self.embedder = embedder
+        self.max_passages = max_passages
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def get(self, passages: list[str]) -> np.ndarray:
+        """The candidates' vectors of all `passages`, stacked in passage order."""
+        unique = list(dict.fromkeys(passages))
+        with self._lock:
+            known = {p: self._vectors[p] for p in unique if p in self._vectors}
+        missing = [p for p in unique if p not in known]
+        if missing:  # encoded outside the lock: other turns keep using the cache meanwhile
+            texts = [c for p in missing for c in _candidates(p)]
+            encoded = np.asarray(self.embedder.encode(texts) if texts else np.zeros((0, 0)))
+            start = 0
+            for p in missing:
+                n = len(_candidates(p))
+                known[p] = encoded[start : start + n]
+                start += n
+        with self._lock:
+            for p in unique:
+                self._vectors[p] = known[p]
+                self._vectors.move_to_end(p)
+            while len(self._vectors) > self.max_passages:
+                self._vectors.popitem(last=False)
+        blocks = [known[p] for p in unique if len(known[p])]
+        return np.vstack(blocks) if blocks else np.zeros((0, 0), dtype=np.float32)
+
+
 def _best_similarities(
-    sentences: list[str], passages: list[str], embedder: Embedder
+    sentences: list[str], passages: list[str], embedder: Embedder, cache: PassageVectors | None
 ) -> list[float]:
-    candidates: list[str] = []
-    for passage in passages:
-        parts = split_sentences(passage)
-        candidates.extend(parts)
-        if len(parts) > 1:
-            candidates.append(" ".join(passage.split()))
-    if not candidates:
+    passage_vectors = (cache if cache is not None else PassageVectors(embedder)).get(passages)
+    if not len(passage_vectors):
         return [0.0] * len(sentences)
     answer_vectors = embedder.encode(sentences)
-    passage_vectors = embedder.encode(candidates)
     # Unit-length vectors: the dot product is the cosine similarity.
-    similarities = np.asarray(answer_vectors) @ np.asarray(passage_vectors).T
+    similarities = np.asarray(answer_vectors) @ passage_vectors.T
     return [float(s) for s in similarities.max(axis=1)]
 
 
 def check_grounding(
-    answer: str, passages: list[str], embedder: Embedder, min_similarity: float = 0.5
+    answer: str,
+    passages: list[str],
+    embedder: Embedder,
+    min_similarity: float = 0.5,
+    cache: PassageVectors | None = None,
 ) -> GroundingResult:
-    """Whether the answer states only what the passages say (see the module docstring)."""
+    """Whether the answer states only what the passages say (see the module docstring).
+
+    `cache` keeps the passages' sentence vectors between calls (it must use `embedder`)."""
     sentences = split_sentences(answer)
     if not sentences:
         return GroundingResult(False, EMPTY)
@@ -117,7 +167,7 @@ def check_grounding(
         return GroundingResult(False, MODEL_DECLINED)
     in_passages = {n for p in passages for n in numbers_in(p)}
     unsupported = [n for n in numbers_in(answer) if n not in in_passages]
-    scores = _best_similarities(sentences, passages, embedder)
+    scores = _best_similarities(sentences, passages, embedder, cache)
     if unsupported:
         return GroundingResult(False, UNSUPPORTED_NUMBER, scores, unsupported)
     checked = [

@@ -16,6 +16,7 @@ from chatbot.grounding import (
     SUPPORTED,
     UNSUPPORTED_NUMBER,
     GroundingResult,
+    PassageVectors,
     check_grounding,
     numbers_in,
     split_sentences,
@@ -161,18 +162,60 @@ def test_a_model_that_declines_is_unsupported(embedder: HashEmbedder, answer: st
     assert (result.supported, result.reason) == (False, MODEL_DECLINED)
 
 
+class Counting(HashEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        self.calls.append(len(texts))
+        return super().encode(texts, batch_size)
+
+
 def test_embeddings_are_computed_in_one_batch_each() -> None:
-    calls: list[int] = []
-
-    class Counting(HashEmbedder):
-        def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-            calls.append(len(texts))
-            return super().encode(texts, batch_size)
-
+    embedder = Counting()
     answer = "You can return items within 30 days. Refunds take 5-7 business days."
-    check_grounding(answer, [RETURNS, SHIPPING], Counting())
-    # 2 answer sentences; 2 + 2 passage sentences plus each two-sentence passage whole.
-    assert calls == [2, 6]
+    check_grounding(answer, [RETURNS, SHIPPING], embedder)
+    # 2 + 2 passage sentences plus each two-sentence passage whole; then 2 answer sentences.
+    assert embedder.calls == [6, 2]
+
+
+def test_passage_vectors_are_kept_between_checks() -> None:
+    embedder = Counting()
+    cache = PassageVectors(embedder)
+    answer = "You can return items within 30 days. Refunds take 5-7 business days."
+    first = check_grounding(answer, [RETURNS, SHIPPING], embedder, cache=cache)
+    again = check_grounding(answer, [SHIPPING, RETURNS], embedder, cache=cache)
+    assert embedder.calls == [6, 2, 2]  # the second check encodes only the answer
+    assert again == first
+    # A new passage is encoded alone; the known one comes from the cache.
+    check_grounding(answer, [RETURNS, "Gift cards never expire."], embedder, cache=cache)
+    assert embedder.calls[-2:] == [1, 2]
+
+
+def test_passage_vectors_forget_the_least_recently_used() -> None:
+    embedder = Counting()
+    cache = PassageVectors(embedder, max_passages=2)
+    cache.get([RETURNS])
+    cache.get([SHIPPING])
+    cache.get([RETURNS])  # RETURNS is now the most recently used
+    cache.get(["Gift cards never expire."])  # evicts SHIPPING
+    assert len(cache) == 2
+    embedder.calls.clear()
+    cache.get([RETURNS])
+    assert embedder.calls == []
+    cache.get([SHIPPING])
+    assert embedder.calls == [3]
+
+
+def test_cached_vectors_match_fresh_ones() -> None:
+    embedder = HashEmbedder()
+    cache = PassageVectors(embedder)
+    cache.get([SHIPPING])
+    both = cache.get([RETURNS, SHIPPING])
+    fresh = PassageVectors(embedder).get([RETURNS, SHIPPING])
+    np.testing.assert_array_equal(both, fresh)
+    assert both.shape == (6, embedder.dimension)
 
 
 def test_numbers_in() -> None:
