@@ -94,7 +94,7 @@ def _candidates(passage: str) -> list[str]:
     """What an answer sentence may match in a passage: each of its sentences, and the whole
     passage when it has several (answers often merge two sentences into one)."""
     parts = split_sentences(passage)
-    return parts + [" ".join(passage.split())] if len(parts) > 1 else parts
+    return [*parts, " ".join(passage.split())] if len(parts) > 1 else parts
 
 
 class PassageVectors:

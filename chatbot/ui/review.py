@@ -260,13 +260,18 @@ def build_review_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
 
         inputs = [date_from, date_to, outcome, rating, text, label, page, choice]
         outputs = [table, choice, ids, info, page]
-        private: dict[str, Any] = {"api_visibility": "private"}
+        # Every event that fills the list runs in one queue, one at a time, in the order it
+        # was triggered: the refresh on page load / tab select (the filters as they were then)
+        # can otherwise finish after a search started later and overwrite its result.
+        in_order: dict[str, Any] = {"concurrency_id": "review-list", "concurrency_limit": 1}
+        private: dict[str, Any] = {"api_visibility": "private", **in_order}
         gr.on(
             [search.click, text.submit, date_from.submit, date_to.submit],
             bind(first_page, services),
             inputs=inputs,
             outputs=outputs,
             api_name="conversations",
+            **in_order,
         )
         for control in (outcome, rating, label):
             control.input(bind(first_page, services), inputs, outputs, **private)
@@ -275,6 +280,7 @@ def build_review_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
         nxt.click(bind(next_page, services), inputs, outputs, **private)
         tab.select(bind(search_page, services), inputs, outputs, **private)
         demo.load(bind(search_page, services), inputs, outputs, **private)
+        private = {"api_visibility": "private"}
         table.select(select_row, inputs=[ids], outputs=[choice], **private)
         choice.change(
             bind(render_transcript, services),
