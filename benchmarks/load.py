@@ -6,6 +6,9 @@
     # concurrency setting, same questions -- concurrency 1 against the default in one command:
     .venv/bin/python benchmarks/load.py --start-server --concurrency 1 default
     .venv/bin/python benchmarks/load.py --start-server --customers 8 --turns 2
+    # the same on PostgreSQL (a new database per server, dropped afterwards):
+    .venv/bin/python benchmarks/load.py --start-server \
+        --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 N simulated customers (default 20) start together and each holds one conversation of several
 turns (default 3, no pause between turns) through the chat page's "chat" endpoint with
@@ -323,6 +326,10 @@ def with_server(args: argparse.Namespace, concurrency: str) -> bool:
     env = dict(os.environ)
     env["CHATBOT_MODELS__CACHE_DIR"] = str(args.models_dir)
     env.pop("CHATBOT_DATABASE_URL", None)
+    database = None
+    if args.postgres:  # a fresh database of its own on that server, dropped afterwards
+        database = create_database(args.postgres)
+        env["CHATBOT_DATABASE_URL"] = database
     if concurrency == "default":
         env.pop("CHATBOT_SERVER__CONCURRENCY", None)
     else:
@@ -340,11 +347,12 @@ def with_server(args: argparse.Namespace, concurrency: str) -> bool:
         started = time.perf_counter()
         wait_up(url, proc)
         print(f"\nserver up in {time.perf_counter() - started:.0f} s (data dir {data_dir})")
-        db_url = f"sqlite:///{(data_dir / 'chatbot.db').resolve()}"
+        db_url = database or f"sqlite:///{(data_dir / 'chatbot.db').resolve()}"
         from chatbot.settings import ServerSettings
 
         default = ServerSettings().concurrency
         label = f"concurrency {concurrency}" + (f" ({default})" if concurrency == "default" else "")
+        label += ", PostgreSQL" if database else ", SQLite"
         return run_load(url, db_url, args, label)
     finally:
         proc.terminate()
@@ -356,6 +364,33 @@ def with_server(args: argparse.Namespace, concurrency: str) -> bool:
         log.close()
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
+            if database:
+                drop_database(args.postgres, database)
+
+
+def create_database(server_url: str) -> str:
+    """A new, uniquely named database on the PostgreSQL server at `server_url` (an admin
+    connection URL); returns its URL."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"chatbot_load_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, database_url: str) -> None:
+    import sqlalchemy as sa
+
+    name = sa.make_url(database_url).database
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def main() -> None:
@@ -383,7 +418,16 @@ def main() -> None:
         default=Path("/tmp/chatbot-bench-models"),
         help="with --start-server: converted-model cache shared by the servers",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the servers' data dirs")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the servers' data dirs and databases"
+    )
+    parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        help="with --start-server: run the servers on a new PostgreSQL database each, created "
+        "through this admin URL and dropped afterwards, e.g. "
+        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    )
     args = parser.parse_args()
 
     ok = True
