@@ -350,6 +350,14 @@ def mark_handled(session: Session, conversation_id: str, agent: str) -> None:
     conv.handled_by = agent[:64]
 
 
+def staff_message_count(session: Session, conversation_id: str) -> int:
+    """How many staff replies the conversation holds (0 for an unknown conversation)."""
+    query = select(func.count(Message.id)).where(
+        Message.conversation_id == conversation_id, Message.decision == STAFF
+    )
+    return int(session.scalar(query) or 0)
+
+
 def add_staff_message(session: Session, conversation_id: str, agent: str, text: str) -> Message:
     """A reply typed by a staff member, stored like a bot answer (the customer sees it in the
     conversation) with decision and answer mode 'staff' and the agent's name as reason."""

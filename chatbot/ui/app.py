@@ -28,7 +28,7 @@ def build_chat_page(services: Services) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as page:
         gr.Markdown(f"## {TITLE}")
         with gr.Tabs():
-            build_chat_tab(services)
+            build_chat_tab(services, page)
     return page
 
 

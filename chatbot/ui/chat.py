@@ -3,7 +3,10 @@
 Customers rate each bot answer with the chatbot's thumbs (and, for a thumbs-down, an optional
 reason under the flag). A per-session gr.State keeps the stored message id of every chat
 bubble (None for the customer's own and for unstored ones), so a rating reaches the right
-answer; "Check for replies" reloads the conversation, with any staff replies, from storage.
+answer. Staff replies appear by themselves: a timer asks storage every few seconds whether the
+conversation holds more staff replies than the page shows ("Check for replies" does the same at
+once). The conversation id is also kept in the browser (encrypted, so it cannot be swapped for
+another conversation's), so reloading the page brings the conversation back.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ LIKE, DISLIKE = "Like", "Dislike"
 DISLIKE_REASONS = ("Wrong answer", "Didn't answer my question", "Hard to understand")
 FEEDBACK_OPTIONS = (LIKE, DISLIKE, *DISLIKE_REASONS)
 STAFF_PREFIX = "💬 **From our support team:**"
+STAFF_REPLY_POLL_SECONDS = 5
 
 _MD_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_[]|<>"})
 
@@ -172,9 +176,44 @@ def load_conversation(
     return history, ids
 
 
-def build_chat_tab(services: Services) -> gr.Tab:
+def shown_staff_replies(history: list[ChatMessage] | None) -> int:
+    return sum(
+        1
+        for m in history or []
+        if m.get("role") == "assistant" and str(m.get("content", "")).startswith(STAFF_PREFIX)
+    )
+
+
+def check_for_staff_replies(
+    services: Services, conversation_id: str | None, history: list[ChatMessage] | None
+) -> tuple[Any, Any]:
+    """On each timer tick: the stored conversation when support has written more replies than
+    the page shows, else no change (one count query per open page and tick)."""
+    if not conversation_id:
+        return gr.skip(), gr.skip()
+    if services.conversations.staff_reply_count(conversation_id) <= shown_staff_replies(history):
+        return gr.skip(), gr.skip()
+    return load_conversation(services, conversation_id)
+
+
+def restore_conversation(
+    services: Services, saved: str | None
+) -> tuple[list[ChatMessage], str | None, list[int | None]]:
+    """On page load: the conversation this browser held, if it is still stored."""
+    history, ids = load_conversation(services, saved)
+    return (history, saved, ids) if history else ([], None, [])
+
+
+def remember(conversation_id: str | None) -> str | None:
+    return conversation_id
+
+
+def build_chat_tab(services: Services, page: gr.Blocks) -> gr.Tab:
     with gr.Tab("Chat", id="chat") as tab:
         conversation = gr.State(None)
+        # The same id in the browser's storage, encrypted with a key made at server start.
+        saved = gr.BrowserState(None, storage_key="support-chat-conversation")
+        poll = gr.Timer(STAFF_REPLY_POLL_SECONDS)
         message_ids = gr.State([])
         chatbot = gr.Chatbot(
             elem_id="chatbot",
@@ -218,6 +257,20 @@ def build_chat_tab(services: Services) -> gr.Tab:
             bind(load_conversation, services),
             inputs=[conversation],
             outputs=[chatbot, message_ids],
+            api_visibility="private",
+        )
+        poll.tick(
+            bind(check_for_staff_replies, services),
+            inputs=[conversation, chatbot],
+            outputs=[chatbot, message_ids],
+            api_visibility="private",
+            show_progress="hidden",
+        )
+        conversation.change(remember, conversation, saved, api_visibility="private")
+        page.load(
+            bind(restore_conversation, services),
+            inputs=[saved],
+            outputs=[chatbot, conversation, message_ids],
             api_visibility="private",
         )
     return tab

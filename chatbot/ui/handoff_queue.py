@@ -134,17 +134,21 @@ def build_handoff_tab(services: Services, demo: gr.Blocks | None = None) -> gr.T
 
         queue_outputs = [table, choice, ids, summary]
         do_refresh = bind(refresh_queue, services)
-        reload.click(do_refresh, [choice], queue_outputs, api_name="handoff_queue")
-        tab.select(do_refresh, [choice], queue_outputs, **private)
+        # What fills the queue or picks from it runs one at a time in trigger order: a refresh
+        # from the tab opening must not land after (and undo) a row picked later.
+        in_order: dict[str, Any] = {"concurrency_id": "handoff-list", "concurrency_limit": 1}
+        ordered = {**private, **in_order}
+        reload.click(do_refresh, [choice], queue_outputs, api_name="handoff_queue", **in_order)
+        tab.select(do_refresh, [choice], queue_outputs, **ordered)
         if demo is not None:
-            demo.load(do_refresh, [choice], queue_outputs, **private)
-        table.select(select_row, inputs=[ids], outputs=[choice], **private)
+            demo.load(do_refresh, [choice], queue_outputs, **ordered)
+        table.select(select_row, inputs=[ids], outputs=[choice], **ordered)
         choice.change(bind(render_transcript, services), [choice], [transcript], **private)
         send.click(bind(reply, services), [choice, box], [status, transcript, box], **private)
         done.click(
             bind(mark_handled, services),
             [choice],
             [status, *queue_outputs, transcript],
-            **private,
+            **ordered,
         )
     return tab

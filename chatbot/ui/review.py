@@ -260,9 +260,9 @@ def build_review_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
 
         inputs = [date_from, date_to, outcome, rating, text, label, page, choice]
         outputs = [table, choice, ids, info, page]
-        # Every event that fills the list runs in one queue, one at a time, in the order it
-        # was triggered: the refresh on page load / tab select (the filters as they were then)
-        # can otherwise finish after a search started later and overwrite its result.
+        # Every event that fills the list (or picks from it) runs in one queue, one at a time,
+        # in the order it was triggered: the refresh on page load / tab select (the filters as
+        # they were then) can otherwise finish after a search started later and overwrite it.
         in_order: dict[str, Any] = {"concurrency_id": "review-list", "concurrency_limit": 1}
         private: dict[str, Any] = {"api_visibility": "private", **in_order}
         gr.on(
@@ -280,8 +280,8 @@ def build_review_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
         nxt.click(bind(next_page, services), inputs, outputs, **private)
         tab.select(bind(search_page, services), inputs, outputs, **private)
         demo.load(bind(search_page, services), inputs, outputs, **private)
-        private = {"api_visibility": "private"}
         table.select(select_row, inputs=[ids], outputs=[choice], **private)
+        private = {"api_visibility": "private"}
         choice.change(
             bind(render_transcript, services),
             inputs=[choice],

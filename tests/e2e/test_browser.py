@@ -193,3 +193,39 @@ def test_bad_upload_shows_error_and_chat_still_answers(
     expect(chat).to_contain_text("Sources", timeout=ANSWER_TIMEOUT)
     expect(chat).to_contain_text("orders-cancel")
     shot(page, "2-chat-still-works")
+
+
+def test_staff_reply_reaches_the_customer_and_a_reload_keeps_the_chat(
+    context: BrowserContext, shot: Any
+) -> None:
+    question = "I would like to talk to a human about my order please"
+    staff_reply = "Hello, this is the support team: your order is on its way."
+    page = open_chat(context)
+    ask(page, question)
+    chat = page.locator("#chatbot")
+    expect(chat).to_contain_text("Of course.", timeout=ANSWER_TIMEOUT)  # the handoff reply
+    shot(page, "1-handoff")
+
+    console = sign_in(context)
+    console.get_by_role("tab", name="Handoff queue").click()
+    queue = console.locator("#handoff-queue")
+    expect(queue).to_contain_text(question, timeout=UI_TIMEOUT)
+    queue.get_by_text(question).filter(visible=True).first.click()
+    expect(console.locator("#handoff-transcript")).to_contain_text(question, timeout=UI_TIMEOUT)
+    console.locator("#handoff-reply-text textarea").fill(staff_reply)
+    console.locator("#handoff-reply").click()
+    expect(console.locator("#handoff-status")).to_contain_text("Reply sent", timeout=UI_TIMEOUT)
+    shot(console, "2-staff-reply")
+
+    # The customer presses nothing: the open page picks the reply up by itself.
+    expect(chat).to_contain_text(staff_reply, timeout=30_000)
+    expect(chat).to_contain_text("From our support team")
+    shot(page, "3-reply-arrived")
+
+    # Reloading the page brings the same conversation back, and the chat goes on in it.
+    page.reload()
+    expect(chat).to_contain_text(staff_reply, timeout=UI_TIMEOUT)
+    expect(chat).to_contain_text(question)
+    ask(page, "How do I reset my password?")
+    expect(chat).to_contain_text("password", timeout=ANSWER_TIMEOUT)
+    shot(page, "4-after-reload")

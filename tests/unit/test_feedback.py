@@ -16,9 +16,11 @@ from chatbot.ui.chat import (
     STAFF_PREFIX,
     ChatMessage,
     chat_turn,
+    check_for_staff_replies,
     feedback_rating,
     load_conversation,
     record_feedback,
+    restore_conversation,
 )
 from chatbot.ui.review import render_transcript
 from chatbot.ui.staff import bind
@@ -166,6 +168,44 @@ def test_customer_sees_staff_replies_after_checking(loaded: Services) -> None:
     assert load_conversation(loaded, None) == ([], [])
 
 
+def test_staff_replies_reach_the_open_page_by_themselves(loaded: Services) -> None:
+    history, cid, _ = turn(loaded, "talk to a human", NEW)
+    skipped = check_for_staff_replies(loaded, cid, history)
+    assert all(isinstance(x, dict) and x.get("__type__") == "update" for x in skipped)
+    assert check_for_staff_replies(loaded, None, []) == skipped  # no conversation yet
+
+    loaded.conversations.reply_as_staff(cid, "ann", "Hi, Ann here.")
+    assert loaded.conversations.staff_reply_count(cid) == 1
+    shown, shown_ids = check_for_staff_replies(loaded, cid, history)
+    assert shown[-1]["content"] == f"{STAFF_PREFIX}\n\nHi, Ann here."
+    assert len(shown_ids) == len(shown) == len(history) + 1
+    # Once shown, later ticks change nothing, also after the customer's next turn.
+    assert check_for_staff_replies(loaded, cid, shown) == skipped
+    history, cid, _ids = turn(loaded, "How long does delivery take?", (shown, cid, shown_ids))
+    assert check_for_staff_replies(loaded, cid, history) == skipped
+    loaded.conversations.reply_as_staff(cid, "ann", "Anything else?")
+    shown, _ = check_for_staff_replies(loaded, cid, history)
+    assert [m["content"] for m in shown][-3:-1] == [
+        "How long does delivery take?",
+        "Delivery takes 3 to 5 working days.",
+    ]
+    assert shown[-1]["content"].endswith("Anything else?")
+
+
+def test_a_reloaded_page_gets_its_conversation_back(loaded: Services) -> None:
+    _history, cid, ids = turn(loaded, "How long does delivery take?", NEW)
+    restored, restored_cid, restored_ids = restore_conversation(loaded, cid)
+    assert restored_cid == cid
+    assert [m["content"] for m in restored] == [
+        "How long does delivery take?",
+        "Delivery takes 3 to 5 working days.",
+    ]
+    assert restored_ids == [None, ids[-1]]
+    # Nothing saved, or a conversation that is gone (purged): a fresh start.
+    assert restore_conversation(loaded, None) == ([], None, [])
+    assert restore_conversation(loaded, "no-such-conversation") == ([], None, [])
+
+
 def test_chat_page_wires_the_like_event(services: Services) -> None:
     page = build_chat_page(services)
     bots = [b for b in page.blocks.values() if isinstance(b, gr.Chatbot)]
@@ -174,6 +214,8 @@ def test_chat_page_wires_the_like_event(services: Services) -> None:
     assert tuple(bots[0].feedback_options or ()) == FEEDBACK_OPTIONS
     assert bots[0].group_consecutive_messages is False  # one like index per message
     assert "chat-reload" in {getattr(b, "elem_id", None) for b in page.blocks.values()}
+    assert any(isinstance(b, gr.Timer) for b in page.blocks.values())
+    assert any(isinstance(b, gr.BrowserState) for b in page.blocks.values())
     # Gradio fills in the LikeData for the bound handler.
     data = like(1, True)
     args, _, event_index, _ = special_args(
