@@ -95,6 +95,12 @@ class ServerSettings(BaseModel):
         ge=1,
         description="Customer chat turns answered at the same time; more wait in a queue.",
     )
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed console sign-ins from one address before it must wait."
+    )
+    login_window_seconds: float = Field(
+        300, gt=0, description="How long a failed sign-in counts against its address."
+    )
 
 
 class Settings(BaseSettings):

@@ -5,22 +5,25 @@
   login checked against StaffAccounts. Gradio guards the console's page config, its API
   (`/admin/gradio_api/...`: queue, calls, uploads, files, info) and its files with the
   session cookie it sets at `POST /admin/login`; without it they answer 401, and the page
-  itself shows only the login form.
+  itself shows only the login form. An address with too many failed sign-ins is refused for a
+  while (HTTP 429, see chatbot.login_limit).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 import gradio as gr
-from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
 from gradio.utils import get_upload_folder
 
 from chatbot.auth import StaffAccounts
 from chatbot.container import Services
+from chatbot.login_limit import LoginLimiter
 from chatbot.ui.app import CONSOLE_PATH, build_chat_page, build_console
 from knowledge_base.limits import MB
 
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 # The customer page takes no files; this only bounds what Gradio's generic upload route takes.
 CHAT_PAGE_MAX_UPLOAD = "1mb"
 LOGIN_MESSAGE = "Staff console: sign in with your staff account."
+LOGIN_PATHS = (f"{CONSOLE_PATH}/login", f"{CONSOLE_PATH}/login/")
 
 
 def staff_login(accounts: StaffAccounts) -> Callable[[str, str], Awaitable[bool]]:
@@ -51,6 +55,36 @@ def create_app(services: Services) -> FastAPI:
     @app.get(CONSOLE_PATH, include_in_schema=False)
     def console_without_slash() -> RedirectResponse:
         return RedirectResponse(f"{CONSOLE_PATH}/")
+
+    server = services.settings.server
+    limiter = LoginLimiter(server.login_max_failures, server.login_window_seconds)
+
+    @app.middleware("http")
+    async def limit_sign_ins(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Refuse sign-ins from an address with too many recent failures (see login_limit)."""
+        if request.method != "POST" or request.url.path not in LOGIN_PATHS:
+            return await call_next(request)
+        address = request.client.host if request.client else "unknown"
+        wait = limiter.retry_after(address)
+        if wait > 0:
+            seconds = math.ceil(wait)
+            log.warning("refused staff sign-in from %s: too many failures", address)
+            return JSONResponse(
+                {
+                    "detail": "Too many failed sign-ins from this address. "
+                    f"Try again in {seconds} seconds."
+                },
+                status_code=429,
+                headers={"Retry-After": str(seconds)},
+            )
+        response = await call_next(request)
+        if response.status_code == 200:
+            limiter.succeeded(address)
+        elif 400 <= response.status_code < 500:
+            limiter.failed(address)
+        return response
 
     console = build_console(services).queue(default_concurrency_limit=concurrency)
     # Mounted before "/", which would otherwise take every path.

@@ -258,3 +258,30 @@ def test_customers_are_answered_concurrently(base_url: str, services: Services) 
         assert event == "complete", data
         answer = json.dumps(data[0][-1]["content"])
         assert "We are open 9 to 5" in answer and "went wrong" not in answer
+
+
+def test_too_many_failed_sign_ins_make_the_address_wait(base_url: str, services: Services) -> None:
+    limit = services.settings.server.login_max_failures
+    c = client(base_url)
+    for _ in range(limit):
+        r = c.post("/admin/login", data={"username": ADMIN[0], "password": "wrong password"})
+        assert r.status_code == 400, r.text
+    # Now even the right password is refused, without being checked, until the window passes.
+    r = c.post("/admin/login", data={"username": ADMIN[0], "password": ADMIN[1]})
+    assert r.status_code == 429
+    assert "Too many failed sign-ins" in r.json()["detail"]
+    assert 0 < int(r.headers["Retry-After"]) <= services.settings.server.login_window_seconds
+    assert not c.cookies
+    # The rest of the app is not affected: the customer chat still answers.
+    assert client(base_url).get("/").status_code == 200
+
+
+def test_a_successful_sign_in_clears_earlier_failures(base_url: str, services: Services) -> None:
+    limit = services.settings.server.login_max_failures
+    c = client(base_url)
+    for _ in range(limit - 1):
+        assert c.post("/admin/login", data={"username": "x", "password": "y"}).status_code == 400
+    login(base_url, *AGENT)
+    for _ in range(limit - 1):  # counting starts again from zero
+        assert c.post("/admin/login", data={"username": "x", "password": "y"}).status_code == 400
+    login(base_url, *ADMIN)
