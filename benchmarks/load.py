@@ -299,6 +299,20 @@ def run_load(url: str, db_url: str | None, args: argparse.Namespace, label: str)
     return not errors and not history and not stored
 
 
+def memory_mb(pid: int) -> dict[str, float]:
+    """Resident and peak resident memory of a process, in MB (Linux /proc; empty elsewhere)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    values = {}
+    for line in lines:
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024  # kB
+    return values
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -353,7 +367,15 @@ def with_server(args: argparse.Namespace, concurrency: str) -> bool:
         default = ServerSettings().concurrency
         label = f"concurrency {concurrency}" + (f" ({default})" if concurrency == "default" else "")
         label += ", PostgreSQL" if database else ", SQLite"
-        return run_load(url, db_url, args, label)
+        before = memory_mb(proc.pid)
+        ok = run_load(url, db_url, args, label)
+        after = memory_mb(proc.pid)
+        if before and after:
+            print(
+                f"server memory: {before['VmRSS']:.0f} MB resident when it first answered, "
+                f"{after['VmRSS']:.0f} MB after the run, peak {after['VmHWM']:.0f} MB"
+            )
+        return ok
     finally:
         proc.terminate()
         try:
