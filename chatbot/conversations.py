@@ -146,10 +146,10 @@ class ConversationLog:
         with self._sessions.begin() as s:
             return rq.add_staff_message(s, conversation_id, agent, text).id
 
-    def staff_reply_count(self, conversation_id: str) -> int:
-        """Staff replies stored in the conversation: cheap, polled by open chat pages."""
+    def staff_reply_ids(self, conversation_id: str) -> list[int]:
+        """Ids of the staff replies in the conversation: cheap, polled by open chat pages."""
         with self._sessions() as s:
-            return rq.staff_message_count(s, conversation_id)
+            return rq.staff_message_ids(s, conversation_id)
 
     def rate_message(
         self,

@@ -350,12 +350,14 @@ def mark_handled(session: Session, conversation_id: str, agent: str) -> None:
     conv.handled_by = agent[:64]
 
 
-def staff_message_count(session: Session, conversation_id: str) -> int:
-    """How many staff replies the conversation holds (0 for an unknown conversation)."""
-    query = select(func.count(Message.id)).where(
-        Message.conversation_id == conversation_id, Message.decision == STAFF
+def staff_message_ids(session: Session, conversation_id: str) -> list[int]:
+    """The ids of the conversation's staff replies, oldest first (none for an unknown one)."""
+    query = (
+        select(Message.id)
+        .where(Message.conversation_id == conversation_id, Message.decision == STAFF)
+        .order_by(Message.id)
     )
-    return int(session.scalar(query) or 0)
+    return list(session.scalars(query))
 
 
 def add_staff_message(session: Session, conversation_id: str, agent: str, text: str) -> Message:

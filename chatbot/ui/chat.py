@@ -4,8 +4,8 @@ Customers rate each bot answer with the chatbot's thumbs (and, for a thumbs-down
 reason under the flag). A per-session gr.State keeps the stored message id of every chat
 bubble (None for the customer's own and for unstored ones), so a rating reaches the right
 answer. Staff replies appear by themselves: a timer asks storage every few seconds whether the
-conversation holds more staff replies than the page shows ("Check for replies" does the same at
-once). The conversation id is also kept in the browser (encrypted, so it cannot be swapped for
+conversation holds a staff reply the page does not show ("Check for replies" reloads at once).
+The conversation id is also kept in the browser (encrypted, so it cannot be swapped for
 another conversation's), so reloading the page brings the conversation back.
 """
 
@@ -176,22 +176,16 @@ def load_conversation(
     return history, ids
 
 
-def shown_staff_replies(history: list[ChatMessage] | None) -> int:
-    return sum(
-        1
-        for m in history or []
-        if m.get("role") == "assistant" and str(m.get("content", "")).startswith(STAFF_PREFIX)
-    )
-
-
 def check_for_staff_replies(
-    services: Services, conversation_id: str | None, history: list[ChatMessage] | None
+    services: Services, conversation_id: str | None, message_ids: list[int | None] | None
 ) -> tuple[Any, Any]:
-    """On each timer tick: the stored conversation when support has written more replies than
-    the page shows, else no change (one count query per open page and tick)."""
+    """On each timer tick: the stored conversation when it holds a staff reply the page does
+    not show yet (its id is not among the page's message ids), else no change. One small
+    query per open page and tick; the page's history itself is not sent."""
     if not conversation_id:
         return gr.skip(), gr.skip()
-    if services.conversations.staff_reply_count(conversation_id) <= shown_staff_replies(history):
+    shown = set(message_ids or [])
+    if all(i in shown for i in services.conversations.staff_reply_ids(conversation_id)):
         return gr.skip(), gr.skip()
     return load_conversation(services, conversation_id)
 
@@ -261,7 +255,7 @@ def build_chat_tab(services: Services, page: gr.Blocks) -> gr.Tab:
         )
         poll.tick(
             bind(check_for_staff_replies, services),
-            inputs=[conversation, chatbot],
+            inputs=[conversation, message_ids],
             outputs=[chatbot, message_ids],
             api_visibility="private",
             show_progress="hidden",

@@ -169,27 +169,29 @@ def test_customer_sees_staff_replies_after_checking(loaded: Services) -> None:
 
 
 def test_staff_replies_reach_the_open_page_by_themselves(loaded: Services) -> None:
-    history, cid, _ = turn(loaded, "talk to a human", NEW)
-    skipped = check_for_staff_replies(loaded, cid, history)
+    history, cid, ids = turn(loaded, "talk to a human", NEW)
+    skipped = check_for_staff_replies(loaded, cid, ids)
     assert all(isinstance(x, dict) and x.get("__type__") == "update" for x in skipped)
     assert check_for_staff_replies(loaded, None, []) == skipped  # no conversation yet
 
-    loaded.conversations.reply_as_staff(cid, "ann", "Hi, Ann here.")
-    assert loaded.conversations.staff_reply_count(cid) == 1
-    shown, shown_ids = check_for_staff_replies(loaded, cid, history)
+    first = loaded.conversations.reply_as_staff(cid, "ann", "Hi, Ann here.")
+    assert loaded.conversations.staff_reply_ids(cid) == [first]
+    shown, shown_ids = check_for_staff_replies(loaded, cid, ids)
     assert shown[-1]["content"] == f"{STAFF_PREFIX}\n\nHi, Ann here."
     assert len(shown_ids) == len(shown) == len(history) + 1
+    assert shown_ids[-1] == first
     # Once shown, later ticks change nothing, also after the customer's next turn.
-    assert check_for_staff_replies(loaded, cid, shown) == skipped
-    history, cid, _ids = turn(loaded, "How long does delivery take?", (shown, cid, shown_ids))
-    assert check_for_staff_replies(loaded, cid, history) == skipped
+    assert check_for_staff_replies(loaded, cid, shown_ids) == skipped
+    history, cid, ids = turn(loaded, "How long does delivery take?", (shown, cid, shown_ids))
+    assert check_for_staff_replies(loaded, cid, ids) == skipped
     loaded.conversations.reply_as_staff(cid, "ann", "Anything else?")
-    shown, _ = check_for_staff_replies(loaded, cid, history)
+    shown, _ = check_for_staff_replies(loaded, cid, ids)
     assert [m["content"] for m in shown][-3:-1] == [
         "How long does delivery take?",
         "Delivery takes 3 to 5 working days.",
     ]
     assert shown[-1]["content"].endswith("Anything else?")
+    assert loaded.conversations.staff_reply_ids("no-such-conversation") == []
 
 
 def test_a_reloaded_page_gets_its_conversation_back(loaded: Services) -> None:
