@@ -106,6 +106,8 @@ def create_app(services: Services) -> FastAPI:
         path="/",
         run_history=False,
         max_file_size=CHAT_PAGE_MAX_UPLOAD,
+        # Customers see the support chat only: no API docs, settings or "Built with" links.
+        footer_links=[],
         # The public page must not serve the files staff upload to the console (both apps
         # share Gradio's upload folder).
         blocked_paths=[get_upload_folder()],

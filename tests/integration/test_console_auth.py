@@ -103,6 +103,8 @@ def test_public_chat_page_is_open_and_has_only_the_chat(base_url: str, services:
     assert "chatbot" in ids
     assert not {i for i in ids if i and i.startswith(("kb-", "review-", "audit-"))}
     assert "faq.csv" not in config.text
+    assert config.json()["footer_links"] == []  # no API docs / settings links for customers
+    assert client(base_url).get("/admin/config").status_code == UNAUTHORIZED
 
     event, data = ask(c, "When are you open?")
     assert event == "complete", data
