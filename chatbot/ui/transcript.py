@@ -13,6 +13,12 @@ NOTHING_CHOSEN = "Choose a conversation to see its transcript."
 # The grounding check's outcome for a bot message (n.a.: not a generated answer, or an error).
 GROUNDING: dict[bool | None, str] = {True: "passed", False: "failed", None: "n.a."}
 
+# Why rank and score can disagree: the rank includes the lexical bonus, the score does not.
+SCORE_NOTE = (
+    "*Score: similarity in meaning, which decides answer or decline. The rank also counts "
+    "shared words, so a lower score can rank higher.*"
+)
+
 
 def fmt_time(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
@@ -68,7 +74,7 @@ def _message_markdown(m: MessageView) -> list[str]:
             if s.url:
                 title = f"[{title}]({s.url})"
             out.append(f"| {s.rank} | `{s.entry_id}` | {title} | {s.score:.3f} |")
-        out.append("")
+        out += ["", SCORE_NOTE, ""]
     return out
 
 

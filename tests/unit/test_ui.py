@@ -21,6 +21,7 @@ from chatbot.ui.review import (
     render_transcript,
     select_row,
 )
+from chatbot.ui.transcript import SCORE_NOTE
 
 QUESTION = "How do I reset my password?"
 ANSWER = "Click Forgot password on the sign-in page and follow the emailed link."
@@ -170,6 +171,7 @@ def test_review_lists_conversations_and_renders_transcript_with_scores(
     assert "decision **answer** (matched)" in md
     assert " ms" in md
     assert "| rank | entry id | title | score |" in md
+    assert SCORE_NOTE in md  # says why a lower score can rank higher
     assert "| 1 | `acct-reset` |" in md
     assert re.search(r"\| 0\.\d{3} \|", md)
     assert ANSWER in md
