@@ -43,11 +43,12 @@ test: install-dev e2e-deps
 	$(BIN)/pytest
 	$(MAKE) test-postgres
 
-# The unit suite again on PostgreSQL (CHATBOT_TEST_POSTGRES_URL, default the local server with
-# user postgres); each run creates and drops its own database. Fails when the server is down.
+# The unit and integration suites again on PostgreSQL (CHATBOT_TEST_POSTGRES_URL, default the
+# local server with user postgres); each run creates and drops its own database. Fails when the
+# server is down.
 .PHONY: test-postgres
 test-postgres: install-dev
-	CHATBOT_TEST_DATABASE=postgresql $(BIN)/pytest tests/unit
+	CHATBOT_TEST_DATABASE=postgresql $(BIN)/pytest tests/unit tests/integration
 
 lint: install-dev
 	$(BIN)/ruff check .
