@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/turn.py
     .venv/bin/python benchmarks/turn.py --repeat 5 --max-new-tokens 160
+    .venv/bin/python benchmarks/turn.py --steps --repeat 1   # where the product's time goes
 
 The product side is `DialogueManager.respond` plus consuming its stream: storing the
 customer's message, retrieval (embedding + FAISS + lexical + per-entry scoring), the decision,
@@ -75,6 +76,11 @@ def main() -> None:
         help="cache for the converted generator (reused between runs)",
     )
     parser.add_argument("--approved", choices=["both", "on", "off"], default="both")
+    parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="instead: time each step of the product's generated turns (where its own time goes)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -150,6 +156,11 @@ def main() -> None:
         def count(text: str) -> int:
             return len(tok.encode(text, add_special_tokens=False)) if text else 0
 
+        if args.steps:
+            dialogue.approved_answers = False
+            time_steps(dialogue, args.repeat, product)
+            services.engine.dispose()
+            return
         settings_to_run = {"both": [True, False], "on": [True], "off": [False]}[args.approved]
         for approved in settings_to_run:
             dialogue.approved_answers = approved
@@ -178,6 +189,62 @@ def main() -> None:
                             s.bare_tokens.append(n)
             report(samples, approved)
         services.engine.dispose()
+
+
+def time_steps(dialogue: Any, repeat: int, product: Any) -> None:
+    """Time each step of generated turns by wrapping the functions a turn calls."""
+    import chatbot.dialogue as turn_module
+
+    spent: dict[str, list[float]] = {}
+
+    def timed(owner: Any, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent.setdefault(label, []).append(time.perf_counter() - start)
+
+        setattr(owner, name, wrapper)
+
+    def timed_stream(generator: Any) -> None:
+        original = generator.stream
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            yield from original(*args, **kwargs)
+            spent.setdefault("generation (streamed, incl. prefill)", []).append(
+                time.perf_counter() - start
+            )
+
+        generator.stream = wrapper
+
+    repo = turn_module.repo
+    for name in ("get_conversation", "create_conversation", "history", "add_user_message"):
+        timed(repo, name, "SQL before: conversation, history, store the question")
+    timed(repo, "recent_decisions", "SQL before: conversation, history, store the question")
+    timed(dialogue.thresholds, "current", "decline threshold")
+    timed(dialogue.kb.embedder, "encode", "embedder calls (question; answer in the check)")
+    timed(dialogue.kb, "search", "retrieval (kb.search, embedding included)")
+    timed(turn_module, "check_grounding", "grounding check")
+    timed(dialogue, "_store", "store the answer and its sources")
+    timed_stream(dialogue.generator)
+
+    for q in QUESTIONS:  # warm-up: caches, first-call costs
+        product(q)
+    spent.clear()
+    totals = []
+    for _ in range(repeat):
+        for q in QUESTIONS:
+            totals.append(product(q)[0])
+    n = len(totals)
+    print(f"\n{n} generated turns, mean {statistics.fmean(totals) * 1000:.0f} ms each")
+    print("| step | calls per turn | ms per turn |")
+    print("|---|---|---|")
+    for label, values in spent.items():
+        print(f"| {label} | {len(values) / n:.1f} | {sum(values) / n * 1000:.1f} |")
 
 
 def report(samples: dict[str, Sample], approved: bool) -> None:
