@@ -121,13 +121,13 @@ class PassageVectors:
             known = {p: self._vectors[p] for p in unique if p in self._vectors}
         missing = [p for p in unique if p not in known]
         if missing:  # encoded outside the lock: other turns keep using the cache meanwhile
-            texts = [c for p in missing for c in _candidates(p)]
+            parts = {p: _candidates(p) for p in missing}
+            texts = [c for p in missing for c in parts[p]]
             encoded = np.asarray(self.embedder.encode(texts) if texts else np.zeros((0, 0)))
             start = 0
             for p in missing:
-                n = len(_candidates(p))
-                known[p] = encoded[start : start + n]
-                start += n
+                known[p] = encoded[start : start + len(parts[p])]
+                start += len(parts[p])
         with self._lock:
             for p in unique:
                 self._vectors[p] = known[p]

@@ -264,7 +264,8 @@ def build_review_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
         # in the order it was triggered: the refresh on page load / tab select (the filters as
         # they were then) can otherwise finish after a search started later and overwrite it.
         in_order: dict[str, Any] = {"concurrency_id": "review-list", "concurrency_limit": 1}
-        private: dict[str, Any] = {"api_visibility": "private", **in_order}
+        private: dict[str, Any] = {"api_visibility": "private"}
+        ordered = {**private, **in_order}
         gr.on(
             [search.click, text.submit, date_from.submit, date_to.submit],
             bind(first_page, services),
@@ -274,14 +275,13 @@ def build_review_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
             **in_order,
         )
         for control in (outcome, rating, label):
-            control.input(bind(first_page, services), inputs, outputs, **private)
-        page.submit(bind(search_page, services), inputs, outputs, **private)
-        prev.click(bind(previous_page, services), inputs, outputs, **private)
-        nxt.click(bind(next_page, services), inputs, outputs, **private)
-        tab.select(bind(search_page, services), inputs, outputs, **private)
-        demo.load(bind(search_page, services), inputs, outputs, **private)
-        table.select(select_row, inputs=[ids], outputs=[choice], **private)
-        private = {"api_visibility": "private"}
+            control.input(bind(first_page, services), inputs, outputs, **ordered)
+        page.submit(bind(search_page, services), inputs, outputs, **ordered)
+        prev.click(bind(previous_page, services), inputs, outputs, **ordered)
+        nxt.click(bind(next_page, services), inputs, outputs, **ordered)
+        tab.select(bind(search_page, services), inputs, outputs, **ordered)
+        demo.load(bind(search_page, services), inputs, outputs, **ordered)
+        table.select(select_row, inputs=[ids], outputs=[choice], **ordered)
         choice.change(
             bind(render_transcript, services),
             inputs=[choice],
