@@ -65,7 +65,10 @@ def serve(
     from chatbot.container import load_sample_if_empty
     from chatbot.privacy import apply_retention
     from chatbot.web import create_app
+    from chatbot.web_files import use_private_upload_folder
 
+    # Before any Gradio object exists: its upload folder and cache are private to this process.
+    use_private_upload_folder()
     services = _services(ctx)
     load_sample_if_empty(services)
     purged = apply_retention(services)

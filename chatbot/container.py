@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -12,12 +12,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.audit import AuditLog
 from chatbot.auth import StaffAccounts
+from chatbot.conversation_tokens import KEY_FILE, ConversationTokens, load_or_create_key
 from chatbot.conversations import ConversationLog
 from chatbot.dialogue import DialogueManager
 from chatbot.generation.base import Generator
 from chatbot.privacy import mask_pii
 from chatbot.settings import Settings
 from chatbot.storage import db
+from chatbot.upload_registry import UploadRegistry
 from knowledge_base.embedders import Embedder, SentenceTransformerEmbedder
 from knowledge_base.limits import MB, Limits
 from knowledge_base.retriever import HybridRetriever, RetrievalConfig
@@ -37,6 +39,8 @@ class Services:
     conversations: ConversationLog
     accounts: StaffAccounts
     audit: AuditLog
+    tokens: ConversationTokens
+    uploads: UploadRegistry = field(default_factory=UploadRegistry)
 
 
 def configure_runtime(settings: Settings) -> None:
@@ -60,6 +64,8 @@ def ingest_limits(settings: Settings) -> Limits:
         max_file_bytes=int(i.max_file_mb * MB),
         max_pages=i.max_pages,
         max_text_chars=i.max_text_chars,
+        max_rows=i.max_rows,
+        max_passages=i.max_passages,
     )
 
 
@@ -117,7 +123,16 @@ def build(
         ConversationLog(sessions),
         accounts=StaffAccounts(sessions),
         audit=AuditLog(sessions),
+        tokens=ConversationTokens(secret_key(settings)),
     )
+
+
+def secret_key(settings: Settings) -> bytes:
+    """The key that signs conversation tokens: the setting, else a key file in the data dir."""
+    configured = settings.server.secret_key
+    if configured is not None:
+        return configured.get_secret_value().encode()
+    return load_or_create_key(settings.data_dir / KEY_FILE)
 
 
 def load_sample_if_empty(services: Services) -> list[IngestResult]:

@@ -6,11 +6,17 @@ How an answer is produced (stored as `answer_mode` on the message):
   check compares it with them;
 - `passage`: the generated answer failed the check and was replaced by the passage's own text;
 - `canned`: decline, handoff and contact replies.
+
+A turn is bounded: a message over `max_message_chars` is answered with a request to shorten it
+and is not stored; the prompt is cut to what the model can read; past `turn_timeout_s` the
+model stops and the answer keeps its complete, checked sentences (status `timeout`); a reply
+closed mid-stream (the customer left) stops the model and keeps what was shown (`abandoned`).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,9 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from chatbot import decision as dec
 from chatbot import handoff
 from chatbot.followup import rewrite_query
-from chatbot.generation.base import Generator
+from chatbot.generation.base import GenerationTimeout, Generator
 from chatbot.grounding import PassageVectors, check_grounding
-from chatbot.prompts import build_prompt
+from chatbot.prompts import fit_prompt
 from chatbot.storage import repositories as repo
 from chatbot.storage.repositories import SourceRecord
 from knowledge_base.records import SearchHit
@@ -42,6 +48,19 @@ FALLBACK_TEXT = (
 ERROR_TEXT = "Sorry, something went wrong while I was answering. Please try again."
 SNIPPET_CHARS = 200
 APPROVED, GENERATED, PASSAGE, CANNED = "approved", "generated", "passage", "canned"
+TOO_LONG = "too_long"  # the reason of a reply refusing an over-long message
+# Stored statuses besides complete and error.
+TIMEOUT, ABANDONED = "timeout", "abandoned"
+# The end of a sentence: the answer cut at the deadline keeps only whole sentences.
+_SENTENCE_END = re.compile(r"[.!?](?=[\s\"')\]]|$)")
+
+
+def too_long_text(length: int, limit: int) -> str:
+    return (
+        f"Your message is {length:,} characters long, and I can read at most {limit:,}. "
+        "Please send just your question in a shorter message (you can add details in the "
+        "next one)."
+    )
 
 
 class EmptyMessageError(ValueError):
@@ -73,7 +92,7 @@ class Reply:
     generated text, `replaced` is True and the UI should show `text` instead of what streamed.
     """
 
-    conversation_id: str
+    conversation_id: str | None  # None: a refused message that started no conversation
     decision: str
     reason: str
     sources: list[Source]
@@ -85,9 +104,21 @@ class Reply:
     replaced: bool = False
     message_id: int | None = None  # the stored bot message, once the stream has ended
     _pieces: Iterator[str] = field(default_factory=lambda: iter(()), repr=False)
+    _closed: bool = field(default=False, repr=False)
 
     def __iter__(self) -> Iterator[str]:
         return self._pieces
+
+    def close(self) -> None:
+        """Stop the stream (the customer left, or the turn was abandoned): the model stops,
+        and what was shown so far is stored. A no-op once the stream has ended."""
+        self._closed = True  # seen after the next piece if another thread is reading now
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            try:
+                close()
+            except ValueError:  # "generator already executing" (in another thread)
+                pass
 
 
 @dataclass(frozen=True)

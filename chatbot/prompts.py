@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import replace
 
 from chatbot.generation.base import ChatMessage
 from knowledge_base.records import SearchHit
@@ -42,3 +44,62 @@ def build_prompt(question: str, hits: list[SearchHit]) -> list[ChatMessage]:
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": user},
     ]
+
+
+class PromptTooLongError(ValueError):
+    """Even the system rules and the customer's question do not fit the model's context."""
+
+
+def fit_prompt(
+    question: str,
+    hits: list[SearchHit],
+    count_tokens: Callable[[list[ChatMessage]], int],
+    budget: int,
+    *,
+    message: str | None = None,
+) -> list[ChatMessage]:
+    """`build_prompt`, cut to at most `budget` tokens as `count_tokens` counts them.
+
+    A prompt longer than the model's context is not read (or not read well), so what matters
+    least goes first: the earlier question a follow-up was combined with (`message` is the
+    customer's own message, used instead of `question`), then the weakest passages, then the
+    end of the best passage. The prompt is counted once when it fits, as it nearly always does.
+    """
+    if count_tokens(build_prompt(question, hits)) <= budget:
+        return build_prompt(question, hits)
+    if message is not None and message != question:
+        question = message
+
+    def fits(kept: list[SearchHit]) -> bool:
+        return count_tokens(build_prompt(question, kept)) <= budget
+
+    kept = list(hits)
+    while len(kept) > 1 and not fits(kept):
+        kept.pop()
+    if fits(kept):
+        return build_prompt(question, kept)
+    if kept:
+        best = kept[0]
+        cut = _longest_prefix(best.answer, lambda text: fits([replace(best, answer=text)]))
+        if cut:
+            return build_prompt(question, [replace(best, answer=cut)])
+    needed = count_tokens(build_prompt(question, []))
+    raise PromptTooLongError(
+        f"the system rules and the question alone take {needed} tokens, but only {budget} are "
+        "left for a prompt (the model's context minus the answer's max_new_tokens): lower "
+        "CHATBOT_CHAT__MAX_MESSAGE_CHARS or CHATBOT_MODELS__MAX_NEW_TOKENS"
+    )
+
+
+def _longest_prefix(text: str, fits: Callable[[str], bool]) -> str:
+    """The longest run of whole words from the start of `text` that `fits` (binary search:
+    a few token counts even for a long passage); "" when not even one word fits."""
+    ends = [m.end() for m in re.finditer(r"\S+", text)]
+    low, high = 0, len(ends)  # ends[:low] fits; more than `high` words do not
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(text[: ends[middle - 1]]):
+            low = middle
+        else:
+            high = middle - 1
+    return text[: ends[low - 1]] if low else ""

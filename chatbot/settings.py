@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDER = "split-package:all-mpnet-base-v2"
@@ -69,6 +69,19 @@ class IngestSettings(BaseModel):
     max_text_chars: int = Field(
         5_000_000, ge=1, description="Most characters of text extracted from one file."
     )
+    max_rows: int = Field(
+        20_000,
+        ge=1,
+        description="Most rows in one FAQ table (CSV, first Excel sheet) or items in one FAQ "
+        "JSON list; empty rows count too.",
+    )
+    max_passages: int = Field(
+        50_000,
+        ge=1,
+        description="Most passages one file becomes (each FAQ phrasing, answer and text "
+        "section is one, and each is embedded); a table within max_rows needs at most twice "
+        "as many.",
+    )
 
 
 class PrivacySettings(BaseModel):
@@ -87,6 +100,23 @@ class PrivacySettings(BaseModel):
     )
 
 
+class ChatSettings(BaseModel):
+    """Limits on one customer turn (web chat and `chatbot ask`)."""
+
+    max_message_chars: int = Field(
+        2000,
+        ge=1,
+        description="Longest customer message accepted, in characters; a longer one is "
+        "answered with a request to shorten it and is not stored.",
+    )
+    turn_timeout_seconds: float = Field(
+        60,
+        gt=0,
+        description="Longest time one turn may take; then generation stops and the customer "
+        "gets the part of the answer that passed the grounding check, or the passage itself.",
+    )
+
+
 class ServerSettings(BaseModel):
     """The web server (`chatbot serve`)."""
 
@@ -100,6 +130,13 @@ class ServerSettings(BaseModel):
     )
     login_window_seconds: float = Field(
         300, gt=0, description="How long a failed sign-in counts against its address."
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="Signs the token that brings a customer back to their conversation after "
+        "a reload; unset = a random key kept in DATA_DIR/secret.key. Servers that share one "
+        "database must share this key.",
     )
 
 
@@ -122,6 +159,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
 
     @property
     def db_url(self) -> str:

@@ -25,6 +25,7 @@ from chatbot.auth import StaffAccounts
 from chatbot.container import Services
 from chatbot.login_limit import LoginLimiter
 from chatbot.ui.app import CONSOLE_PATH, build_chat_page, build_console
+from chatbot.web_files import guard_files, mark_launched
 from knowledge_base.limits import MB
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ def create_app(services: Services) -> FastAPI:
         run_history=False,  # no copies of customer conversations in the browser
         max_file_size=int(services.settings.ingest.max_file_mb * MB),
     )
+    mark_launched(console)
 
     # Several customers are answered at once; more wait in Gradio's queue.
     chat = build_chat_page(services).queue(default_concurrency_limit=concurrency)
@@ -112,4 +114,6 @@ def create_app(services: Services) -> FastAPI:
         # share Gradio's upload folder).
         blocked_paths=[get_upload_folder()],
     )
+    mark_launched(chat)
+    guard_files(app, services.uploads, CONSOLE_PATH)
     return app

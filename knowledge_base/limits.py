@@ -1,5 +1,9 @@
 """Size limits for uploaded files, checked before and while parsing, with errors that say
-what to do. One frozen `Limits` object travels from settings to every loader."""
+what to do. One frozen `Limits` object travels from settings to every loader.
+
+Counts (rows, passages) are checked as they grow, so an oversized file is refused after
+reading just past the limit, never after building all of it: a small file can hold a million
+rows, and every passage costs an embedding."""
 
 from __future__ import annotations
 
@@ -17,11 +21,16 @@ _RATIO_MIN_MEMBER_BYTES = 1 * MB
 @dataclass(frozen=True)
 class Limits:
     """Per-file limits. `max_zip_*` guard DOCX/XLSX (ZIP) archives against zip bombs: they are
-    checked against the archive's declared sizes before any part of it is decompressed."""
+    checked against the archive's declared sizes before any part of it is decompressed.
+    `max_rows` counts the rows of an FAQ table (CSV, sheet) or the items of an FAQ JSON list;
+    `max_passages` what a file becomes (each FAQ phrasing, each answer, each text chunk).
+    A table within `max_rows` becomes at most 2 x `max_rows` passages."""
 
     max_file_bytes: int = 50 * MB
     max_pages: int = 2000
     max_text_chars: int = 5_000_000
+    max_rows: int = 20_000
+    max_passages: int = 50_000
     max_zip_uncompressed_bytes: int = 200 * MB
     max_zip_ratio: float = 100.0
 
@@ -80,6 +89,56 @@ class TextBudget:
                 "limit per file; split it into smaller files",
             )
         return text
+
+
+class RowCounter:
+    """Counts the rows of one FAQ table as they are read and stops just past the limit.
+    Empty rows count too: reading them costs the same, and a sheet can claim a million."""
+
+    def __init__(self, name: str, limits: Limits, what: str = "the CSV", unit: str = "rows"):
+        self.name = name
+        self.limit = limits.max_rows
+        self.what = what
+        self.unit = unit
+        self.count = 0
+
+    def take(self) -> None:
+        self.count += 1
+        if self.count > self.limit:
+            raise self.error(f"more than {self.limit:,}")
+
+    def check(self, count: int) -> None:
+        """For a list whose length is known at once (the items of a JSON file)."""
+        if count > self.limit:
+            raise self.error(f"{count:,}")
+
+    def error(self, count: str) -> IngestError:
+        return IngestError(
+            self.name,
+            f"{self.what} has {count} {self.unit}, over the limit of {self.limit:,} {self.unit} "
+            "per file (empty ones count too); split it into smaller files, each within the "
+            "limit (or ask an administrator to raise the limit)",
+        )
+
+
+class PassageBudget:
+    """Counts the passages one file becomes as they are made and stops just past the limit,
+    so no more are built (or, later, embedded) than the limit allows."""
+
+    def __init__(self, name: str, limits: Limits) -> None:
+        self.name = name
+        self.limit = limits.max_passages
+        self.used = 0
+
+    def take(self, n: int = 1) -> None:
+        self.used += n
+        if self.used > self.limit:
+            raise IngestError(
+                self.name,
+                f"the file would become more than {self.limit:,} passages (each FAQ phrasing, "
+                "answer and text section is one), over the limit per file; split it into "
+                "smaller files (or ask an administrator to raise the limit)",
+            )
 
 
 def check_zip_sizes(name: str, archive: zipfile.ZipFile, kind: str, limits: Limits) -> None:

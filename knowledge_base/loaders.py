@@ -13,7 +13,7 @@ from knowledge_base.formats.html import load_html
 from knowledge_base.formats.markdown import load_markdown
 from knowledge_base.formats.pdf import load_pdf
 from knowledge_base.formats.plaintext import load_text
-from knowledge_base.limits import DEFAULT_LIMITS, Limits, check_file_size
+from knowledge_base.limits import DEFAULT_LIMITS, Limits, PassageBudget, check_file_size
 from knowledge_base.records import IngestError, ParsedDocument
 
 __all__ = [
@@ -62,4 +62,7 @@ def load_document(name: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> Pa
             name, f"unsupported file type '{suffix or '(none)'}'; supported types: {supported}"
         )
     check_file_size(name, len(data), limits)
-    return loader(name, data, limits)
+    parsed = loader(name, data, limits)
+    # Every loader counts its passages as it makes them; this holds for any loader added later.
+    PassageBudget(name, limits).take(len(parsed.passages))
+    return parsed

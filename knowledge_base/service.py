@@ -43,7 +43,9 @@ Change = Callable[[Session], tuple[SavedPassages, Sequence[PassageDraft]] | None
 
 @dataclass(frozen=True)
 class IngestResult:
-    """Outcome for one file: `added`, `replaced`, `unchanged` or `error` (with the reason)."""
+    """Outcome for one file: `added`, `replaced`, `unchanged`, `error` (the file could not be
+    used) or `refused` (the uploader may not replace the document of that name); the last two
+    with the reason."""
 
     name: str
     status: str
@@ -52,7 +54,27 @@ class IngestResult:
 
     @property
     def ok(self) -> bool:
-        return self.status != "error"
+        return self.status not in ("error", "refused")
+
+
+class ReplaceRefused(Exception):
+    """Ingesting would replace (so delete) a document's passages, which the uploader may not."""
+
+
+def replace_refusal(name: str) -> str:
+    return (
+        f"a document named '{name}' already exists, and replacing it deletes its current "
+        "passages, which only an admin may do; nothing was changed. Upload the file under a "
+        "new name to add it alongside, or ask an admin to upload it"
+    )
+
+
+def manual_refusal(name: str) -> str:
+    return (
+        f"'{name}' holds the FAQ entries staff added one by one and cannot be replaced by an "
+        "upload; edit or delete its entries in the FAQ entry editor, or upload the file under "
+        "another name"
+    )
 
 
 @dataclass(frozen=True)
@@ -118,12 +140,23 @@ class KnowledgeBase:
 
     # ---- ingest -------------------------------------------------------------------------
     def ingest_bytes(
-        self, name: str, data: bytes, progress: ProgressFn | None = None
+        self,
+        name: str,
+        data: bytes,
+        progress: ProgressFn | None = None,
+        *,
+        may_replace: bool = True,
     ) -> IngestResult:
         """Ingest one file in its own transaction; errors are returned, never raised.
 
         A file that cannot be ingested is recorded as a `failed` document with the reason
         (no passages); a good earlier version of the same name stays as it was.
+
+        Replacing an ingested document with different content deletes its passages, so it
+        needs the right to delete: with `may_replace` False (an agent) such a file is
+        `refused` and the document stays as it was. An unchanged file is a no-op for anyone,
+        and a failed upload (no passages) may be retried by anyone. The document of entries
+        staff added one by one is never replaced by an upload.
         """
         digest = hashlib.sha256(data).hexdigest()
         replacing = False
@@ -134,16 +167,23 @@ class KnowledgeBase:
                 if existing is not None and replacing and existing.content_hash == digest:
                     count = store.count_passages(s, document_id=existing.id)
                     return IngestResult(name, "unchanged", count, "already up to date")
+                _check_replace(s, name, may_replace)  # before any parsing or embedding
             parsed = load_document(name, data, self.limits)
             vectors = self._embed([p.text for p in parsed.passages], progress)
 
             def save(s: Session) -> tuple[SavedPassages, Sequence[PassageDraft]]:
+                nonlocal replacing
+                # Again inside the write transaction: a document of that name may have been
+                # added (or edited) while this file was being embedded.
+                replacing = _check_replace(s, name, may_replace)
                 saved = store.save_document(
                     s, parsed, digest, len(data), vectors, self.embedder.name
                 )
                 return saved, parsed.passages
 
             self._commit(save, vectors)
+        except ReplaceRefused as exc:
+            return IngestResult(name, "refused", message=str(exc))
         except IngestError as exc:
             return self._failed(name, digest, len(data), exc.problem)
         except Exception as exc:  # one bad file must not stop the others
@@ -480,6 +520,19 @@ class KnowledgeBase:
         if snap.index is None:
             return []
         return self.retriever.search(snap.index, snap.meta, snap.revision, vector, text, k)
+
+
+def _check_replace(s: Session, name: str, may_replace: bool) -> bool:
+    """Whether saving `name` replaces an ingested document; raises ReplaceRefused when that
+    is not allowed (the staff-edited entries document, or `may_replace` False)."""
+    existing = store.find_document(s, name)
+    if existing is None or existing.status != store.INGESTED:
+        return False
+    if existing.content_hash == store.MANUAL_HASH:
+        raise ReplaceRefused(manual_refusal(name))
+    if not may_replace:
+        raise ReplaceRefused(replace_refusal(name))
+    return True
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:

@@ -1,4 +1,10 @@
-"""The generator seam: chat messages in, a stream of text pieces out."""
+"""The generator seam: chat messages in, a stream of text pieces out.
+
+A generator also says how much text its model can read (`context_tokens`, counted the way
+`count_tokens` counts a prompt), so the dialogue can cut a prompt to fit before sending it.
+Its stream ends the model's work when it is closed (the customer left) and raises
+`GenerationTimeout` once the turn's deadline has passed.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,26 @@ class ChatMessage(TypedDict):
     content: str
 
 
+class GenerationTimeout(TimeoutError):
+    """The answer was not finished by the turn's deadline; generation has been stopped."""
+
+
 class Generator(Protocol):
     """Streams the answer to a chat prompt as text pieces."""
 
     name: str
 
-    def stream(self, messages: list[ChatMessage], max_new_tokens: int) -> Iterator[str]: ...
+    def context_tokens(self) -> int:
+        """The most tokens the model reads at once: prompt and answer together."""
+        ...
+
+    def count_tokens(self, messages: list[ChatMessage]) -> int:
+        """The prompt's length in tokens, as the model will see it."""
+        ...
+
+    def stream(
+        self, messages: list[ChatMessage], max_new_tokens: int, *, deadline: float | None = None
+    ) -> Iterator[str]:
+        """The answer in pieces. `deadline` is a `time.monotonic()` value: past it, generation
+        stops and `GenerationTimeout` is raised. Closing the iterator stops generation too."""
+        ...

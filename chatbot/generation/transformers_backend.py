@@ -7,17 +7,26 @@ dir: loading GGUF takes tens of seconds, the converted folder a few.
 from __future__ import annotations
 
 import logging
+import queue
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from chatbot.generation.base import ChatMessage
+from chatbot.generation.base import ChatMessage, GenerationTimeout
 from knowledge_base import model_packages
 
 log = logging.getLogger(__name__)
+
+# How often the wait for the next piece wakes up to look at the deadline.
+POLL_SECONDS = 0.1
+# Tokenizers without a length limit report a huge number; anything above this is no limit.
+NO_LIMIT = 10**7
+# When neither the model nor its tokenizer says (old configs): a size every current model has.
+DEFAULT_CONTEXT_TOKENS = 2048
 
 
 def _find_gguf(folder: Path) -> Path | None:
@@ -91,17 +100,44 @@ class TransformersGenerator:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def stream(self, messages: list[ChatMessage], max_new_tokens: int) -> Iterator[str]:
+    def context_tokens(self) -> int:
+        """The model's context: its position embeddings, or the tokenizer's limit if smaller
+        (tokenizers without one report a huge sentinel)."""
+        self.warm_up()
+        limits = [
+            getattr(self._model.config, "max_position_embeddings", None),
+            getattr(self._tokenizer, "model_max_length", None),
+        ]
+        known = [int(n) for n in limits if isinstance(n, int) and 0 < n < NO_LIMIT]
+        return min(known) if known else DEFAULT_CONTEXT_TOKENS
+
+    def count_tokens(self, messages: list[ChatMessage]) -> int:
+        self.warm_up()
+        encoded = self._tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=True
+        )
+        return len(encoded["input_ids"])
+
+    def stream(
+        self, messages: list[ChatMessage], max_new_tokens: int, *, deadline: float | None = None
+    ) -> Iterator[str]:
+        """Generates on a background thread and yields its text as it comes.
+
+        However the stream ends (finished, closed by the consumer, past `deadline`, failed),
+        the model thread is told to stop and ends after the token it is working on: a customer
+        who leaves, or a turn that runs out of time, must not keep a core busy."""
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         self.warm_up()
         inputs = self._tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_dict=True, return_tensors="pt"
         )
+        # A short queue timeout: the wait for the next piece wakes up to look at the deadline.
         streamer = TextIteratorStreamer(
-            self._tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120
+            self._tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=POLL_SECONDS
         )
+        stop = threading.Event()
         errors: list[BaseException] = []
 
         def run() -> None:
@@ -110,6 +146,7 @@ class TransformersGenerator:
                     self._model.generate(
                         **inputs,
                         streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([stop_when_set(stop)]),
                         max_new_tokens=max_new_tokens,
                         do_sample=False,
                         repetition_penalty=1.1,
@@ -119,9 +156,43 @@ class TransformersGenerator:
                 errors.append(exc)
                 streamer.end()
 
-        worker = threading.Thread(target=run, daemon=True)
+        worker = threading.Thread(target=run, name="generate", daemon=True)
         worker.start()
-        yield from (piece for piece in streamer if piece)
+        try:
+            yield from _pieces(streamer, worker, deadline)
+        finally:
+            stop.set()
         worker.join()
         if errors:
             raise errors[0]
+
+
+def _pieces(streamer: Any, worker: threading.Thread, deadline: float | None) -> Iterator[str]:
+    """The streamer's text until it ends; GenerationTimeout once `deadline` has passed."""
+    while True:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise GenerationTimeout("the answer was not finished in time")
+        try:
+            piece = next(streamer)
+        except queue.Empty:
+            if not worker.is_alive() and streamer.text_queue.empty():
+                return  # the thread died without ending the stream
+            continue
+        except StopIteration:
+            return
+        if piece:
+            yield piece
+
+
+def stop_when_set(event: threading.Event) -> Any:
+    """A stopping criterion that ends generation once `event` is set (checked per token)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class StopWhenSet(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.full(
+                (input_ids.shape[0],), event.is_set(), dtype=torch.bool, device=input_ids.device
+            )
+
+    return StopWhenSet()

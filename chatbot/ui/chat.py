@@ -5,8 +5,11 @@ reason under the flag). A per-session gr.State keeps the stored message id of ev
 bubble (None for the customer's own and for unstored ones), so a rating reaches the right
 answer. Staff replies appear by themselves: a timer asks storage every few seconds whether the
 conversation holds a staff reply the page does not show ("Check for replies" reloads at once).
-The conversation id is also kept in the browser (encrypted, so it cannot be swapped for
-another conversation's), so reloading the page brings the conversation back.
+The conversation id is also kept in the browser as a token the server signed (so it cannot
+be swapped for another conversation's), so reloading the page brings the conversation back.
+
+The chat history lives on the server (a per-session gr.State): no event of this page takes
+the conversation, files or any other structured value from the browser, only the typed text.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from chatbot.ui.staff import bind
 log = logging.getLogger(__name__)
 
 ChatMessage = dict[str, Any]
-# (chat history, conversation id, textbox value, stored message id of each chat message)
-ChatTurn = tuple[list[ChatMessage], str | None, str, list[int | None]]
+# (chat shown, chat history kept on the server, conversation id, textbox value,
+#  stored message id of each chat message)
+ChatTurn = tuple[list[ChatMessage], list[ChatMessage], str | None, str, list[int | None]]
 # Thumbs render as icons; the other options are reasons for a thumbs-down (under a flag).
 LIKE, DISLIKE = "Like", "Dislike"
 DISLIKE_REASONS = ("Wrong answer", "Didn't answer my question", "Hard to understand")
@@ -75,47 +79,60 @@ def chat_turn(
 ) -> Iterator[ChatTurn]:
     """Run one customer turn, streaming.
 
-    Args: `message` is the textbox value, `history` the gr.Chatbot value (messages format;
-    never mutated), `conversation_id` the per-session gr.State (None starts a conversation),
-    `message_ids` the per-session gr.State of stored message ids, one per chat message.
+    Args: `message` is the textbox value, `history` the per-session gr.State of the chat as
+    shown (messages format; never mutated), `conversation_id` the per-session gr.State (None
+    starts a conversation), `message_ids` the per-session gr.State of stored message ids,
+    one per chat message.
 
-    Yields `(history, conversation_id, textbox_value, message_ids)`: first the user message
-    with an empty assistant message, then once per streamed piece, and last the full answer
-    followed by a "Sources" block when the reply has sources; the answer's stored id is in
-    the last `message_ids`. An empty message never reaches the dialogue manager: the
-    assistant asks for a question and nothing is stored.
+    Yields `(chat, history, conversation_id, textbox_value, message_ids)`: first the user
+    message with an empty assistant message, then once per streamed piece, and last the
+    full answer followed by a "Sources" block when the reply has sources; the answer's
+    stored id is in the last `message_ids`. An empty message never reaches the dialogue
+    manager: the assistant asks for a question and nothing is stored. When the turn fails
+    before the message was taken, the message goes back into the textbox.
     """
     base = list(history or [])
     ids = _aligned(message_ids, len(base))
-    text = (message or "").strip()
+    text = message.strip() if isinstance(message, str) else ""
     if not text:
-        yield _with_reply(base, PROMPT_FOR_QUESTION), conversation_id, "", [*ids, None]
+        chat = _with_reply(base, PROMPT_FOR_QUESTION)
+        yield chat, chat, conversation_id, "", [*ids, None]
         return
     base.append({"role": "user", "content": text})
     ids.append(None)
     pending = [*ids, None]
-    yield _with_reply(base, ""), conversation_id, "", pending
+    chat = _with_reply(base, "")
+    yield chat, chat, conversation_id, "", pending
     shown = ""
+    reply = None
     try:
         reply = services.dialogue.respond(text, conversation_id=conversation_id, channel="web")
         conversation_id = reply.conversation_id
         for piece in reply:
             shown += piece
-            yield _with_reply(base, shown), conversation_id, "", pending
+            chat = _with_reply(base, shown)
+            yield chat, chat, conversation_id, "", pending
         final = reply.text or shown
     except Exception:
         log.exception("chat turn failed")
-        final = f"{shown}\n\n{ERROR_TEXT}".strip()
-        yield _with_reply(base, final), conversation_id, "", pending
+        chat = _with_reply(base, f"{shown}\n\n{ERROR_TEXT}".strip())
+        # Not taken at all: the customer gets the message back to send again.
+        box = text if reply is None else ""
+        yield chat, chat, conversation_id, box, pending
         return
+    finally:
+        if reply is not None:
+            # Also when Gradio closes this generator (the customer left): stop generating.
+            reply.close()
     if reply.sources:
         final = f"{final}\n\n{format_sources(reply.sources)}"
-    yield _with_reply(base, final), conversation_id, "", [*ids, reply.message_id]
+    chat = _with_reply(base, final)
+    yield chat, chat, conversation_id, "", [*ids, reply.message_id]
 
 
-def new_conversation() -> tuple[list[ChatMessage], None, str]:
+def new_conversation() -> tuple[list[ChatMessage], list[ChatMessage], None, str]:
     """Clear the chat and forget the conversation id; the next message starts a new one."""
-    return [], None, ""
+    return [], [], None, ""
 
 
 def no_message_ids() -> list[int | None]:
@@ -192,20 +209,43 @@ def check_for_staff_replies(
 
 def restore_conversation(
     services: Services, saved: str | None
-) -> tuple[list[ChatMessage], str | None, list[int | None]]:
-    """On page load: the conversation this browser held, if it is still stored."""
-    history, ids = load_conversation(services, saved)
-    return (history, saved, ids) if history else ([], None, [])
+) -> tuple[list[ChatMessage], list[ChatMessage], str | None, list[int | None]]:
+    """On page load: the conversation this browser held, if its token is one this server
+    signed and the conversation is still stored. Anything else starts afresh."""
+    conversation_id = services.tokens.verify(saved)
+    history, ids = load_conversation(services, conversation_id)
+    if not history:
+        return [], [], None, []
+    return history, history, conversation_id, ids
 
 
-def remember(conversation_id: str | None) -> str | None:
-    return conversation_id
+def reload_conversation(
+    services: Services, conversation_id: str | None
+) -> tuple[list[ChatMessage], list[ChatMessage], list[int | None]]:
+    """The stored conversation, for the chat and its server-side history."""
+    history, ids = load_conversation(services, conversation_id)
+    return history, history, ids
+
+
+def staff_reply_update(
+    services: Services, conversation_id: str | None, message_ids: list[int | None] | None
+) -> tuple[Any, Any, Any]:
+    """`check_for_staff_replies` for the chat and its server-side history."""
+    history, ids = check_for_staff_replies(services, conversation_id, message_ids)
+    return history, history, ids
+
+
+def remember(services: Services, conversation_id: str | None) -> str | None:
+    """The token the browser keeps for this conversation (None forgets it)."""
+    return services.tokens.mint(conversation_id) if conversation_id else None
 
 
 def build_chat_tab(services: Services, page: gr.Blocks) -> gr.Tab:
     with gr.Tab("Chat", id="chat") as tab:
         conversation = gr.State(None)
-        # The same id in the browser's storage, encrypted with a key made at server start.
+        # The chat as shown, kept on the server: the browser's copy is never read back.
+        history = gr.State([])
+        # A signed token for the conversation in the browser's storage (see remember).
         saved = gr.BrowserState(None, storage_key="support-chat-conversation")
         poll = gr.Timer(STAFF_REPLY_POLL_SECONDS)
         message_ids = gr.State([])
@@ -234,12 +274,14 @@ def build_chat_tab(services: Services, page: gr.Blocks) -> gr.Tab:
         gr.on(
             triggers=[box.submit, send.click],
             fn=partial(chat_turn, services),
-            inputs=[box, chatbot, conversation, message_ids],
-            outputs=[chatbot, conversation, box, message_ids],
+            inputs=[box, history, conversation, message_ids],
+            outputs=[chatbot, history, conversation, box, message_ids],
             api_name="chat",
         )
         new.click(
-            new_conversation, outputs=[chatbot, conversation, box], api_name="new_conversation"
+            new_conversation,
+            outputs=[chatbot, history, conversation, box],
+            api_name="new_conversation",
         ).then(no_message_ids, outputs=[message_ids], api_visibility="private")
         chatbot.like(
             bind(record_feedback, services),
@@ -248,23 +290,25 @@ def build_chat_tab(services: Services, page: gr.Blocks) -> gr.Tab:
             api_visibility="private",
         )
         reload.click(
-            bind(load_conversation, services),
+            bind(reload_conversation, services),
             inputs=[conversation],
-            outputs=[chatbot, message_ids],
+            outputs=[chatbot, history, message_ids],
             api_visibility="private",
         )
         poll.tick(
-            bind(check_for_staff_replies, services),
+            bind(staff_reply_update, services),
             inputs=[conversation, message_ids],
-            outputs=[chatbot, message_ids],
+            outputs=[chatbot, history, message_ids],
             api_visibility="private",
             show_progress="hidden",
         )
-        conversation.change(remember, conversation, saved, api_visibility="private")
+        conversation.change(
+            bind(remember, services), conversation, saved, api_visibility="private"
+        )
         page.load(
             bind(restore_conversation, services),
             inputs=[saved],
-            outputs=[chatbot, conversation, message_ids],
+            outputs=[chatbot, history, conversation, message_ids],
             api_visibility="private",
         )
     return tab

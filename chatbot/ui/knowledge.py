@@ -13,6 +13,7 @@ import gradio as gr
 from chatbot.audit import ingest_details
 from chatbot.container import Services
 from chatbot.ui.staff import actor, admin_refusal, bind
+from chatbot.upload_registry import request_session
 from knowledge_base.entries import MANUAL_DOCUMENT, EntryError
 from knowledge_base.loaders import LOADERS
 from knowledge_base.service import IngestResult
@@ -72,9 +73,27 @@ def document_names(services: Services) -> list[str]:
 
 
 def report_line(result: IngestResult) -> str:
+    if result.status == "refused":
+        return f"⛔ {result.name}: {result.message}"
     if not result.ok:
         return f"❌ {result.name}: {result.message}"
     return f"✅ {result.name}: {result.passages} passages {result.status}"
+
+
+def uploaded_bytes(services: Services, path: Path, request: gr.Request | None) -> bytes:
+    """The content of a file this console session uploaded. A path the session did not
+    upload (another session's upload, or any file on the server) is refused, so a browser
+    can never make the server ingest its own files. A direct call (no request) is trusted."""
+    if request is not None and not services.uploads.owns(request_session(request), str(path)):
+        raise NotUploadedError(
+            "this file was not uploaded in your session of the console; choose it and "
+            "upload it again"
+        )
+    return path.read_bytes()
+
+
+class NotUploadedError(ValueError):
+    """The upload event named a file that the session did not upload."""
 
 
 def upload_files(
@@ -85,12 +104,15 @@ def upload_files(
 ) -> tuple[str, list[Row]]:
     """Ingest each uploaded file (gr.File filepaths); one bad file never stops the others.
     `progress` (filled in by Gradio) shows passages embedded per file. Each file goes into
-    the audit log under the signed-in user (`request`, filled in by Gradio).
+    the audit log under the signed-in user (`request`, filled in by Gradio). Replacing a
+    document deletes its passages, so only admins may (the knowledge base refuses it for
+    anyone else, file by file).
 
     Returns (markdown report with one line per file, refreshed documents table).
     """
     if not files:
         return "Choose one or more files to upload.", documents_table(services)
+    may_replace = admin_refusal(services, request, "replace documents") is None
     lines = []
     for number, f in enumerate(files, start=1):
         path = Path(f)
@@ -100,12 +122,17 @@ def upload_files(
             progress((done, total), desc=desc, unit="passages")
 
         try:
-            data = path.read_bytes()
+            data = uploaded_bytes(services, path, request)
+        except NotUploadedError as exc:
+            result = IngestResult(path.name, "error", message=str(exc))
         except OSError as exc:
             result = IngestResult(path.name, "error", message=f"cannot read file: {exc.strerror}")
         else:
-            result = services.kb.ingest_bytes(path.name, data, progress=embedded)
-        services.audit.record(actor(request), "kb.upload", result.name, ingest_details(result))
+            result = services.kb.ingest_bytes(
+                path.name, data, progress=embedded, may_replace=may_replace
+            )
+        action = "kb.upload_refused" if result.status == "refused" else "kb.upload"
+        services.audit.record(actor(request), action, result.name, ingest_details(result))
         lines.append(report_line(result))
     return "\n\n".join(lines), documents_table(services)
 
@@ -234,8 +261,9 @@ def build_knowledge_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
         gr.Markdown(
             f"Upload files ({types}): FAQ **CSV** with `question` and `answer` columns "
             "(optional `id`, `category`, `url`), or documents. A file with the same name "
-            "replaces the old one; an unchanged file is left as it is. A file that cannot be "
-            "used is listed as *failed* with the reason (an earlier good version stays)."
+            "replaces the old one (admins only: replacing deletes the old passages); an "
+            "unchanged file is left as it is. A file that cannot be used is listed as "
+            "*failed* with the reason (an earlier good version stays)."
         )
         files = gr.File(
             file_count="multiple", file_types=file_types(), label="Files", elem_id="kb-files"

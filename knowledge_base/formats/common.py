@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from knowledge_base.chunking import split_text
+from knowledge_base.limits import PassageBudget
 from knowledge_base.records import FaqEntry, PassageDraft
 
 _QA = re.compile(r"^\s*Q:\s*(?P<q>.+?)\s*\n\s*A:\s*(?P<a>.+?)(?=^\s*Q:|\Z)", re.S | re.M)
@@ -24,9 +25,12 @@ def unique_id(entry_id: str, used: set[str]) -> str:
 
 
 def section_passages(
-    stem: str, sections: Iterable[tuple[Sequence[str], str]], used: set[str]
+    stem: str,
+    sections: Iterable[tuple[Sequence[str], str]],
+    used: set[str],
+    budget: PassageBudget,
 ) -> list[PassageDraft]:
-    """Turn (heading path, body) sections into passages.
+    """Turn (heading path, body) sections into passages, counted against `budget`.
 
     A heading that ends in `?` is an FAQ entry whose answer is its body, and `Q:`/`A:` pairs in
     a body are FAQ entries too; FAQ entries are never split. The rest of each body is split by
@@ -34,26 +38,32 @@ def section_passages(
     """
     passages: list[PassageDraft] = []
     slug = slugify(stem)
+
+    def add(new: list[PassageDraft]) -> None:
+        budget.take(len(new))
+        passages.extend(new)
+
     for heading_path, raw_body in sections:
         body = raw_body.strip()
         heading = heading_path[-1]
         if heading.endswith("?") and body:
             entry = FaqEntry(unique_id(f"{slug}#{slugify(heading)}", used), (heading,), body)
-            passages.extend(entry.passages())
+            add(entry.passages())
             continue
-        pairs = list(_QA.finditer(body))
-        for m in pairs:
+        matched = False
+        for m in _QA.finditer(body):
+            matched = True
             q, a = m["q"].strip(), " ".join(m["a"].split())
             entry = FaqEntry(unique_id(f"{slug}#{slugify(q)}", used), (q,), a)
-            passages.extend(entry.passages())
-        if pairs:
+            add(entry.passages())
+        if matched:
             body = _QA.sub("", body).strip()
         if not body:
             continue
         title = " > ".join(heading_path)
         base_id = f"{slug}#{slugify(heading)}"
         for chunk in split_text(body):
-            passages.append(PassageDraft(unique_id(base_id, used), "text", title, chunk, chunk))
+            add([PassageDraft(unique_id(base_id, used), "text", title, chunk, chunk)])
     return passages
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from knowledge_base.formats.common import heading_sections, section_passages
 from knowledge_base.formats.ooxml import open_ooxml
-from knowledge_base.limits import DEFAULT_LIMITS, Limits, TextBudget
+from knowledge_base.limits import DEFAULT_LIMITS, Limits, PassageBudget, TextBudget
 from knowledge_base.records import IngestError, ParsedDocument
 
 if TYPE_CHECKING:
@@ -61,9 +61,8 @@ def load_docx(name: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed
     )
     doc = ParsedDocument(name, "docx")
     headed = [(level, heading, "\n\n".join(body)) for level, heading, body in sections]
-    doc.passages.extend(
-        section_passages(stem, heading_sections(doc_title, "\n\n".join(preface), headed), set())
-    )
+    parts = heading_sections(doc_title, "\n\n".join(preface), headed)
+    doc.passages.extend(section_passages(stem, parts, set(), PassageBudget(name, limits)))
     if not doc.passages:
         raise IngestError(name, "no text found to add to the knowledge base")
     return doc

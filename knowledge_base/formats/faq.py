@@ -16,7 +16,7 @@ from pathlib import PurePath
 from knowledge_base.formats.common import slugify
 from knowledge_base.formats.ooxml import open_ooxml
 from knowledge_base.formats.sniff import describe
-from knowledge_base.limits import DEFAULT_LIMITS, Limits, TextBudget
+from knowledge_base.limits import DEFAULT_LIMITS, Limits, PassageBudget, RowCounter, TextBudget
 from knowledge_base.records import FaqEntry, IngestError, ParsedDocument
 from knowledge_base.text import decode
 
@@ -41,12 +41,14 @@ def missing_columns(header: Iterable[str]) -> list[str]:
 
 
 def faq_document(
-    name: str, source_type: str, rows: Iterable[FaqRow], *, no_rows: str
+    name: str, source_type: str, rows: Iterable[FaqRow], limits: Limits, *, no_rows: str
 ) -> ParsedDocument:
     """Rows -> FAQ entries, in first-seen order. Blank rows are skipped; a row with only one of
     question/answer is an error naming the row. Repeated phrasings of an entry are kept once;
-    the first row of an entry gives its answer, category and url."""
+    the first row of an entry gives its answer, category and url. Stops as soon as the
+    entries would become more than `limits.max_passages` passages."""
     entries: dict[str, FaqEntry] = {}
+    budget = PassageBudget(name, limits)
     stem = slugify(PurePath(name).stem)
     for row in rows:
         question = row.fields.get("question", "").strip()
@@ -62,6 +64,7 @@ def faq_document(
         entry_id = row.fields.get("id", "").strip() or f"{stem}-{row.number}"
         entry = entries.get(entry_id)
         if entry is None:
+            budget.take(2)  # its first phrasing and its answer
             entries[entry_id] = FaqEntry(
                 entry_id,
                 (question,),
@@ -70,6 +73,7 @@ def faq_document(
                 row.fields.get("url", "").strip() or None,
             )
         elif question not in entry.questions:
+            budget.take()
             entries[entry_id] = FaqEntry(
                 entry_id, (*entry.questions, question), entry.answer, entry.category, entry.url
             )
@@ -104,13 +108,16 @@ def load_csv(name: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedD
         if missing:
             raise _missing_header_error(name, missing, "the first row")
         reader.fieldnames = header
-        rows = [
-            FaqRow(f"row {line_no}", line_no - 1, {k: v or "" for k, v in row.items() if k})
-            for line_no, row in enumerate(reader, start=2)
-        ]
+        counter = RowCounter(name, limits, "the CSV")
+        rows = []
+        for line_no, row in enumerate(reader, start=2):
+            counter.take()
+            rows.append(
+                FaqRow(f"row {line_no}", line_no - 1, {k: v or "" for k, v in row.items() if k})
+            )
     except csv.Error as exc:
         raise IngestError(name, f"the CSV is malformed ({exc}); check its quoting") from None
-    return faq_document(name, "csv", rows, no_rows="the CSV has a header but no FAQ rows")
+    return faq_document(name, "csv", rows, limits, no_rows="the CSV has a header but no FAQ rows")
 
 
 # ---- Excel --------------------------------------------------------------------------------
@@ -152,20 +159,23 @@ def load_xlsx(name: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed
             header: list[str] | None = None
             header_row = 0
             rows: list[FaqRow] = []
+            counter = RowCounter(name, limits, f"the sheet '{sheet.title}'")
             for row_no, values in enumerate(sheet.iter_rows(min_row=1, values_only=True), 1):
                 cells = [budget.take(_cell_text(v)) for v in values]
+                if header is None and any(cells):
+                    header = [c.lower() for c in cells]
+                    header_row = row_no
+                    missing = missing_columns(header)
+                    if missing:
+                        raise _missing_header_error(
+                            name,
+                            missing,
+                            f"row {row_no} (the first non-empty row of the first sheet, "
+                            f"'{sheet.title}')",
+                        )
+                    continue
+                counter.take()  # empty rows above the header count too: they are read as well
                 if header is None:
-                    if any(cells):
-                        header = [c.lower() for c in cells]
-                        header_row = row_no
-                        missing = missing_columns(header)
-                        if missing:
-                            raise _missing_header_error(
-                                name,
-                                missing,
-                                f"row {row_no} (the first non-empty row of the first sheet, "
-                                f"'{sheet.title}')",
-                            )
                     continue
                 fields = {h: c for h, c in zip(header, cells, strict=False) if h}
                 rows.append(FaqRow(f"row {row_no}", row_no - header_row, fields))
@@ -178,7 +188,11 @@ def load_xlsx(name: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed
             f"header row naming {_COLUMNS_HELP}",
         )
     return faq_document(
-        name, "xlsx", rows, no_rows=f"the sheet '{sheet.title}' has a header but no FAQ rows"
+        name,
+        "xlsx",
+        rows,
+        limits,
+        no_rows=f"the sheet '{sheet.title}' has a header but no FAQ rows",
     )
 
 
@@ -235,6 +249,7 @@ def load_json(name: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed
         raise IngestError(
             name, f"the JSON has the wrong shape: expected {_JSON_SHAPE}, found {_kind(value)}"
         )
+    RowCounter(name, limits, "the JSON list", "items").check(len(items))
     rows = []
     for number, item in enumerate(items, start=1):
         if not isinstance(item, dict):
@@ -261,4 +276,4 @@ def load_json(name: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed
                 f"fields: {present}); every item needs {_COLUMNS_HELP}",
             )
         rows.append(FaqRow(f"item {number}", number, fields))
-    return faq_document(name, "json", rows, no_rows="the JSON list has no FAQ items")
+    return faq_document(name, "json", rows, limits, no_rows="the JSON list has no FAQ items")

@@ -11,7 +11,7 @@ from bs4 import BeautifulSoup, NavigableString, PageElement, Tag
 from bs4.element import Comment, Declaration, Doctype, ProcessingInstruction
 
 from knowledge_base.formats.common import heading_sections, section_passages
-from knowledge_base.limits import DEFAULT_LIMITS, Limits, TextBudget
+from knowledge_base.limits import DEFAULT_LIMITS, Limits, PassageBudget, TextBudget
 from knowledge_base.records import IngestError, ParsedDocument
 from knowledge_base.text import decode
 
@@ -160,7 +160,7 @@ def load_html(name: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed
         [(level, heading, "\n\n".join(body)) for level, heading, body in collector.sections],
     )
     doc = ParsedDocument(name, "html")
-    doc.passages.extend(section_passages(stem, sections, set()))
+    doc.passages.extend(section_passages(stem, sections, set(), PassageBudget(name, limits)))
     if not doc.passages:
         raise IngestError(
             name,

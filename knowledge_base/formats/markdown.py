@@ -9,7 +9,7 @@ from pathlib import PurePath
 from markdown_it import MarkdownIt
 
 from knowledge_base.formats.common import heading_sections, section_passages
-from knowledge_base.limits import DEFAULT_LIMITS, Limits, TextBudget
+from knowledge_base.limits import DEFAULT_LIMITS, Limits, PassageBudget, TextBudget
 from knowledge_base.records import IngestError, ParsedDocument
 from knowledge_base.text import decode
 
@@ -41,7 +41,7 @@ def load_markdown(name: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> Pa
     ]
     doc = ParsedDocument(name, "markdown")
     sections = heading_sections(doc_title, "\n".join(lines[:first]), headed)
-    doc.passages.extend(section_passages(stem, sections, set()))
+    doc.passages.extend(section_passages(stem, sections, set(), PassageBudget(name, limits)))
     if not doc.passages:
         raise IngestError(name, "no text found to add to the knowledge base")
     return doc

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 from knowledge_base.chunking import split_text
 from knowledge_base.formats.common import slugify, unique_id
 from knowledge_base.formats.sniff import describe, is_pdf
-from knowledge_base.limits import DEFAULT_LIMITS, Limits, TextBudget, check_pages
+from knowledge_base.limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    PassageBudget,
+    TextBudget,
+    check_pages,
+)
 from knowledge_base.records import IngestError, ParsedDocument, PassageDraft
 
 if TYPE_CHECKING:
@@ -75,9 +81,11 @@ def load_pdf(name: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedD
     doc = ParsedDocument(name, "pdf")
     slug = slugify(PurePath(name).stem)
     used: set[str] = set()
+    passages = PassageBudget(name, limits)
     for number, text in enumerate(texts, start=1):
         page_title = f"{title}, page {number}"
         for chunk in split_text(text):
+            passages.take()
             entry_id = unique_id(f"{slug}#page-{number}", used)
             doc.passages.append(
                 PassageDraft(entry_id, "text", page_title, chunk, chunk, page=number)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import PurePath
 
 from knowledge_base.formats.common import section_passages
-from knowledge_base.limits import DEFAULT_LIMITS, Limits, TextBudget
+from knowledge_base.limits import DEFAULT_LIMITS, Limits, PassageBudget, TextBudget
 from knowledge_base.records import IngestError, ParsedDocument
 from knowledge_base.text import decode
 
@@ -18,7 +18,9 @@ def load_text(name: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     stem = PurePath(name).stem
     doc = ParsedDocument(name, "text")
-    doc.passages.extend(section_passages(stem, [([stem], text)], set()))
+    doc.passages.extend(
+        section_passages(stem, [([stem], text)], set(), PassageBudget(name, limits))
+    )
     if not doc.passages:
         raise IngestError(name, "no text found to add to the knowledge base")
     return doc

@@ -35,9 +35,31 @@ def staffed(services: Services, tmp_path: Path) -> Services:
     services.accounts.add("ann", "agent password", "agent")
     faq = tmp_path / "faq.csv"
     faq.write_text(FAQ_CSV, encoding="utf-8")
-    report, _ = upload_files(services, [str(faq)], request=as_user("ann"))
+    services.uploads.record("ann-session", [str(faq)])
+    report, _ = upload_files(services, [str(faq)], request=in_session("ann", "ann-session"))
     assert report.startswith("✅ faq.csv"), report
     return services
+
+
+def in_session(name: str, session: str) -> gr.Request:
+    """A request of `name` signed in to the console with the session cookie `session`."""
+    return gr.Request(username=name, cookies={"access-token-test": session})
+
+
+def test_uploads_take_only_files_this_session_uploaded(staffed: Services, tmp_path: Path) -> None:
+    secret = tmp_path / "server-secret.csv"
+    secret.write_text("id,question,answer\nx,Secret?,The server's own file.\n", encoding="utf-8")
+    theirs = tmp_path / "theirs.csv"
+    theirs.write_text(FAQ_CSV.replace("hours", "theirs"), encoding="utf-8")
+    staffed.uploads.record("boss-session", [str(theirs)])
+    for path in (secret, theirs, Path("/etc/passwd")):
+        report, _ = upload_files(staffed, [str(path)], request=in_session("ann", "ann-session"))
+        assert "not uploaded in your session" in report, report
+        report, _ = upload_files(staffed, [str(path)], request=as_user("ann"))  # no cookie
+        assert "not uploaded in your session" in report, report
+    assert {d.name for d in staffed.kb.documents()} == {"faq.csv"}
+    report, _ = upload_files(staffed, [str(theirs)], request=in_session("boss", "boss-session"))
+    assert report.startswith("✅ theirs.csv"), report
 
 
 def element_ids(blocks: gr.Blocks) -> set[str]:

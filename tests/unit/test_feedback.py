@@ -54,7 +54,8 @@ def turn(
 ) -> tuple[list[ChatMessage], str, list[int | None]]:
     history, conversation_id, ids = state
     steps = list(chat_turn(services, text, history, conversation_id, ids))
-    history, conversation_id, _, ids = steps[-1]
+    history, kept, conversation_id, _, ids = steps[-1]
+    assert kept == history  # the server's copy is what the customer sees
     assert len(ids) == len(history) and conversation_id
     return history, conversation_id, ids
 
@@ -77,7 +78,7 @@ def test_reply_carries_the_stored_message_id(loaded: Services) -> None:
 def test_chat_keeps_one_message_id_per_bubble(loaded: Services) -> None:
     state = NEW
     steps = list(chat_turn(loaded, "How do I get a refund?", [], None, []))
-    assert [s[3] for s in steps[:-1]] == [[None, None]] * (len(steps) - 1)  # while streaming
+    assert [s[4] for s in steps[:-1]] == [[None, None]] * (len(steps) - 1)  # while streaming
     state = turn(loaded, "How do I get a refund?", state)
     history, conversation_id, ids = turn(loaded, "", state)  # an unstored prompt
     assert ids[-1] is None
@@ -88,7 +89,7 @@ def test_chat_keeps_one_message_id_per_bubble(loaded: Services) -> None:
     assert ids == [None, stored[0], None, stored[1]]
     # Ids drifted from the history (e.g. an old client state): padded, never misaligned.
     steps = list(chat_turn(loaded, "thanks", history, conversation_id, None))
-    assert steps[-1][3][:4] == [None] * 4
+    assert steps[-1][4][:4] == [None] * 4
 
 
 def test_thumbs_and_reasons_are_stored_and_can_be_taken_back(loaded: Services) -> None:
@@ -196,16 +197,23 @@ def test_staff_replies_reach_the_open_page_by_themselves(loaded: Services) -> No
 
 def test_a_reloaded_page_gets_its_conversation_back(loaded: Services) -> None:
     _history, cid, ids = turn(loaded, "How long does delivery take?", NEW)
-    restored, restored_cid, restored_ids = restore_conversation(loaded, cid)
-    assert restored_cid == cid
+    restored, kept, restored_cid, restored_ids = restore_conversation(
+        loaded, loaded.tokens.mint(cid)
+    )
+    assert restored_cid == cid and kept == restored
     assert [m["content"] for m in restored] == [
         "How long does delivery take?",
         "Delivery takes 3 to 5 working days.",
     ]
     assert restored_ids == [None, ids[-1]]
     # Nothing saved, or a conversation that is gone (purged): a fresh start.
-    assert restore_conversation(loaded, None) == ([], None, [])
-    assert restore_conversation(loaded, "no-such-conversation") == ([], None, [])
+    assert restore_conversation(loaded, None) == ([], [], None, [])
+    gone = loaded.tokens.mint("no-such-conversation")
+    assert restore_conversation(loaded, gone) == ([], [], None, [])
+    # A plain or forged id is not a way into someone else's conversation.
+    assert restore_conversation(loaded, cid) == ([], [], None, [])
+    assert restore_conversation(loaded, f"{cid}.forged") == ([], [], None, [])
+    assert restore_conversation(loaded, {"id": cid}) == ([], [], None, [])  # type: ignore[arg-type]
 
 
 def test_chat_page_wires_the_like_event(services: Services) -> None:

@@ -57,7 +57,8 @@ def run_turn(
     services: Services, message: str | None, history: list[ChatMessage], conversation_id: str | None
 ) -> list[Turn]:
     """The chat handler's steps without the message ids (tests/unit/test_feedback.py)."""
-    return [(h, c, b) for h, c, b, _ in chat_turn(services, message, history, conversation_id)]
+    steps = chat_turn(services, message, history, conversation_id)
+    return [(h, c, b) for h, _kept, c, b, _ in steps]
 
 
 def test_chat_page_returns_blocks_without_launching(services: Services) -> None:
@@ -118,7 +119,7 @@ def test_empty_message_prompts_and_stores_nothing(services: Services, message: s
 
 
 def test_new_conversation_clears_state() -> None:
-    assert new_conversation() == ([], None, "")
+    assert new_conversation() == ([], [], None, "")
 
 
 def test_upload_reports_each_file_and_one_bad_file_does_not_stop_others(
