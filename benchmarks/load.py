@@ -129,7 +129,7 @@ def run_customer(
         began = time.perf_counter()
         first = None
         try:
-            job = client.submit(q, history, api_name="/chat")
+            job = client.submit(q, api_name="/chat")  # the server keeps the history
             while not job.done():
                 if first is None:
                     for out in job.outputs():
@@ -244,7 +244,7 @@ def make_client(url: str) -> Any:
 def run_load(url: str, db_url: str | None, args: argparse.Namespace, label: str) -> bool:
     # A warm-up turn (its own session): the generator loads in the background at start.
     warm = make_client(url)
-    warm.predict(WARM_UP_QUESTION, [], api_name="/chat")
+    warm.predict(WARM_UP_QUESTION, api_name="/chat")
     since = max_message_id(db_url) if db_url else 0
     customers = [Customer(i) for i in range(args.customers)]
     clients = [make_client(url) for _ in customers]

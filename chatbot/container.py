@@ -80,7 +80,7 @@ def build(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if migrate:
         db.upgrade(settings.db_url)
-    engine = db.make_engine(settings.db_url)
+    engine = db.make_engine(settings.db_url, settings.database_busy_timeout_seconds)
     sessions = db.make_sessions(engine)
     if embedder is None or generator is None:
         configure_runtime(settings)

@@ -15,6 +15,7 @@ closed mid-stream (the customer left) stops the model and keeps what was shown (
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -115,10 +116,9 @@ class Reply:
         self._closed = True  # seen after the next piece if another thread is reading now
         close = getattr(self._pieces, "close", None)
         if close is not None:
-            try:
+            # "generator already executing": another thread is reading; it sees `_closed`.
+            with contextlib.suppress(ValueError):
                 close()
-            except ValueError:  # "generator already executing" (in another thread)
-                pass
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,8 @@ class DialogueManager:
         grounding_min_similarity: float = 0.5,
         approved_answers: bool = True,
         redact: Callable[[str], str] | None = None,
+        max_message_chars: int = 2000,
+        turn_timeout_s: float = 60.0,
     ) -> None:
         self._sessions = sessions
         self.kb = kb
@@ -158,6 +160,8 @@ class DialogueManager:
         self.max_new_tokens = max_new_tokens
         self.grounding_min_similarity = grounding_min_similarity
         self.approved_answers = approved_answers
+        self.max_message_chars = max_message_chars
+        self.turn_timeout_s = turn_timeout_s
         # Applied to text before it is stored (personal data masking); the customer's own
         # screen and the retrieval query keep the original words.
         self.redact = redact or (lambda text: text)
@@ -200,7 +204,10 @@ class DialogueManager:
         text = text.strip()
         if not text:
             raise EmptyMessageError(PROMPT_FOR_QUESTION)
+        if len(text) > self.max_message_chars:
+            return self._too_long_reply(conversation_id, len(text))
         started = time.perf_counter()
+        deadline = time.monotonic() + self.turn_timeout_s
         with self._sessions.begin() as s:
             conv = repo.get_conversation(s, conversation_id) if conversation_id else None
             stored_text = self.redact(text)
@@ -235,7 +242,7 @@ class DialogueManager:
         if d.kind == dec.HANDOFF and contact:  # "... email me at jane@example.com"
             with self._sessions.begin() as s:
                 repo.set_contact(s, conv_id, contact)
-        reply._pieces = self._run(reply, turn, started)
+        reply._pieces = self._run(reply, turn, started, deadline)
         return reply
 
     def _plan(self, text: str, history: list[tuple[str, str]], declines: int) -> _Turn:
@@ -254,44 +261,96 @@ class DialogueManager:
             text, query, rewritten, self.decide_on(text, hits, declines, threshold), threshold
         )
 
-    def _run(self, reply: Reply, turn: _Turn, started: float) -> Iterator[str]:
+    def _run(self, reply: Reply, turn: _Turn, started: float, deadline: float) -> Iterator[str]:
         first_token_ms: float | None = None
         d = turn.decision
         try:
             if d.kind != dec.ANSWER:
                 reply.text = self._canned(d)
                 first_token_ms = (time.perf_counter() - started) * 1000
+                self._store(reply, d.hits, started, first_token_ms)
                 yield reply.text
-            elif turn.rewritten is None and self._approved(d.hits[0], turn.threshold):
+                return
+            if turn.rewritten is None and self._approved(d.hits[0], turn.threshold):
                 # (A follow-up asks something new about the entry: the stored answer to its
                 # main question would just repeat the previous reply, so it is generated.)
                 reply.answer_mode, reply.grounded = APPROVED, True
                 reply.text = d.hits[0].answer
                 first_token_ms = (time.perf_counter() - started) * 1000
+                self._store(reply, d.hits, started, first_token_ms)
                 yield reply.text
-            else:
-                reply.answer_mode = GENERATED
-                used = dec.prompt_hits(d.hits)
-                prompt = build_prompt(turn.query, used)
-                # The passages' sentence vectors for the grounding check are encoded on
-                # another thread while the model writes (a no-op once they are cached), so
-                # the check after the stream only encodes the answer.
-                passages = self._background.submit(
-                    self._passage_vectors.get, [h.answer for h in used]
-                )
-                for piece in self.generator.stream(prompt, self.max_new_tokens):
+                return
+            reply.answer_mode = GENERATED
+            used = dec.prompt_hits(d.hits)
+            budget = self.generator.context_tokens() - self.max_new_tokens
+            prompt = fit_prompt(
+                turn.query, used, self.generator.count_tokens, budget, message=turn.text
+            )
+            # The passages' sentence vectors for the grounding check are encoded on another
+            # thread while the model writes (a no-op once they are cached), so the check after
+            # the stream only encodes the answer.
+            passages = self._background.submit(self._passage_vectors.get, [h.answer for h in used])
+            pieces = self.generator.stream(prompt, self.max_new_tokens, deadline=deadline)
+            try:
+                for piece in pieces:
                     if first_token_ms is None:
                         first_token_ms = (time.perf_counter() - started) * 1000
                     reply.text += piece
                     yield piece
-                reply.text = reply.text.strip()
-                wait_for([passages])  # (if it failed, the check encodes them itself)
-                self._check(reply, used)
+                    if reply._closed:  # closed from another thread while this one read
+                        break
+            except GenerationTimeout:
+                log.warning("turn timed out after %.0f s", self.turn_timeout_s)
+                yield from self._timed_out(reply, used, d.hits, started, first_token_ms)
+                return
+            finally:
+                # However the loop ends (also by GeneratorExit), the model is told to stop.
+                getattr(pieces, "close", lambda: None)()
+            if reply._closed:
+                self._abandoned(reply, d.hits, started, first_token_ms)
+                return
+            reply.text = reply.text.strip()
+            wait_for([passages])  # (if it failed, the check encodes them itself)
+            self._check(reply, used)
+        except GeneratorExit:
+            if not reply.stored:
+                self._abandoned(reply, d.hits, started, first_token_ms)
+            raise
         except Exception as exc:
             log.exception("generation failed")
             yield from self._store_error(reply, d.hits, started, exc)
             return
         self._store(reply, d.hits, started, first_token_ms)
+
+    def _timed_out(
+        self,
+        reply: Reply,
+        used: list[SearchHit],
+        hits: list[SearchHit],
+        started: float,
+        first_token_ms: float | None,
+    ) -> Iterator[str]:
+        """Past the deadline: keep the complete sentences written so far if the grounding
+        check supports them, else answer with the best passage itself."""
+        shown = reply.text
+        ends = [m.end() for m in _SENTENCE_END.finditer(shown)]
+        reply.text = shown[: ends[-1]].strip() if ends else ""
+        if reply.text:
+            self._check(reply, used)
+        else:
+            reply.answer_mode, reply.text = PASSAGE, used[0].answer
+        reply.replaced = reply.text != shown.strip()
+        self._store(reply, hits, started, first_token_ms, status=TIMEOUT)
+        if not shown:
+            yield reply.text
+
+    def _abandoned(
+        self, reply: Reply, hits: list[SearchHit], started: float, first_token_ms: float | None
+    ) -> None:
+        """The customer left mid-answer: what they were shown is kept, marked as cut off."""
+        log.info("reply closed before its end; generation stopped")
+        reply.text = reply.text.strip()
+        self._store(reply, hits, started, first_token_ms, status=ABANDONED)
 
     def _approved(self, hit: SearchHit, threshold: float) -> bool:
         """A near-certain FAQ match (the question is nearly one of the entry's own phrasings)
@@ -322,6 +381,15 @@ class DialogueManager:
             return FALLBACK_TEXT
         return handoff.HANDOFF_TEXT.get(d.reason, handoff.HANDOFF_TEXT[handoff.REQUESTED])
 
+    def _too_long_reply(self, conversation_id: str | None, length: int) -> Reply:
+        """An over-long message is neither stored nor searched: the customer is told the
+        limit. (Storing it would put megabytes in every staff view of the conversation.)"""
+        log.info("message of %d characters refused (limit %d)", length, self.max_message_chars)
+        text = too_long_text(length, self.max_message_chars)
+        reply = Reply(conversation_id, dec.FALLBACK, TOO_LONG, [], text=text)
+        reply._pieces = iter([text])
+        return reply
+
     def _contact_reply(self, conv_id: str, contact: str, started: float) -> Reply:
         """The customer left an address after a handoff: keep it for the team and confirm."""
         reply = Reply(conv_id, dec.HANDOFF, "contact", [], text=handoff.contact_saved_text(contact))
@@ -329,8 +397,9 @@ class DialogueManager:
             repo.set_contact(s, conv_id, contact)
 
         def pieces() -> Iterator[str]:
-            yield reply.text
+            # Stored before it is shown: a customer who leaves at once still has it on record.
             self._store(reply, [], started, (time.perf_counter() - started) * 1000)
+            yield reply.text
 
         reply._pieces = pieces()
         return reply

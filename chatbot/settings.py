@@ -151,6 +151,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; defaults to SQLite in the data dir."
     )
+    database_busy_timeout_seconds: float = Field(
+        5,
+        ge=0,
+        le=60,
+        description="How long a write waits for a locked SQLite database before it fails (the "
+        "customer is then told their message was not sent).",
+    )
     load_sample_kb: bool = Field(
         True, description="Load the bundled sample knowledge base when the KB is empty."
     )

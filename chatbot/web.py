@@ -42,7 +42,8 @@ def staff_login(accounts: StaffAccounts) -> Callable[[str, str], Awaitable[bool]
     async def check(username: str, password: str) -> bool:
         role = await asyncio.to_thread(accounts.verify, username, password)
         if role is None:
-            log.warning("refused staff login for %r", username[:64])
+            # Not the typed name: it is often a password typed into the wrong field.
+            log.warning("refused a staff sign-in (wrong user name or password)")
         return role is not None
 
     return check

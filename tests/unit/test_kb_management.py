@@ -105,6 +105,87 @@ def test_failed_rows_can_be_deleted(services: Services) -> None:
     assert services.kb.delete("bad.csv") is False
 
 
+# ---- replacing a document needs the right to delete it --------------------------------------
+def test_replacing_a_document_is_refused_without_the_right_to_delete(services: Services) -> None:
+    kb = services.kb
+    kb.ingest_bytes("faq.csv", FAQ_V1)
+    before = sql_state(services)
+
+    refused = kb.ingest_bytes("faq.csv", FAQ_V2, may_replace=False)
+    assert (refused.status, refused.ok, refused.passages) == ("refused", False, 0)
+    assert refused.message == (
+        "a document named 'faq.csv' already exists, and replacing it deletes its current "
+        "passages, which only an admin may do; nothing was changed. Upload the file under a "
+        "new name to add it alongside, or ask an admin to upload it"
+    )
+    assert sql_state(services) == before  # not even the revision moved
+    [doc] = kb.documents()
+    assert (doc.status, doc.passages, doc.error) == ("ingested", 8, None)
+    assert entry_ids(kb, "How long does shipping take?")[0] == "shipping"
+
+    # An unchanged upload stays a no-op, and a new name is an addition: both allowed.
+    assert kb.ingest_bytes("faq.csv", FAQ_V1, may_replace=False).status == "unchanged"
+    assert kb.ingest_bytes("faq-2.csv", FAQ_V2, may_replace=False).status == "added"
+    # With the right (an admin, the CLI, a direct call), the same upload replaces.
+    assert kb.ingest_bytes("faq.csv", FAQ_V2).status == "replaced"
+    assert_index_matches_sql(services)
+
+
+def test_a_failed_upload_may_be_retried_by_anyone(services: Services) -> None:
+    kb = services.kb
+    assert kb.ingest_bytes("faq.csv", BROKEN, may_replace=False).status == "error"
+    good = kb.ingest_bytes("faq.csv", FAQ_V1, may_replace=False)  # it had no passages to lose
+    assert (good.status, good.passages) == ("added", 8)
+
+
+def test_a_document_with_edited_entries_is_not_replaced_without_the_right(
+    services: Services,
+) -> None:
+    kb = services.kb
+    kb.ingest_bytes("faq.csv", FAQ_V1)
+    kb.save_faq_entry("returns", ["How do I return an item?"], "Bring it to any store.")
+    # Uploading the original again would undo the edit: that too needs the right to delete.
+    assert kb.ingest_bytes("faq.csv", FAQ_V1, may_replace=False).status == "refused"
+    assert kb.search("How do I return an item?")[0].answer == "Bring it to any store."
+    assert kb.ingest_bytes("faq.csv", FAQ_V1).status == "replaced"
+
+
+def test_the_staff_edited_entries_document_is_never_replaced_by_an_upload(
+    services: Services,
+) -> None:
+    kb = services.kb
+    entry = kb.save_faq_entry(None, ["Do you ship to Canada?"], "Yes, in 5-8 days.")
+    for may_replace in (False, True):
+        result = kb.ingest_bytes(MANUAL_DOCUMENT, FAQ_V1, may_replace=may_replace)
+        assert result.status == "refused"
+        assert result.message.startswith(
+            f"'{MANUAL_DOCUMENT}' holds the FAQ entries staff added one by one and cannot be "
+            "replaced by an upload; edit or delete its entries in the FAQ entry editor"
+        )
+    assert kb.get_faq_entry(entry.entry_id) == entry
+    [doc] = kb.documents()
+    assert (doc.name, doc.status, doc.passages) == (MANUAL_DOCUMENT, "ingested", 2)
+
+
+def test_a_document_added_while_a_file_embeds_is_not_replaced(
+    services: Services, other_kb: KnowledgeBase
+) -> None:
+    # The check is repeated inside the write transaction: another upload of the same name
+    # that lands while this file is being embedded is not overwritten.
+    kb = services.kb
+
+    def meanwhile(done: int, total: int) -> None:
+        if done == 0:
+            assert other_kb.ingest_bytes("faq.csv", FAQ_V1).status == "added"
+
+    result = kb.ingest_bytes("faq.csv", FAQ_V2, meanwhile, may_replace=False)
+    assert result.status == "refused"
+    [doc] = kb.documents()
+    assert doc.passages == 8
+    assert entry_ids(kb, "How long does shipping take?")[0] == "shipping"
+    assert_index_matches_sql(services)
+
+
 # ---- edit / delete / re-upload change what the bot retrieves --------------------------------
 def test_reupload_edit_and_delete_change_retrieval_at_once(services: Services) -> None:
     kb = services.kb
