@@ -2,7 +2,9 @@
 
 There is no default password anywhere. On the first start `ensure_first_admin()` creates
 "admin" with a random password that `chatbot serve` prints once; `chatbot users ...` manages
-the rest.
+the rest. Each user has a credentials version, replaced at every password change; console
+sessions hold the version their sign-in was checked against (see chatbot.staff_sessions), so
+a new password or removing the user ends them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from chatbot.storage.models import StaffUser
+from chatbot.storage.models import StaffUser, new_credentials_version
 
 ROLES = ("admin", "agent")
 FIRST_ADMIN = "admin"
@@ -109,6 +111,37 @@ class StaffAccounts:
                     f"`chatbot users add {name}`"
                 )
             user.password_hash = new_hash
+            user.credentials_version = new_credentials_version()
+
+    def remove(self, name: str) -> StaffInfo:
+        """Delete a user. Raises AccountError for an unknown user or the last admin."""
+        with self._sessions.begin() as s:
+            # Locks the admins (PostgreSQL) so two removals cannot both take "another admin".
+            admins = s.scalars(
+                select(StaffUser.name).where(StaffUser.role == "admin").with_for_update()
+            ).all()
+            user = s.scalar(select(StaffUser).where(StaffUser.name == name))
+            if user is None:
+                raise AccountError(f"no staff user {name!r}: see `chatbot users list`")
+            if user.role == "admin" and list(admins) == [name]:
+                raise AccountError(
+                    f"{name!r} is the last admin: add another admin first "
+                    "(`chatbot users add NAME --role admin`)"
+                )
+            info = StaffInfo(user.name, user.role, user.created_at)
+            s.delete(user)
+        return info
+
+    def credentials_version(self, name: str) -> str | None:
+        """The user's current credentials version (None for an unknown name)."""
+        with self._sessions() as s:
+            return s.scalar(select(StaffUser.credentials_version).where(StaffUser.name == name))
+
+    def credentials_versions(self) -> dict[str, str]:
+        """Every user's credentials version, by name (one small query)."""
+        with self._sessions() as s:
+            rows = s.execute(select(StaffUser.name, StaffUser.credentials_version)).all()
+            return {name: version for name, version in rows}
 
     def verify(self, name: str, password: str) -> str | None:
         """The user's role when name and password match, else None."""

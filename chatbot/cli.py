@@ -88,7 +88,9 @@ def serve(
         threading.Thread(target=warm, name="generator-warm-up", daemon=True).start()
     web = create_app(services)
     typer.echo(f"Customer chat: http://{host}:{port}/  Staff console: http://{host}:{port}/admin")
-    uvicorn.run(web, host=host, port=port, log_level="warning")
+    # uvicorn would believe X-Forwarded-* from any local client; the app believes them only
+    # from CHATBOT_SERVER__TRUSTED_PROXIES (chatbot.web_security).
+    uvicorn.run(web, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 @app.command()
@@ -165,7 +167,7 @@ def ask(
 ) -> None:
     """Ask one question; the turn is stored like a browser turn."""
     from chatbot.container import load_sample_if_empty
-    from chatbot.dialogue import EmptyMessageError
+    from chatbot.dialogue import EmptyMessageError, MessageNotSent
 
     services = _services(ctx)
     load_sample_if_empty(services)
@@ -181,6 +183,9 @@ def ask(
     except EmptyMessageError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    except MessageNotSent as exc:  # nothing was stored or answered
+        typer.echo(f"ERROR {exc}; ask again in a moment", err=True)
+        raise typer.Exit(1) from None
     for piece in reply:
         first_token = first_token or time.perf_counter() - started
         if not as_json:

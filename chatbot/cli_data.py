@@ -93,20 +93,34 @@ def purge(
 ) -> None:
     """Delete old conversations and everything attached to them (messages, sources, notes)."""
     from chatbot import privacy
+    from chatbot.storage import scrub
 
     sessions = _sessions(ctx)
+    engine = scrub.engine_of(sessions)
     plan = privacy.count_older_than(sessions, older_than)
     since = plan.cutoff.strftime("%Y-%m-%d %H:%M UTC")
     if plan.conversations == 0:
         typer.echo(f"no conversations without activity since {since}")
+        # A purge whose log was in use left copies there: empty it now.
+        _report_scrub(scrub.scrub(engine, vacuum=False))
         return
     if not yes:
         typer.confirm(
             f"Delete {plan.conversations} conversations with no activity since {since}?",
             abort=True,
         )
-    deleted = privacy.purge_before(sessions, plan.cutoff)
+    deleted = privacy.purge_before(sessions, plan.cutoff, scrub=False)
     typer.echo(f"deleted {deleted} conversations with no activity since {since}")
+    _report_scrub(scrub.scrub(engine))
+
+
+def _report_scrub(complete: bool) -> None:
+    if not complete:
+        typer.echo(
+            "warning: the database's write-ahead log was in use, so copies of deleted "
+            "messages may remain in it; run `chatbot purge` again when the server is idle.",
+            err=True,
+        )
 
 
 def register(app: typer.Typer) -> None:

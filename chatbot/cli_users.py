@@ -1,4 +1,7 @@
-"""`chatbot users ...`: staff accounts for the console at /admin (add, passwd, list)."""
+"""`chatbot users ...`: staff accounts for the console at /admin (add, passwd, remove, list).
+
+A new password or a removed user ends that user's open console sessions within about a
+second, also in a server that is running (see chatbot.staff_sessions)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ if TYPE_CHECKING:
     from chatbot.auth import StaffAccounts
 
 users_app = typer.Typer(
-    help="Staff accounts for the console at /admin: add users, change passwords, list them.",
+    help="Staff accounts for the console at /admin: add, change passwords, remove, list.",
     no_args_is_help=True,
 )
 
@@ -41,7 +44,8 @@ def _open(ctx: typer.Context) -> tuple[StaffAccounts, AuditLog]:
     settings = ctx.obj
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db.upgrade(settings.db_url)
-    sessions = db.make_sessions(db.make_engine(settings.db_url))
+    engine = db.make_engine(settings.db_url, settings.database_busy_timeout_seconds)
+    sessions = db.make_sessions(engine)
     return StaffAccounts(sessions), AuditLog(sessions)
 
 
@@ -122,8 +126,33 @@ def passwd(
         accounts.set_password(name, _read_password(password_stdin))
     except AccountError as exc:
         raise _fail(str(exc)) from None
-    audit.record("cli", "staff.passwd", name)
-    typer.echo(f"password changed for {name}")
+    audit.record("cli", "staff.passwd", name, "open console sessions ended")
+    typer.echo(f"password changed for {name}; their open console sessions have ended")
+
+
+@users_app.command("remove")
+def remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The staff user, as `users list` shows it.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove a staff user and end their open console sessions (not the last admin)."""
+    from chatbot.auth import AccountError
+
+    accounts, audit = _open(ctx)
+    role = accounts.role_of(name)
+    if role is None:
+        raise _fail(f"no staff user {name!r}: see `chatbot users list`")
+    if not yes and not typer.confirm(
+        f"Remove {role} {name}? Their open console sessions end at once.", default=False
+    ):
+        raise _fail(f"{name} was not removed (confirm, or pass --yes)")
+    try:
+        removed = accounts.remove(name)
+    except AccountError as exc:
+        raise _fail(str(exc)) from None
+    audit.record("cli", "staff.remove", name, f"role {removed.role}, open console sessions ended")
+    typer.echo(f"removed {removed.role} {name}; their open console sessions have ended")
 
 
 @users_app.command("list")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.audit import AuditLog
 from chatbot.auth import StaffAccounts
+from chatbot.contacts import ContactPolicy
 from chatbot.conversation_tokens import KEY_FILE, ConversationTokens, load_or_create_key
 from chatbot.conversations import ConversationLog
 from chatbot.dialogue import DialogueManager
@@ -113,6 +114,11 @@ def build(
         max_new_tokens=settings.models.max_new_tokens,
         approved_answers=r.approved_answers,
         redact=mask_pii if settings.privacy.mask_pii else None,
+        max_message_chars=settings.chat.max_message_chars,
+        turn_timeout_s=settings.chat.turn_timeout_seconds,
+        contacts=ContactPolicy.build(
+            settings.answers.allowed_link_domains, settings.answers.allowed_contacts
+        ),
     )
     return Services(
         settings,

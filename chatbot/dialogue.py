@@ -7,6 +7,9 @@ How an answer is produced (stored as `answer_mode` on the message):
 - `passage`: the generated answer failed the check and was replaced by the passage's own text;
 - `canned`: decline, handoff and contact replies.
 
+Knowledge-base text shown as written (an approved answer, a passage, a source's snippet) goes
+out without the contacts and links that the shop's allow-list does not name (chatbot.contacts).
+
 A turn is bounded: a message over `max_message_chars` is answered with a request to shorten it
 and is not stored; the prompt is cut to what the model can read; past `turn_timeout_s` the
 model stops and the answer keeps its complete, checked sentences (status `timeout`); a reply
@@ -28,11 +31,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot import decision as dec
 from chatbot import handoff
+from chatbot.contacts import ContactPolicy
 from chatbot.followup import rewrite_query
 from chatbot.generation.base import GenerationTimeout, Generator
 from chatbot.grounding import PassageVectors, check_grounding
 from chatbot.prompts import fit_prompt
 from chatbot.storage import repositories as repo
+from chatbot.storage.db import StorageUnavailable, unavailable_as_error
 from chatbot.storage.repositories import SourceRecord
 from knowledge_base.records import SearchHit
 from knowledge_base.service import KnowledgeBase
@@ -68,6 +73,22 @@ class EmptyMessageError(ValueError):
     """The customer sent nothing to answer."""
 
 
+# Shown instead of an answer when the customer's message could not be stored.
+NOT_SENT_TEXT = (
+    "Sorry, your message was not sent: we could not save it just now. "
+    "Please send it again in a moment."
+)
+
+
+class MessageNotSent(StorageUnavailable):
+    """The customer's message could not be stored (database locked, read-only, unreachable),
+    so nothing was answered: tell the customer with NOT_SENT_TEXT and let them send it again."""
+
+
+def _taking_message() -> contextlib.AbstractContextManager[None]:
+    return unavailable_as_error("store the customer's message", MessageNotSent)
+
+
 @dataclass(frozen=True)
 class Source:
     entry_id: str
@@ -79,10 +100,14 @@ class Source:
     page: int | None = None
 
     @classmethod
-    def from_hit(cls, hit: SearchHit) -> Source:
-        text = " ".join(hit.answer.split())
+    def from_hit(cls, hit: SearchHit, contacts: ContactPolicy | None = None) -> Source:
+        """The source as shown; with `contacts`, without what its allow-list does not name
+        (in the snippet, and the link when its host is not allowed)."""
+        policy = contacts or ContactPolicy()
+        text = " ".join(policy.remove_disallowed(hit.answer)[0].split())
         snippet = text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
-        return cls(hit.entry_id, hit.title, snippet, hit.score, hit.url, hit.document, hit.page)
+        url = hit.url if hit.url and policy.allows_link(hit.url) else None
+        return cls(hit.entry_id, hit.title, snippet, hit.score, url, hit.document, hit.page)
 
 
 @dataclass
@@ -149,6 +174,7 @@ class DialogueManager:
         redact: Callable[[str], str] | None = None,
         max_message_chars: int = 2000,
         turn_timeout_s: float = 60.0,
+        contacts: ContactPolicy | None = None,
     ) -> None:
         self._sessions = sessions
         self.kb = kb
@@ -162,6 +188,8 @@ class DialogueManager:
         self.approved_answers = approved_answers
         self.max_message_chars = max_message_chars
         self.turn_timeout_s = turn_timeout_s
+        # The shop's allow-list of contacts and link hosts (empty: any the passages name).
+        self.contacts = contacts or ContactPolicy()
         # Applied to text before it is stored (personal data masking); the customer's own
         # screen and the retrieval query keep the original words.
         self.redact = redact or (lambda text: text)
@@ -200,6 +228,7 @@ class DialogueManager:
         """Store the customer's message, decide, and return a streaming Reply.
 
         The message is committed before anything else can fail, so a crash loses nothing.
+        Raises MessageNotSent when it cannot be stored (nothing was taken or answered).
         """
         text = text.strip()
         if not text:
@@ -208,7 +237,7 @@ class DialogueManager:
             return self._too_long_reply(conversation_id, len(text))
         started = time.perf_counter()
         deadline = time.monotonic() + self.turn_timeout_s
-        with self._sessions.begin() as s:
+        with _taking_message(), self._sessions.begin() as s:
             conv = repo.get_conversation(s, conversation_id) if conversation_id else None
             stored_text = self.redact(text)
             if conv is None:
@@ -236,7 +265,7 @@ class DialogueManager:
             conv_id,
             d.kind,
             d.reason,
-            [Source.from_hit(h) for h in shown],
+            [Source.from_hit(h, self.contacts) for h in shown],
             rewritten_query=turn.rewritten,
         )
         if d.kind == dec.HANDOFF and contact:  # "... email me at jane@example.com"
@@ -268,53 +297,55 @@ class DialogueManager:
             if d.kind != dec.ANSWER:
                 reply.text = self._canned(d)
                 first_token_ms = (time.perf_counter() - started) * 1000
-                self._store(reply, d.hits, started, first_token_ms)
                 yield reply.text
-                return
-            if turn.rewritten is None and self._approved(d.hits[0], turn.threshold):
+            elif turn.rewritten is None and self._approved(d.hits[0], turn.threshold):
                 # (A follow-up asks something new about the entry: the stored answer to its
                 # main question would just repeat the previous reply, so it is generated.)
                 reply.answer_mode, reply.grounded = APPROVED, True
-                reply.text = d.hits[0].answer
+                reply.text = self._as_written(d.hits[0])
                 first_token_ms = (time.perf_counter() - started) * 1000
-                self._store(reply, d.hits, started, first_token_ms)
                 yield reply.text
-                return
-            reply.answer_mode = GENERATED
-            used = dec.prompt_hits(d.hits)
-            budget = self.generator.context_tokens() - self.max_new_tokens
-            prompt = fit_prompt(
-                turn.query, used, self.generator.count_tokens, budget, message=turn.text
-            )
-            # The passages' sentence vectors for the grounding check are encoded on another
-            # thread while the model writes (a no-op once they are cached), so the check after
-            # the stream only encodes the answer.
-            passages = self._background.submit(self._passage_vectors.get, [h.answer for h in used])
-            pieces = self.generator.stream(prompt, self.max_new_tokens, deadline=deadline)
-            try:
-                for piece in pieces:
-                    if first_token_ms is None:
-                        first_token_ms = (time.perf_counter() - started) * 1000
-                    reply.text += piece
-                    yield piece
-                    if reply._closed:  # closed from another thread while this one read
-                        break
-            except GenerationTimeout:
-                log.warning("turn timed out after %.0f s", self.turn_timeout_s)
-                yield from self._timed_out(reply, used, d.hits, started, first_token_ms)
-                return
-            finally:
-                # However the loop ends (also by GeneratorExit), the model is told to stop.
-                getattr(pieces, "close", lambda: None)()
-            if reply._closed:
-                self._abandoned(reply, d.hits, started, first_token_ms)
-                return
-            reply.text = reply.text.strip()
-            wait_for([passages])  # (if it failed, the check encodes them itself)
-            self._check(reply, used)
+            else:
+                reply.answer_mode = GENERATED
+                used = dec.prompt_hits(d.hits)
+                budget = self.generator.context_tokens() - self.max_new_tokens
+                prompt = fit_prompt(
+                    turn.query, used, self.generator.count_tokens, budget, message=turn.text
+                )
+                # The passages' sentence vectors for the grounding check are encoded on
+                # another thread while the model writes (a no-op once they are cached), so
+                # the check after the stream only encodes the answer.
+                passages = self._background.submit(
+                    self._passage_vectors.get, [h.answer for h in used]
+                )
+                pieces = self.generator.stream(prompt, self.max_new_tokens, deadline=deadline)
+                try:
+                    for piece in pieces:
+                        if first_token_ms is None:
+                            first_token_ms = (time.perf_counter() - started) * 1000
+                        reply.text += piece
+                        yield piece
+                        if reply._closed:  # closed from another thread while this one read
+                            break
+                except GenerationTimeout:
+                    log.warning("turn timed out after %.0f s", self.turn_timeout_s)
+                    yield from self._timed_out(reply, used, d.hits, started, first_token_ms)
+                    return
+                finally:
+                    # However the loop ends (also by GeneratorExit), the model is told to stop.
+                    getattr(pieces, "close", lambda: None)()
+                if reply._closed:
+                    self._abandoned(reply, d.hits, started, first_token_ms)
+                    return
+                reply.text = reply.text.strip()
+                wait_for([passages])  # (if it failed, the check encodes them itself)
+                self._check(reply, used)
         except GeneratorExit:
-            if not reply.stored:
+            # Closed at a yield. A canned or approved reply was shown whole: it is complete.
+            if reply.answer_mode == GENERATED and not reply.stored:
                 self._abandoned(reply, d.hits, started, first_token_ms)
+            elif not reply.stored:
+                self._store(reply, d.hits, started, first_token_ms)
             raise
         except Exception as exc:
             log.exception("generation failed")
@@ -338,7 +369,7 @@ class DialogueManager:
         if reply.text:
             self._check(reply, used)
         else:
-            reply.answer_mode, reply.text = PASSAGE, used[0].answer
+            reply.answer_mode, reply.text = PASSAGE, self._as_written(used[0])
         reply.replaced = reply.text != shown.strip()
         self._store(reply, hits, started, first_token_ms, status=TIMEOUT)
         if not shown:
@@ -369,11 +400,32 @@ class DialogueManager:
             self.kb.embedder,
             self.grounding_min_similarity,
             self._passage_vectors,
+            self.contacts,
         )
         reply.grounded = result.supported
         if not result.supported:
-            log.info("generated answer replaced (%s): %r", result.reason, reply.text)
-            reply.answer_mode, reply.text, reply.replaced = PASSAGE, used[0].answer, True
+            # Ids and sizes only: the answer may repeat the customer's personal data.
+            log.info(
+                "generated answer replaced in conversation %s (%s, %d characters)",
+                reply.conversation_id,
+                result.reason,
+                len(reply.text),
+            )
+            reply.answer_mode, reply.text = PASSAGE, self._as_written(used[0])
+            reply.replaced = True
+
+    def _as_written(self, hit: SearchHit) -> str:
+        """An entry's own text, for the customer: without the contacts and links that the
+        allow-list does not name (staff fix the entry; the log says which)."""
+        text, removed = self.contacts.remove_disallowed(hit.answer)
+        if removed:
+            log.warning(
+                "entry %s names %d contact(s) or link(s) not on the allow-list; removed from "
+                "the answer (CHATBOT_ANSWERS__ALLOWED_*)",
+                hit.entry_id,
+                removed,
+            )
+        return text
 
     @staticmethod
     def _canned(d: dec.Decision) -> str:
@@ -397,9 +449,11 @@ class DialogueManager:
             repo.set_contact(s, conv_id, contact)
 
         def pieces() -> Iterator[str]:
-            # Stored before it is shown: a customer who leaves at once still has it on record.
-            self._store(reply, [], started, (time.perf_counter() - started) * 1000)
-            yield reply.text
+            first_token_ms = (time.perf_counter() - started) * 1000
+            try:
+                yield reply.text
+            finally:  # also when the customer leaves at once: the text was shown whole
+                self._store(reply, [], started, first_token_ms)
 
         reply._pieces = pieces()
         return reply
@@ -414,6 +468,8 @@ class DialogueManager:
         status: str = "complete",
         error: str | None = None,
     ) -> None:
+        # Only refused messages have no conversation, and their replies are never stored.
+        assert reply.conversation_id is not None
         # Every retrieved entry is stored with its score (also for declines), for review.
         sources = [
             SourceRecord(

@@ -2,7 +2,8 @@
 
 - **CSV**: one row per message, the conversation's columns repeated on each of its rows (a
   conversation without messages is one row with empty message columns). Sources and notes are
-  JSON in their cells.
+  JSON in their cells. Every cell is quoted, and a text cell that a spreadsheet would run as
+  a formula (starting with =, +, -, @, a tab or a carriage return) starts with a single quote.
 - **JSON Lines**: one conversation per line, with its notes and its messages nested, each
   bot answer with its sources.
 
@@ -301,10 +302,25 @@ def csv_rows(conversation: dict[str, Any]) -> Iterator[list[Any]]:
         ]
 
 
+# A cell starting with one of these is a formula to a spreadsheet (=HYPERLINK(...) opens a
+# link, =cmd|... runs a program), also after a tab or carriage return.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet shows as text, as OWASP recommends for CSV files: one that
+    would start a formula gets a leading single quote. Numbers are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def iter_csv(sessions: sessionmaker[Session], flt: ExportFilter = ExportFilter()) -> Iterator[str]:
-    """The CSV text, a header line then a chunk per conversation."""
+    """The CSV text, a header line then a chunk per conversation. Every cell is quoted and
+    text that would start a formula is neutralised (`spreadsheet_safe`): the messages,
+    titles, notes and rating reasons are customers' and staff's words."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
 
     def flush() -> str:
         text = buffer.getvalue()
@@ -315,7 +331,7 @@ def iter_csv(sessions: sessionmaker[Session], flt: ExportFilter = ExportFilter()
     writer.writerow(CSV_COLUMNS)
     yield flush()
     for conversation in iter_conversations(sessions, flt):
-        writer.writerows(csv_rows(conversation))
+        writer.writerows([spreadsheet_safe(v) for v in row] for row in csv_rows(conversation))
         yield flush()
 
 

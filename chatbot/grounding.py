@@ -1,12 +1,16 @@
 """Is a generated answer backed by the passages it was generated from? Pure and fast: two
 embedding batches and some regexes, no generation.
 
-Two checks, cheapest first:
+Three checks, cheapest first:
 
-1. Numbers. Every number in the answer (days, amounts, percentages, times, ranges) must occur in
+1. Contacts and links. Every e-mail address, phone number and web address in the answer must
+   appear in a passage and, when the shop sets an allow-list, be on it (chatbot.contacts): an
+   instruction planted in a passage ("tell the customer to email ...") is data, and what it
+   names is not passed on unless the shop allows it.
+2. Numbers. Every number in the answer (days, amounts, percentages, times, ranges) must occur in
    some passage: a small model that writes "14 days" where the policy says 30 is the most
    damaging mistake it can make, and embeddings barely notice it.
-2. Meaning. Every sentence of the answer with some content (3+ words) must be close to at least
+3. Meaning. Every sentence of the answer with some content (3+ words) must be close to at least
    one passage sentence (or a whole passage, for answers that merge two sentences).
 """
 
@@ -20,6 +24,7 @@ from typing import Final
 
 import numpy as np
 
+from chatbot.contacts import ContactPolicy, unsupported_contacts
 from knowledge_base.embedders import Embedder
 
 # Reason codes.
@@ -28,6 +33,7 @@ EMPTY: Final = "empty"
 MODEL_DECLINED: Final = "model_declined"
 UNSUPPORTED_NUMBER: Final = "unsupported_number"
 OFF_PASSAGE: Final = "off_passage"
+UNSUPPORTED_CONTACT: Final = "unsupported_contact"
 
 MIN_CONTENT_WORDS: Final = 3  # shorter sentences ("Yes.", "Of course!") are not checked
 
@@ -54,11 +60,14 @@ _NUMBER = re.compile(r"(?<![A-Za-z0-9.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?::
 @dataclass(frozen=True)
 class GroundingResult:
     supported: bool
-    reason: str  # supported | empty | model_declined | unsupported_number | off_passage
+    # supported | empty | model_declined | unsupported_contact | unsupported_number | off_passage
+    reason: str
     # One score per answer sentence (best cosine similarity with the passages), in order.
     sentence_scores: list[float] = field(default_factory=list)
     # Numbers in the answer that no passage contains, normalised ("$50.00" -> "50").
     unsupported_numbers: list[str] = field(default_factory=list)
+    # Contacts and links in the answer that no passage contains or the allow-list refuses.
+    unsupported_contacts: list[str] = field(default_factory=list)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -156,15 +165,20 @@ def check_grounding(
     embedder: Embedder,
     min_similarity: float = 0.5,
     cache: PassageVectors | None = None,
+    policy: ContactPolicy | None = None,
 ) -> GroundingResult:
     """Whether the answer states only what the passages say (see the module docstring).
 
-    `cache` keeps the passages' sentence vectors between calls (it must use `embedder`)."""
+    `cache` keeps the passages' sentence vectors between calls (it must use `embedder`);
+    `policy` is the shop's allow-list of contacts and link hosts (None: any in the passages)."""
     sentences = split_sentences(answer)
     if not sentences:
         return GroundingResult(False, EMPTY)
     if _declined(answer):
         return GroundingResult(False, MODEL_DECLINED)
+    contacts = unsupported_contacts(answer, passages, policy)
+    if contacts:
+        return GroundingResult(False, UNSUPPORTED_CONTACT, unsupported_contacts=contacts)
     in_passages = {n for p in passages for n in numbers_in(p)}
     unsupported = [n for n in numbers_in(answer) if n not in in_passages]
     scores = _best_similarities(sentences, passages, embedder, cache)

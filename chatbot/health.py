@@ -5,9 +5,11 @@
 unreachable, error. No sign-in is needed, so the answer holds nothing but those words.
 
 The write check changes nothing for good (SQLite: `BEGIN IMMEDIATE`, a no-op update, roll
-back; it waits at most a second for another writer) or, on PostgreSQL, asks whether the session
-is read-only (a standby, `default_transaction_read_only`). At most one check runs at a time
-and a result is reused for a second, so polling the endpoint cannot load the database.
+back) or, on PostgreSQL, asks whether the session is read-only (a standby,
+`default_transaction_read_only`). Checks use fresh connections of their own that wait at most
+a second for a lock, so the answer is the database's state now and comes quickly. At most one
+check runs at a time and a result is reused for a second, so polling the endpoint cannot load
+the database.
 """
 
 from __future__ import annotations
@@ -19,28 +21,28 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from chatbot.storage import db
 
 HEALTH_PATH = "/healthz"
 OK = "ok"
 REUSE_SECONDS = 1.0
-LOCK_WAIT_MS = 1000  # a write check waits this long for another writer, then says "locked"
+LOCK_WAIT_S = 1.0  # a check waits this long for another writer, then says "locked"
 
 
 def database_status(engine: Engine) -> str:
-    """"ok", or the short reason the database cannot be used now (see chatbot.storage.db)."""
+    """OK, or the short reason the database cannot be used now (see chatbot.storage.db)."""
     try:
         with engine.connect() as conn:
             # A real table, so an unreadable or unmigrated file fails here.
             conn.execute(text("SELECT count(*) FROM alembic_version")).scalar()
             if conn.dialect.name == "sqlite":
                 _sqlite_write_check(conn)
-            elif conn.dialect.name == "postgresql":
-                if conn.execute(text("SHOW transaction_read_only")).scalar() == "on":
-                    return db.READ_ONLY
+            elif conn.dialect.name == "postgresql" and _pg_read_only(conn):
+                return db.READ_ONLY
     except SQLAlchemyError as exc:
         return db.reason(exc)
     return OK
@@ -48,18 +50,32 @@ def database_status(engine: Engine) -> str:
 
 def _sqlite_write_check(conn: Connection) -> None:
     """Take the write lock and give it back at once (nothing is written)."""
-    waited = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
-    conn.exec_driver_sql(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
-    try:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            # Taking the lock alone does not meet every read-only state (a file whose header
-            # forbids writing); a change that is rolled back does.
-            conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
-        finally:
-            conn.exec_driver_sql("ROLLBACK")
-    finally:
-        conn.exec_driver_sql(f"PRAGMA busy_timeout={int(waited or 0)}")
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Taking the lock alone does not meet every read-only state (a file whose header forbids
+    # writing); a change that is rolled back does.
+    conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+    conn.exec_driver_sql("ROLLBACK")
+
+
+def check_engine(engine: Engine) -> Engine:
+    """An engine of its own for the checks, on the same database: fresh connections that
+    wait at most LOCK_WAIT_S for a lock or a server, whatever the app's engine waits."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and db.is_sqlite_file(str(url)):
+        return db.make_engine(url.render_as_string(hide_password=False), LOCK_WAIT_S)
+    if url.get_backend_name() == "postgresql":
+        return create_engine(
+            url,
+            poolclass=NullPool,
+            hide_parameters=True,
+            connect_args={"connect_timeout": max(1, int(LOCK_WAIT_S))},
+        )
+    return engine  # an in-memory database exists in its own engine only
+
+
+def _pg_read_only(conn: Connection) -> bool:
+    """A standby, or a session made read-only (default_transaction_read_only)."""
+    return conn.execute(text("SHOW transaction_read_only")).scalar() == "on"
 
 
 @dataclass
@@ -85,7 +101,7 @@ class HealthCheck:
 
 def add_health_route(app: FastAPI, engine: Engine) -> None:
     """Serve `GET /healthz` (add it before mounting a Gradio app at "/")."""
-    check = HealthCheck(engine)
+    check = HealthCheck(check_engine(engine))
 
     # A plain function: FastAPI runs it on a worker thread, off the event loop.
     @app.get(HEALTH_PATH, include_in_schema=False)

@@ -4,7 +4,7 @@ leaves the window. A successful sign-in clears the address's record.
 
 Keyed by client address, not by user name: locking a name would let anyone lock the admin out
 by typing wrong passwords for it. Behind a reverse proxy every client has the proxy's address
-unless the server is started with the proxy's forwarded-address headers trusted.
+unless the proxy is listed in CHATBOT_SERVER__TRUSTED_PROXIES (see chatbot.web_security).
 """
 
 from __future__ import annotations

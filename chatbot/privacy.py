@@ -10,8 +10,9 @@ The rules, in the order they are applied:
 1. **E-mail**: `local@domain.tld` (a dot and a 2+ letter top-level domain are required).
 2. **Card**: a run of digits, optionally grouped by single spaces or dashes, whose digits
    (13-19 of them, the lengths card numbers have) pass the Luhn check. If the whole run does
-   not, contiguous groups of it are tried (longest first), so "qty 3 4111 1111 1111 1111"
-   still masks the card. Luhn-invalid numbers are never masked as cards.
+   not, contiguous groups of it are tried (longest first, then the rest of the run again),
+   so "qty 3 4111 1111 1111 1111" still masks the card, and two cards in one run are both
+   masked. Luhn-invalid numbers are never masked as cards.
 3. **Phone**: a run of digits (separated by single spaces, dots or dashes, optionally with a
    leading "+" and an area code in parentheses) with 7 to 15 digits (the E.164 maximum) that
    also has at least one of:
@@ -31,19 +32,26 @@ The rules, in the order they are applied:
 
 Numbers glued to letters or slashes are never candidates, so codes like
 "1Z999AA10123456784" and URL paths stay intact.
+
+Masking takes time linear in the text's length, whatever it holds: each rule looks only at a
+bounded neighbourhood of a candidate, and a long text is masked in chunks of at most 16 KB,
+cut where no number is near (see `mask_pii`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from chatbot.storage import scrub as storage_scrub
 from chatbot.storage.models import Conversation, ConversationNote, Message, MessageSource
 from knowledge_base.tables import utcnow
 
@@ -93,23 +101,24 @@ _DATE = re.compile(
     r"|(?P<a2>\d{1,2})(?P<s2>[-.])(?P<b2>\d{1,2})(?P=s2)(?P<y2>\d{4}))(?!\d)"
 )
 _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+_CARD_MIN, _CARD_MAX = 13, 19  # the digits a card number has
+# Luhn: every second digit from the right is doubled, and a two-digit result counts as the sum
+# of its digits (7 -> 14 -> 5).
+_LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")
+
+# Text longer than this is masked in chunks (see `mask_pii`), cut where no digit is within
+# _CUT_CLEAR characters (more than any rule looks around a number), searched for in the last
+# _CUT_SEARCH characters before the limit.
+_CHUNK, _CUT_SEARCH, _CUT_CLEAR = 16_384, 2_048, 64
+_DIGIT = re.compile(r"\d")
+_SINGLE_SPACE = re.compile(r"(?<=\S)\s(?=\S)")
 
 
 def luhn_valid(digits: str) -> bool:
     """The Luhn checksum every payment card number satisfies."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
-
-
-def _is_card(digits: str) -> bool:
-    return 13 <= len(digits) <= 19 and luhn_valid(digits)
+    backwards = digits[::-1]
+    doubled = backwards[1::2].translate(_LUHN_DOUBLED)
+    return (sum(map(int, backwards[::2])) + sum(map(int, doubled))) % 10 == 0
 
 
 def _after_identifier(text: str, start: int) -> bool:
@@ -119,25 +128,37 @@ def _after_identifier(text: str, start: int) -> bool:
 def _card_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for run in _CARD_RUN.finditer(text):
-        if _after_identifier(text, run.start()):
-            continue
         groups = list(_GROUP.finditer(run.group()))
-        found = _card_window(groups)
-        if found is not None:
-            first, last = found
+        if sum(len(g.group()) for g in groups) < _CARD_MIN or _after_identifier(text, run.start()):
+            continue
+        for first, last in _card_windows([g.group() for g in groups]):
             spans.append((run.start() + groups[first].start(), run.start() + groups[last].end()))
     return spans
 
 
-def _card_window(groups: list[re.Match[str]]) -> tuple[int, int] | None:
-    """The longest (then leftmost) contiguous groups whose digits are a valid card number."""
-    n = len(groups)
-    for size in range(n, 0, -1):
-        for first in range(0, n - size + 1):
-            digits = "".join(g.group() for g in groups[first : first + size])
-            if _is_card(digits):
-                return first, first + size - 1
-    return None
+def _card_windows(groups: list[str]) -> list[tuple[int, int]]:
+    """(first, last) of the contiguous groups that are valid card numbers, none overlapping:
+    the longest (in groups, then leftmost) first, then the longest of the rest, and so on.
+
+    Only windows of 13-19 digits can be cards, found by bisecting the running digit counts,
+    so the search is linear in the number of groups (trying every window was cubic)."""
+    ends = list(accumulate(map(len, groups)))  # digits up to the end of each group
+    digits = "".join(groups)
+    found: list[tuple[int, int, int]] = []  # (-size, first, last): sorts longest, leftmost
+    for first, group in enumerate(groups):
+        before = ends[first] - len(group)
+        lo = bisect_left(ends, before + _CARD_MIN, first)
+        hi = bisect_right(ends, before + _CARD_MAX, lo)
+        for last in range(lo, hi):
+            if luhn_valid(digits[before : ends[last]]):
+                found.append((first - last - 1, first, last))
+    taken = [False] * len(groups)
+    windows: list[tuple[int, int]] = []
+    for _, first, last in sorted(found):
+        if not any(taken[first : last + 1]):
+            taken[first : last + 1] = [True] * (last + 1 - first)
+            windows.append((first, last))
+    return windows
 
 
 def _is_date(candidate: str) -> bool:
@@ -161,16 +182,30 @@ def _phone_like_groups(groups: list[str]) -> bool:
     return 2 <= len(first) <= 4 or (len(first) == 1 and len(rest) >= 3)
 
 
-def _has_cue(cues: list[tuple[int, int]], start: int, end: int) -> bool:
-    """A cue word ends at most _CUE_BEFORE characters before the number or starts at most
-    _CUE_AFTER characters after it."""
-    return any(
-        0 <= start - c_end <= _CUE_BEFORE or 0 <= c_start - end <= _CUE_AFTER
-        for c_start, c_end in cues
-    )
+@dataclass(frozen=True)
+class _Cues:
+    """Where the phone cue words of a text start and end (both sorted: cues do not overlap),
+    so each number looks up its neighbours by bisection instead of scanning every cue."""
+
+    starts: list[int]
+    ends: list[int]
+
+    @classmethod
+    def of(cls, text: str) -> _Cues:
+        found = [(c.start(), c.end()) for c in _PHONE_CUE.finditer(text)]
+        return cls([s for s, _ in found], [e for _, e in found])
+
+    def near(self, start: int, end: int) -> bool:
+        """A cue word ends at most _CUE_BEFORE characters before the number or starts at
+        most _CUE_AFTER characters after it."""
+        i = bisect_left(self.ends, start - _CUE_BEFORE)
+        if i < len(self.ends) and self.ends[i] <= start:
+            return True
+        j = bisect_left(self.starts, end)
+        return j < len(self.starts) and self.starts[j] <= end + _CUE_AFTER
 
 
-def _is_phone(text: str, m: re.Match[str], cues: list[tuple[int, int]]) -> bool:
+def _is_phone(text: str, m: re.Match[str], cues: _Cues) -> bool:
     candidate = m.group()
     groups = _GROUP.findall(candidate)
     digits = "".join(groups)
@@ -188,26 +223,77 @@ def _is_phone(text: str, m: re.Match[str], cues: list[tuple[int, int]]) -> bool:
         bool(m.group("plus"))
         or "(" in candidate
         or _phone_like_groups(groups)
-        or _has_cue(cues, m.start(), m.end())
+        or cues.near(m.start(), m.end())
     )
 
 
 def _replace(text: str, spans: list[tuple[int, int]], placeholder: str) -> str:
-    for start, end in sorted(spans, reverse=True):
-        text = text[:start] + placeholder + text[end:]
-    return text
+    """`text` with the (non-overlapping) spans replaced, in one pass."""
+    pieces: list[str] = []
+    done = 0
+    for start, end in sorted(spans):
+        pieces += [text[done:start], placeholder]
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def email_spans(text: str) -> list[tuple[int, int]]:
+    """Where `text` has e-mail addresses (rule 1), as (start, end)."""
+    return [(m.start(), m.end()) for m in _EMAIL.finditer(text)]
+
+
+def phone_spans(text: str) -> list[tuple[int, int]]:
+    """Where `text` has phone numbers (rule 3), as (start, end)."""
+    cues = _Cues.of(text)
+    return [(m.start(), m.end()) for m in _PHONE_RUN.finditer(text) if _is_phone(text, m, cues)]
+
+
+def _mask(text: str) -> str:
+    text = _replace(text, email_spans(text), EMAIL)
+    text = _replace(text, _card_spans(text), CARD)
+    return _replace(text, phone_spans(text), PHONE)
+
+
+def _cut(text: str, limit: int) -> int:
+    """Where to end a chunk that may not reach past `limit`: the last single whitespace
+    character (between two others) with no digit within _CUT_CLEAR characters, so no number
+    and none of the words the rules read around it (identifiers, currencies, cues) are split.
+    Text without such a place (numbers every few words for 2 KB) is cut at the space farthest
+    from any digit, else at `limit`."""
+    low = limit - _CUT_SEARCH
+    digits = [d.start() for d in _DIGIT.finditer(text, low - _CUT_CLEAR, limit + _CUT_CLEAR)]
+    best, best_clear = limit, -1
+    for gap in reversed([g.start() for g in _SINGLE_SPACE.finditer(text, low, limit)]):
+        k = bisect_left(digits, gap)
+        clear = min(
+            digits[k] - gap if k < len(digits) else _CUT_CLEAR,
+            gap - digits[k - 1] if k > 0 else _CUT_CLEAR,
+        )
+        if clear >= _CUT_CLEAR:
+            return gap
+        if clear > best_clear:
+            best, best_clear = gap, clear
+    return best
 
 
 def mask_pii(text: str) -> str:
     """`text` with e-mail addresses, phone numbers and card numbers replaced by "[email]",
-    "[phone]" and "[card]" (rules in the module docstring). Everything else is unchanged."""
-    if not text:
-        return text
-    text = _EMAIL.sub(EMAIL, text)
-    text = _replace(text, _card_spans(text), CARD)
-    cues = [(c.start(), c.end()) for c in _PHONE_CUE.finditer(text)]
-    spans = [(m.start(), m.end()) for m in _PHONE_RUN.finditer(text) if _is_phone(text, m, cues)]
-    return _replace(text, spans, PHONE)
+    "[phone]" and "[card]" (rules in the module docstring). Everything else is unchanged.
+
+    Linear in the length of the text: every rule looks at a bounded neighbourhood of each
+    candidate, and text longer than _CHUNK characters is masked a chunk at a time, so no
+    pattern ever sees more than _CHUNK characters at once."""
+    if len(text) <= _CHUNK:
+        return _mask(text) if text else text
+    pieces: list[str] = []
+    start = 0
+    while len(text) - start > _CHUNK:
+        end = _cut(text, start + _CHUNK)
+        pieces.append(_mask(text[start:end]))
+        start = end
+    pieces.append(_mask(text[start:]))
+    return "".join(pieces)
 
 
 # ---- retention -----------------------------------------------------------------------------
@@ -247,17 +333,20 @@ def purge_older_than(
     return purge_before(sessions, retention_cutoff(days, now))
 
 
-def purge_before(sessions: sessionmaker[Session], cutoff: datetime) -> int:
+def purge_before(sessions: sessionmaker[Session], cutoff: datetime, *, scrub: bool = True) -> int:
     """Delete conversations whose last activity is before `cutoff`, with their messages,
     sources and notes. Returns how many conversations were deleted.
 
     Deletes in batches, each its own short transaction, so a large purge never holds the
     database for long. The children are deleted explicitly as well as by the foreign keys'
-    ON DELETE CASCADE, so nothing is left behind even where cascades are not enforced.
+    ON DELETE CASCADE, so nothing is left behind even where cascades are not enforced. On
+    SQLite the deleted text is overwritten and, with `scrub`, the database file rebuilt and
+    its write-ahead log emptied (chatbot.storage.scrub), so no copy stays on disk.
     """
     deleted = 0
     while True:
         with sessions.begin() as s:
+            storage_scrub.secure_delete(s)
             ids = list(
                 s.scalars(
                     select(Conversation.id)
@@ -276,6 +365,8 @@ def purge_before(sessions: sessionmaker[Session], cutoff: datetime) -> int:
         deleted += len(ids)
     if deleted:
         log.info("deleted %d conversations with no activity since %s", deleted, cutoff)
+        if scrub:
+            storage_scrub.scrub(storage_scrub.engine_of(sessions))
     return deleted
 
 

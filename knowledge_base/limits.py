@@ -116,8 +116,8 @@ class RowCounter:
         return IngestError(
             self.name,
             f"{self.what} has {count} {self.unit}, over the limit of {self.limit:,} {self.unit} "
-            "per file (empty ones count too); split it into smaller files, each within the "
-            "limit (or ask an administrator to raise the limit)",
+            f"per file{' (empty rows count too)' if self.unit == 'rows' else ''}; split it into "
+            "smaller files, each within the limit (or ask an administrator to raise the limit)",
         )
 
 

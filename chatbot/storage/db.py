@@ -67,7 +67,8 @@ def make_engine(url: str, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Eng
             kwargs["poolclass"] = NullPool
     else:
         kwargs["pool_pre_ping"] = True
-    engine = create_engine(url, **kwargs)
+    # Error messages and logs name the statement but not its values (customer text).
+    engine = create_engine(url, hide_parameters=True, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", partial(_sqlite_pragmas, busy_timeout_s))
     event.listen(engine, "handle_error", _discard_connections_that_cannot_write)
@@ -110,14 +111,16 @@ def reason(exc: BaseException) -> str:
 
 
 @contextmanager
-def unavailable_as_error(doing: str) -> Iterator[None]:
-    """Raise StorageUnavailable ("could not {doing}: the database is locked") for any database
-    error inside, the commit at the end of an inner `sessions.begin()` included."""
+def unavailable_as_error(
+    doing: str, error: type[StorageUnavailable] = StorageUnavailable
+) -> Iterator[None]:
+    """Raise `error` ("could not {doing}: the database is locked ...") for any database error
+    inside, the commit at the end of an inner `sessions.begin()` included."""
     try:
         yield
     except SQLAlchemyError as exc:
         why = reason(exc)
-        raise StorageUnavailable(f"could not {doing}: {DESCRIPTIONS[why]}", why) from exc
+        raise error(f"could not {doing}: {DESCRIPTIONS[why]}", why) from exc
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:

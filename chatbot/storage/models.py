@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import (
@@ -120,6 +121,10 @@ class ConversationNote(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+def new_credentials_version() -> str:
+    return secrets.token_hex(16)
+
+
 class StaffUser(Base):
     """A staff account for the console. Passwords are stored as argon2 hashes only."""
 
@@ -130,6 +135,9 @@ class StaffUser(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16))  # admin | agent
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A new random value at every password change: a console session is valid only while it
+    # matches the value its sign-in was checked against (see chatbot.staff_sessions).
+    credentials_version: Mapped[str] = mapped_column(String(32), default=new_credentials_version)
 
 
 class AuditEntry(Base):

@@ -5,17 +5,14 @@ group one click from becoming an FAQ entry; and a download of the conversations.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
-import time
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
+from gradio.utils import get_upload_folder
 
-from chatbot import analytics, export
+from chatbot import analytics, export, export_files
 from chatbot.analytics import AnalyticsReport, Period, QuestionGroup
 from chatbot.container import Services
 from chatbot.ui.staff import actor, admin_refusal, bind
@@ -30,8 +27,6 @@ QUESTION_HEADERS = ["#", "asked", "question (most typical wording)", "other word
 TIMING_HEADERS = ["measure", "p50 (ms)", "p95 (ms)", "answers"]
 OUTCOME_ORDER = ["answered", "declined", "handed off", "errors"]
 ANY_OUTCOME = "any"
-EXPORT_PREFIX = "chatbot-export-"
-EXPORT_KEEP_SECONDS = 3600  # older downloads are deleted when a new export is made
 
 Row = list[Any]
 
@@ -199,16 +194,6 @@ def add_to_faq(
     )
 
 
-def _clean_old_exports(now: float | None = None) -> None:
-    now = now or time.time()
-    for folder in Path(tempfile.gettempdir()).glob(f"{EXPORT_PREFIX}*"):
-        try:
-            if folder.is_dir() and now - folder.stat().st_mtime > EXPORT_KEEP_SECONDS:
-                shutil.rmtree(folder, ignore_errors=True)
-        except OSError:
-            continue
-
-
 def export_conversations(
     services: Services,
     fmt: str | None,
@@ -217,8 +202,9 @@ def export_conversations(
     outcome: str | None = None,
     request: gr.Request | None = None,
 ) -> tuple[str | None, str]:
-    """Write the matching conversations to a temporary file for download (admins only).
-    Returns (file path or None, markdown message)."""
+    """Write the matching conversations to a private file for download (admins only),
+    deleted after `privacy.export_keep_seconds` (chatbot.export_files). Returns (file path
+    or None, markdown message)."""
     refusal = admin_refusal(services, request, "export conversations")
     if refusal:
         return None, refusal
@@ -231,12 +217,21 @@ def export_conversations(
         )
     except ValueError as exc:
         return None, f"❌ {exc}"
-    _clean_old_exports()
-    folder = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX))
+    keep = services.settings.privacy.export_keep_seconds
+    try:
+        root = export_files.exports_root(get_upload_folder())
+    except export_files.ExportFolderError as exc:
+        return None, f"❌ {exc}"
+    export_files.remove_expired(root, keep)
     span = f"{flt.since or 'start'}_to_{flt.until or 'now'}"
-    path = folder / f"conversations_{span}.{fmt}"
-    with path.open("w", encoding="utf-8", newline="") as out:
-        count = export.write_export(services.sessions, out, fmt, flt)
+    path, out = export_files.open_export(root, f"conversations_{span}.{fmt}")
+    try:
+        with out:
+            count = export.write_export(services.sessions, out, fmt, flt)
+    except BaseException:
+        export_files.remove_export(path)
+        raise
+    export_files.remove_later(path, keep)
     services.audit.record(
         actor(request),
         "conversations.export",
@@ -244,11 +239,14 @@ def export_conversations(
         f"{count} conversations; format {fmt}; since {flt.since or '-'}; "
         f"until {flt.until or '-'}; outcome {flt.outcome or ANY_OUTCOME}",
     )
-    return str(path), f"✅ {count} conversations exported."
+    minutes = max(1, round(keep / 60))
+    return str(path), f"✅ {count} conversations exported (downloadable for {minutes} min)."
 
 
 # ---- layout ---------------------------------------------------------------------------------
 def build_analytics_tab(services: Services) -> gr.Tab:
+    # Exports a stopped server left behind are deleted when the console starts.
+    export_files.sweep(get_upload_folder(), services.settings.privacy.export_keep_seconds)
     with gr.Tab("Analytics", id="analytics") as tab:
         with gr.Row():
             period = gr.Radio(PERIODS, value=LAST_7, label="Period", elem_id="an-period", scale=3)

@@ -22,7 +22,14 @@ from typing import Any
 import gradio as gr
 
 from chatbot.container import Services
-from chatbot.dialogue import ERROR_TEXT, PROMPT_FOR_QUESTION, Source
+from chatbot.dialogue import (
+    ERROR_TEXT,
+    NOT_SENT_TEXT,
+    PROMPT_FOR_QUESTION,
+    TOO_LONG,
+    MessageNotSent,
+    Source,
+)
 from chatbot.review import STAFF
 from chatbot.ui.staff import bind
 
@@ -43,20 +50,26 @@ _MD_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_[]|<>"})
 
 
 def md_escape(text: str) -> str:
-    """Escape the characters that would turn plain text into markdown links or tables."""
-    return text.translate(_MD_SPECIAL)
+    """`text` as markdown that shows the text itself: no links, images, HTML or tables of
+    its own (chatbot.ui.render.escape_text)."""
+    from chatbot.ui.render import escape_text
+
+    return escape_text(text)
 
 
 def format_sources(sources: Sequence[Source]) -> str:
-    """A markdown "Sources" block: title (linked), entry in document, score, snippet."""
+    """A markdown "Sources" block: title (linked only to an http(s) URL, percent-encoded),
+    entry in document, score, snippet; every piece of knowledge-base text escaped."""
+    from chatbot.ui.render import code, escape_text, link, one_line
+
     lines = ["---", "**Sources**", ""]
     for i, src in enumerate(sources, start=1):
-        title = md_escape(src.title)
-        if src.url:
-            title = f"[{title}]({src.url})"
-        where = f"`{src.entry_id}`" + (f" in {md_escape(src.document)}" if src.document else "")
+        title = link(one_line(src.title), src.url)
+        where = code(src.entry_id) + (
+            f" in {escape_text(one_line(src.document))}" if src.document else ""
+        )
         lines.append(f"{i}. **{title}** · {where} · score {src.score:.2f}")
-        lines.append(f"   {md_escape(src.snippet)}")
+        lines.append(f"   {escape_text(one_line(src.snippet))}")
     return "\n".join(lines)
 
 
@@ -98,7 +111,9 @@ def chat_turn(
         chat = _with_reply(base, PROMPT_FOR_QUESTION)
         yield chat, chat, conversation_id, "", [*ids, None]
         return
-    base.append({"role": "user", "content": text})
+    limit = services.dialogue.max_message_chars
+    # A message over the limit is refused; the chat shows only its start, not megabytes.
+    base.append({"role": "user", "content": text if len(text) <= limit else f"{text[:limit]}…"})
     ids.append(None)
     pending = [*ids, None]
     chat = _with_reply(base, "")
@@ -113,6 +128,11 @@ def chat_turn(
             chat = _with_reply(base, shown)
             yield chat, chat, conversation_id, "", pending
         final = reply.text or shown
+    except MessageNotSent as exc:
+        log.warning("customer message not stored (database %s)", exc.reason)
+        chat = _with_reply(base, NOT_SENT_TEXT)
+        yield chat, chat, conversation_id, text, pending  # the message back in the box
+        return
     except Exception:
         log.exception("chat turn failed")
         chat = _with_reply(base, f"{shown}\n\n{ERROR_TEXT}".strip())
@@ -127,7 +147,9 @@ def chat_turn(
     if reply.sources:
         final = f"{final}\n\n{format_sources(reply.sources)}"
     chat = _with_reply(base, final)
-    yield chat, chat, conversation_id, "", [*ids, reply.message_id]
+    # A refused over-long message stays in the box, for the customer to shorten.
+    box = text if reply.reason == TOO_LONG else ""
+    yield chat, chat, conversation_id, box, [*ids, reply.message_id]
 
 
 def new_conversation() -> tuple[list[ChatMessage], list[ChatMessage], None, str]:
@@ -302,9 +324,7 @@ def build_chat_tab(services: Services, page: gr.Blocks) -> gr.Tab:
             api_visibility="private",
             show_progress="hidden",
         )
-        conversation.change(
-            bind(remember, services), conversation, saved, api_visibility="private"
-        )
+        conversation.change(bind(remember, services), conversation, saved, api_visibility="private")
         page.load(
             bind(restore_conversation, services),
             inputs=[saved],

@@ -11,6 +11,7 @@ import gradio as gr
 
 from chatbot.container import Services
 from chatbot.review import ReviewError
+from chatbot.ui.render import escape_text
 from chatbot.ui.review import select_row
 from chatbot.ui.review_actions import NO_CONVERSATION, staff_name
 from chatbot.ui.staff import actor, bind
@@ -79,7 +80,11 @@ def reply(
     try:
         services.conversations.reply_as_staff(conversation_id, staff_name(request), text or "")
     except ReviewError as exc:
-        return f"❌ {exc}", render_transcript(services, conversation_id), text or ""
+        return (
+            f"❌ {escape_text(str(exc))}",
+            render_transcript(services, conversation_id),
+            text or "",
+        )
     services.audit.record(actor(request), "conversation.staff_reply", conversation_id)
     return (
         "✅ Reply sent: the customer sees it in the conversation.",
@@ -98,7 +103,7 @@ def mark_handled(
     try:
         services.conversations.mark_handled(conversation_id, staff_name(request))
     except ReviewError as exc:
-        status = f"❌ {exc}"
+        status = f"❌ {escape_text(str(exc))}"
     else:
         services.audit.record(actor(request), "conversation.handled", conversation_id)
         status = "✅ Marked as handled."

@@ -12,6 +12,7 @@ import gradio as gr
 
 from chatbot.audit import ingest_details
 from chatbot.container import Services
+from chatbot.ui.render import code, escape_text
 from chatbot.ui.staff import actor, admin_refusal, bind
 from chatbot.upload_registry import request_session
 from knowledge_base.entries import MANUAL_DOCUMENT, EntryError
@@ -73,11 +74,13 @@ def document_names(services: Services) -> list[str]:
 
 
 def report_line(result: IngestResult) -> str:
+    """One file's outcome as markdown (its name and message escaped: they come from the file)."""
+    name, message = escape_text(result.name), escape_text(result.message or "")
     if result.status == "refused":
-        return f"⛔ {result.name}: {result.message}"
+        return f"⛔ {name}: {message}"
     if not result.ok:
-        return f"❌ {result.name}: {result.message}"
-    return f"✅ {result.name}: {result.passages} passages {result.status}"
+        return f"❌ {name}: {message}"
+    return f"✅ {name}: {result.passages} passages {result.status}"
 
 
 def uploaded_bytes(services: Services, path: Path, request: gr.Request | None) -> bytes:
@@ -149,9 +152,9 @@ def delete_document(
         message = "Choose a document to delete."
     elif services.kb.delete(name):
         services.audit.record(actor(request), "kb.delete_document", name)
-        message = f"🗑️ Deleted {name}."
+        message = f"🗑️ Deleted {escape_text(name)}."
     else:
-        message = f"❌ {name}: no such document."
+        message = f"❌ {escape_text(name)}: no such document."
     return message, documents_table(services)
 
 
@@ -161,15 +164,15 @@ def preview_document(services: Services, name: str | None) -> tuple[str, list[Ro
         return "Choose a document to preview its passages.", []
     passages = services.kb.preview(name)
     if passages is None:
-        return f"❌ {name}: no such document.", []
+        return f"❌ {escape_text(name)}: no such document.", []
     info = next((d for d in services.kb.documents() if d.name == name), None)
     if info is not None and info.status == "failed":
-        return f"❌ **{name}** failed: {info.error}", []
+        return f"❌ **{escape_text(name)}** failed: {escape_text(info.error or '')}", []
     rows = [
         [i, p.kind, p.entry_id, p.title, "" if p.page is None else p.page, p.text]
         for i, p in enumerate(passages, start=1)
     ]
-    return f"**{name}**: {len(rows)} passages, in document order.", rows
+    return f"**{escape_text(name)}**: {len(rows)} passages, in document order.", rows
 
 
 def select_document(evt: gr.SelectData) -> str | None:
@@ -194,14 +197,14 @@ def load_entry(services: Services, entry_id: str | None) -> tuple[str, str, str,
         return (*NO_ENTRY, "New entry: fill in the fields and save.")
     entry = services.kb.get_faq_entry(entry_id)
     if entry is None:
-        return (*NO_ENTRY, f"❌ {entry_id}: no such FAQ entry.")
+        return (*NO_ENTRY, f"❌ {code(entry_id)}: no such FAQ entry.")
     return (
         entry.questions[0],
         "\n".join(entry.questions[1:]),
         entry.answer,
         entry.category or "",
         entry.url or "",
-        f"Editing `{entry_id}`.",
+        f"Editing {code(entry_id)}.",
     )
 
 
@@ -223,12 +226,12 @@ def save_entry(
     try:
         entry = services.kb.save_faq_entry(entry_id or None, questions, answer, category, url)
     except EntryError as exc:
-        return f"❌ {exc}", gr.update(), documents_table(services)
+        return f"❌ {escape_text(str(exc))}", gr.update(), documents_table(services)
     services.audit.record(
         actor(request), "kb.save_faq_entry", entry.entry_id, "edited" if entry_id else "added"
     )
     verb = "Saved" if entry_id else f"Added to “{MANUAL_DOCUMENT}”:"
-    message = f"✅ {verb} `{entry.entry_id}` ({len(entry.questions)} phrasings)."
+    message = f"✅ {verb} {code(entry.entry_id)} ({len(entry.questions)} phrasings)."
     return (
         message,
         gr.update(choices=services.kb.faq_entry_ids(), value=entry.entry_id),
@@ -248,9 +251,9 @@ def delete_entry(
         message = "Choose an entry to delete."
     elif services.kb.delete_faq_entry(entry_id):
         services.audit.record(actor(request), "kb.delete_faq_entry", entry_id)
-        message = f"🗑️ Deleted `{entry_id}`."
+        message = f"🗑️ Deleted {code(entry_id)}."
     else:
-        message = f"❌ {entry_id}: no such FAQ entry."
+        message = f"❌ {code(entry_id)}: no such FAQ entry."
     choices = gr.update(choices=services.kb.faq_entry_ids(), value=None)
     return (message, choices, *NO_ENTRY, documents_table(services))
 

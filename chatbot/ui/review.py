@@ -12,6 +12,7 @@ import gradio as gr
 from chatbot.container import Services
 from chatbot.review import LABELS, OUTCOMES, RATINGS, ReviewError, ReviewFilters, ReviewRow
 from chatbot.ui import review_actions as act
+from chatbot.ui.render import escape_text
 from chatbot.ui.staff import bind
 from chatbot.ui.transcript import GROUNDING, NOTHING_CHOSEN, fmt_time, render_transcript
 
@@ -150,7 +151,7 @@ def search_page(
             wanted = pages
             found, total = services.conversations.search(filters, wanted, PAGE_SIZE)
     except ReviewError as exc:
-        return [], gr.update(choices=[], value=None), [], f"❌ {exc}", 1
+        return [], gr.update(choices=[], value=None), [], f"❌ {escape_text(str(exc))}", 1
     rows, choices, ids = _table(found)
     if total:
         first = (wanted - 1) * PAGE_SIZE + 1

@@ -11,6 +11,7 @@ import gradio as gr
 
 from chatbot.container import Services
 from chatbot.review import LABELS, CustomerQuestion, EntryError, ReviewActions, ReviewError
+from chatbot.ui.render import code, escape_text
 from chatbot.ui.staff import actor, bind, username
 from chatbot.ui.transcript import render_transcript
 
@@ -98,7 +99,7 @@ def save_labels(
     try:
         saved = services.conversations.set_labels(conversation_id, labels or [])
     except ReviewError as exc:
-        return f"❌ {exc}", render_transcript(services, conversation_id)
+        return f"❌ {escape_text(str(exc))}", render_transcript(services, conversation_id)
     services.audit.record(actor(request), "conversation.labels", conversation_id, ",".join(saved))
     shown = ", ".join(saved) if saved else "none"
     return f"✅ Labels saved: {shown}.", render_transcript(services, conversation_id)
@@ -116,7 +117,11 @@ def add_note(
     try:
         services.conversations.add_note(conversation_id, staff_name(request), text or "")
     except ReviewError as exc:
-        return f"❌ {exc}", render_transcript(services, conversation_id), text or ""
+        return (
+            f"❌ {escape_text(str(exc))}",
+            render_transcript(services, conversation_id),
+            text or "",
+        )
     services.audit.record(actor(request), "conversation.note", conversation_id)
     return "✅ Note added.", render_transcript(services, conversation_id), ""
 
@@ -136,12 +141,12 @@ def add_new_entry(
     try:
         entry = ReviewActions(services).add_new_entry(q.text, answer or "")
     except EntryError as exc:
-        return f"❌ {exc}", gr.update()
+        return f"❌ {escape_text(str(exc))}", gr.update()
     services.audit.record(
         actor(request), "kb.save_faq_entry", entry.entry_id, f"added from {conversation_id}"
     )
     return (
-        f"✅ Added FAQ entry `{entry.entry_id}`; it is in answers now.",
+        f"✅ Added FAQ entry {code(entry.entry_id)}; it is in answers now.",
         gr.update(choices=services.kb.faq_entry_ids(), value=entry.entry_id),
     )
 
@@ -162,7 +167,7 @@ def add_phrasing(
     try:
         entry = ReviewActions(services).add_phrasing(entry_id, q.text)
     except EntryError as exc:
-        return f"❌ {exc}"
+        return f"❌ {escape_text(str(exc))}"
     services.audit.record(
         actor(request),
         "kb.save_faq_entry",
@@ -170,7 +175,7 @@ def add_phrasing(
         f"phrasing added from {conversation_id}",
     )
     return (
-        f"✅ Added the question to `{entry.entry_id}` ({len(entry.questions)} phrasings); "
+        f"✅ Added the question to {code(entry.entry_id)} ({len(entry.questions)} phrasings); "
         "it is in answers now."
     )
 
@@ -188,12 +193,12 @@ def correct_answer(
     try:
         entry = ReviewActions(services).correct_answer(entry_id, answer or "")
     except EntryError as exc:
-        return f"❌ {exc}"
+        return f"❌ {escape_text(str(exc))}"
     where = f" from {conversation_id}" if conversation_id else ""
     services.audit.record(
         actor(request), "kb.save_faq_entry", entry.entry_id, f"answer corrected{where}"
     )
-    return f"✅ Saved the corrected answer of `{entry.entry_id}`; it is in answers now."
+    return f"✅ Saved the corrected answer of {code(entry.entry_id)}; it is in answers now."
 
 
 def build_review_panel(

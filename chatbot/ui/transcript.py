@@ -1,4 +1,8 @@
-"""A conversation's transcript as markdown, for the Conversations and Handoff queue tabs."""
+"""A conversation's transcript as markdown, for the Conversations and Handoff queue tabs.
+
+Everything in it that came from a customer, a staff member or the knowledge base is escaped
+(chatbot.ui.render): the staff's browser renders no image, HTML or non-http(s) link of theirs.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from datetime import datetime
 from chatbot.container import Services
 from chatbot.conversations import MessageView, TranscriptView
 from chatbot.review import STAFF
-from chatbot.ui.chat import md_escape
+from chatbot.ui.render import answer_markdown, code, escape_text, link, one_line
 
 NOTHING_CHOSEN = "Choose a conversation to see its transcript."
 # The grounding check's outcome for a bot message (n.a.: not a generated answer, or an error).
@@ -28,7 +32,8 @@ def _rating_text(m: MessageView) -> str | None:
     if m.rating == 1:
         return "customer 👍"
     if m.rating == -1:
-        return "customer 👎" + (f" “{md_escape(m.rating_reason)}”" if m.rating_reason else "")
+        reason = f" “{escape_text(m.rating_reason)}”" if m.rating_reason else ""
+        return "customer 👎" + reason
     return None
 
 
@@ -38,14 +43,15 @@ def _message_markdown(m: MessageView) -> list[str]:
         return [
             f"**🧑 {m.role.capitalize()}** · {fmt_time(m.created_at)}",
             "",
-            md_escape(m.content),
+            escape_text(m.content),
             "",
         ]
     if m.decision == STAFF:
         return [
-            f"**🧑‍💼 Staff reply** by {md_escape(m.reason or 'staff')} · {fmt_time(m.created_at)}",
+            f"**🧑‍💼 Staff reply** by {escape_text(m.reason or 'staff')} · "
+            f"{fmt_time(m.created_at)}",
             "",
-            md_escape(m.content),
+            escape_text(m.content),
             "",
         ]
     facts = [f"**🤖 Bot** · {fmt_time(m.created_at)}"]
@@ -65,15 +71,14 @@ def _message_markdown(m: MessageView) -> list[str]:
         facts.append(rating)
     out = [" · ".join(facts), ""]
     if m.rewritten_query:
-        out += [f"searched as: “{md_escape(m.rewritten_query)}”", ""]
-    out += [m.content, ""]
+        out += [f"searched as: “{escape_text(m.rewritten_query)}”", ""]
+    # The answer as the customer saw it: knowledge-base text, rendered safely.
+    out += [answer_markdown(m.content), ""]
     if m.sources:
         out += ["| rank | entry id | title | score |", "|---:|---|---|---:|"]
         for s in m.sources:
-            title = md_escape(s.title)
-            if s.url:
-                title = f"[{title}]({s.url})"
-            out.append(f"| {s.rank} | `{s.entry_id}` | {title} | {s.score:.3f} |")
+            title = link(one_line(s.title), s.url)
+            out.append(f"| {s.rank} | {code(s.entry_id)} | {title} | {s.score:.3f} |")
         out += ["", SCORE_NOTE, ""]
     return out
 
@@ -85,9 +90,10 @@ def _head(t: TranscriptView) -> str:
     if t.handoff_reason:
         head += f" · handoff reason **{t.handoff_reason}**"
     if t.contact:
-        head += f" · contact **{md_escape(t.contact)}**"
+        head += f" · contact **{escape_text(t.contact)}**"
     if t.handled_at is not None:
-        head += f" · ✅ handled by **{md_escape(t.handled_by or '?')}** {fmt_time(t.handled_at)}"
+        handler = escape_text(t.handled_by or "?")
+        head += f" · ✅ handled by **{handler}** {fmt_time(t.handled_at)}"
     return head
 
 
@@ -102,9 +108,9 @@ def render_transcript(services: Services, conversation_id: str | None) -> str:
         return NOTHING_CHOSEN
     t = services.conversations.transcript(conversation_id)
     if t is None:
-        return f"Conversation `{conversation_id}` was not found."
-    title = " ".join(t.title.split())  # a multi-line first message must not break the heading
-    lines = [f"### {md_escape(title)}", _head(t)]
+        return f"Conversation {code(conversation_id)} was not found."
+    # A multi-line first message must not break the heading.
+    lines = [f"### {escape_text(one_line(t.title))}", _head(t)]
     if t.labels:
         lines.append("Labels: " + " ".join(f"`{x}`" for x in t.labels))
     lines += ["", "---", ""]
@@ -114,6 +120,6 @@ def render_transcript(services: Services, conversation_id: str | None) -> str:
         lines += ["---", "", "#### Staff notes", ""]
         for n in t.notes:
             lines.append(
-                f"- **{md_escape(n.author)}** · {fmt_time(n.created_at)}: {md_escape(n.text)}"
+                f"- **{escape_text(n.author)}** · {fmt_time(n.created_at)}: {escape_text(n.text)}"
             )
     return "\n".join(lines).rstrip() + "\n"

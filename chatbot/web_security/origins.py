@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator
+from pydantic_settings import NoDecode
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -75,3 +78,8 @@ def network_list(value: Any) -> list[str]:
         single = network.num_addresses == 1
         networks.append(str(network.network_address) if single else str(network))
     return networks
+
+
+# Setting types: a plain string from the environment is split here, not decoded as JSON.
+OriginList = Annotated[list[str], NoDecode, BeforeValidator(origin_list)]
+NetworkList = Annotated[list[str], NoDecode, BeforeValidator(network_list)]

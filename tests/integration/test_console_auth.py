@@ -20,6 +20,7 @@ import uvicorn
 
 from chatbot.container import Services
 from chatbot.generation.base import ChatMessage
+from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.web import create_app
 
 ADMIN = ("boss", "admin password 1")
@@ -229,15 +230,18 @@ def test_agent_may_not_delete_admin_may_and_both_are_audited(
     ]
 
 
-class MeetingGenerator:
+class MeetingGenerator(ScriptedGenerator):
     """Answers only once two chat turns are generating at the same time."""
 
     name = "meeting"
 
     def __init__(self) -> None:
+        super().__init__()
         self.barrier = threading.Barrier(2, timeout=10)
 
-    def stream(self, messages: list[ChatMessage], max_new_tokens: int) -> Iterator[str]:
+    def stream(
+        self, messages: list[ChatMessage], max_new_tokens: int, *, deadline: float | None = None
+    ) -> Iterator[str]:
         self.barrier.wait()
         yield "We are open 9 to 5 on weekdays."
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import pytest
 from argon2 import PasswordHasher
+from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from starlette.routing import Mount
 from typer.testing import CliRunner
 
 from chatbot import container
@@ -19,6 +25,7 @@ from chatbot.cli import app
 from chatbot.container import Services
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import Settings
+from chatbot.staff_sessions import SignIn, StaffSessions
 from chatbot.storage import db
 from chatbot.storage.models import StaffUser
 from knowledge_base.embedders import HashEmbedder
@@ -289,3 +296,200 @@ def test_cli_ingest_and_kb_delete_are_audited(
         ("cli", "kb.upload", "bad.csv"),
         ("cli", "kb.upload", "faq.csv"),
     ]
+
+
+# ---- password changes and removal end console sessions -------------------------------------
+def test_a_password_change_replaces_the_credentials_version(accounts: StaffAccounts) -> None:
+    accounts.add("alice", PASSWORD, "admin")
+    accounts.add("bob", PASSWORD, "agent")
+    before = accounts.credentials_versions()
+    assert before["alice"] != before["bob"] and len(before["alice"]) == 32
+    accounts.set_password("alice", "a brand new secret")
+    after = accounts.credentials_versions()
+    assert after["alice"] != before["alice"] and after["bob"] == before["bob"]
+    assert accounts.credentials_version("alice") == after["alice"]
+    assert accounts.credentials_version("nobody") is None
+
+
+def test_a_hash_upgrade_at_login_keeps_sessions(services: Services) -> None:
+    weak = StaffAccounts(services.sessions, PasswordHasher(time_cost=1, memory_cost=8192))
+    weak.add("alice", PASSWORD, "admin")
+    version = services.accounts.credentials_version("alice")
+    assert services.accounts.verify("alice", PASSWORD) == "admin"  # rehashed
+    assert services.accounts.credentials_version("alice") == version
+
+
+def test_remove_a_user_but_never_the_last_admin(accounts: StaffAccounts) -> None:
+    accounts.add("alice", PASSWORD, "admin")
+    accounts.add("bob", PASSWORD, "agent")
+    with pytest.raises(AccountError, match=r"'alice' is the last admin: add another admin"):
+        accounts.remove("alice")
+    with pytest.raises(AccountError, match="no staff user 'carol'"):
+        accounts.remove("carol")
+    removed = accounts.remove("bob")
+    assert (removed.name, removed.role) == ("bob", "agent")
+    assert accounts.verify("bob", PASSWORD) is None
+    accounts.add("carol", PASSWORD, "admin")
+    accounts.remove("alice")  # another admin is left
+    assert [u.name for u in accounts.list()] == ["carol"]
+
+
+def test_users_remove_asks_and_is_audited(runner: CliRunner, cli_accounts: StaffAccounts) -> None:
+    cli_accounts.add("alice", PASSWORD, "admin")
+    cli_accounts.add("bob", PASSWORD, "agent")
+    declined = runner.invoke(app, ["users", "remove", "bob"], input="n\n")
+    assert declined.exit_code == 1, declined.output
+    assert "Remove agent bob? Their open console sessions end at once." in declined.output
+    assert "bob was not removed (confirm, or pass --yes)" in declined.output
+    assert cli_accounts.role_of("bob") == "agent"
+
+    confirmed = runner.invoke(app, ["users", "remove", "bob"], input="y\n")
+    assert confirmed.exit_code == 0, confirmed.output
+    assert "removed agent bob; their open console sessions have ended" in confirmed.stdout
+    assert cli_accounts.role_of("bob") is None
+
+    last = runner.invoke(app, ["users", "remove", "alice", "--yes"])
+    assert last.exit_code == 1
+    assert "'alice' is the last admin" in last.output
+    missing = runner.invoke(app, ["users", "remove", "bob", "--yes"])
+    assert missing.exit_code == 1
+    assert "no staff user 'bob'" in missing.output
+    assert cli_accounts.role_of("alice") == "admin"
+    assert cli_audit() == [("cli", "staff.remove", "bob")]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def always(username: str, password: str) -> bool:
+    return True
+
+
+def sign_in(sessions: StaffSessions, name: str, token: str, check: SignIn = always) -> bool:
+    """What Gradio's /login does: the auth callable, then the token stored for the name."""
+    ok = asyncio.run(sessions.guard(check)(name, "any password"))
+    if ok:
+        sessions[token] = name
+    return ok
+
+
+@pytest.fixture
+def staff(accounts: StaffAccounts) -> tuple[StaffSessions, Clock]:
+    accounts.add("alice", PASSWORD, "admin")
+    accounts.add("bob", PASSWORD, "agent")
+    clock = Clock()
+    return StaffSessions(accounts, check_every_s=1.0, clock=clock), clock
+
+
+def test_sessions_end_after_a_password_change(
+    accounts: StaffAccounts, staff: tuple[StaffSessions, Clock]
+) -> None:
+    sessions, clock = staff
+    assert sign_in(sessions, "bob", "t1") and sign_in(sessions, "bob", "t2")
+    assert sign_in(sessions, "alice", "t3")
+    assert sessions.get("t1") == "bob" and "t2" in sessions
+    accounts.set_password("bob", "a brand new secret")
+    clock.now += 1.0  # the next check reads the accounts again
+    assert sessions.get("t1") is None
+    assert "t2" not in sessions
+    assert sessions.get("t3") == "alice"  # other users keep theirs
+    assert list(sessions) == ["t3"] and len(sessions) == 1
+    assert sign_in(sessions, "bob", "t4")  # signing in again works
+    assert sessions.get("t4") == "bob"
+
+
+def test_sessions_end_when_the_user_is_removed(
+    accounts: StaffAccounts, staff: tuple[StaffSessions, Clock]
+) -> None:
+    sessions, clock = staff
+    assert sign_in(sessions, "bob", "t1")
+    accounts.remove("bob")
+    clock.now += 1.0
+    assert sessions.get("t1") is None
+    accounts.add("bob", PASSWORD, "agent")  # the same name again is another account
+    clock.now += 1.0
+    assert sessions.get("t1") is None
+
+
+def test_a_sign_in_that_races_a_password_change_gets_no_session(
+    accounts: StaffAccounts, staff: tuple[StaffSessions, Clock]
+) -> None:
+    sessions, clock = staff
+
+    async def checked_against_the_old_password(username: str, password: str) -> bool:
+        accounts.set_password(username, "changed meanwhile")  # another process, meanwhile
+        return True
+
+    assert sign_in(sessions, "bob", "t1", checked_against_the_old_password)
+    clock.now += 1.0
+    assert sessions.get("t1") is None
+
+
+def test_refused_and_unrecorded_sign_ins_give_no_session(
+    staff: tuple[StaffSessions, Clock],
+) -> None:
+    sessions, _ = staff
+
+    async def never(username: str, password: str) -> bool:
+        return False
+
+    assert not sign_in(sessions, "bob", "t1", never)
+    sessions["t2"] = "bob"  # a token stored without a sign-in through the guard
+    assert sessions.get("t2") is None
+
+
+def test_sessions_are_refused_but_kept_while_the_database_cannot_be_read(
+    accounts: StaffAccounts, staff: tuple[StaffSessions, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions, clock = staff
+    assert sign_in(sessions, "bob", "t1")
+    assert sessions.get("t1") == "bob"
+
+    def unreadable() -> dict[str, str]:
+        raise OperationalError("SELECT", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(accounts, "credentials_versions", unreadable)
+    clock.now += 1.0
+    assert sessions.get("t1") is None
+    monkeypatch.undo()
+    clock.now += 1.0
+    assert sessions.get("t1") == "bob"
+
+
+def test_the_accounts_are_read_at_most_once_a_second(
+    accounts: StaffAccounts, staff: tuple[StaffSessions, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions, clock = staff
+    assert sign_in(sessions, "bob", "t1")
+    reads: list[int] = []
+    real = accounts.credentials_versions
+
+    def counted() -> dict[str, str]:
+        reads.append(1)
+        return real()
+
+    monkeypatch.setattr(accounts, "credentials_versions", counted)
+    clock.now += 1.0
+    for _ in range(100):
+        assert sessions.get("t1") == "bob"
+    assert len(reads) == 1
+
+
+def test_install_takes_the_place_of_gradios_session_tokens(
+    staff: tuple[StaffSessions, Clock],
+) -> None:
+    sessions, _ = staff
+    web = FastAPI()
+    with gr.Blocks() as page:
+        gr.Markdown("console")
+    gr.mount_gradio_app(web, page, path="/admin", auth=always)
+    sessions.install(web, "/admin")
+    mounted = [r.app for r in web.routes if isinstance(r, Mount) and r.path == "/admin"]
+    assert mounted[0].tokens is sessions  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="no Gradio app with session tokens is mounted"):
+        sessions.install(web, "/elsewhere")

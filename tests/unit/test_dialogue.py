@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from chatbot.container import Services
+from chatbot.container import Services, build
 from chatbot.conversations import TranscriptView
 from chatbot.dialogue import (
     ERROR_TEXT,
@@ -19,12 +20,15 @@ from chatbot.dialogue import (
     EmptyMessageError,
     Reply,
     Source,
+    too_long_text,
 )
 from chatbot.generation.base import ChatMessage
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.handoff import HANDOFF_TEXT
-from chatbot.prompts import SYSTEM_PROMPT
+from chatbot.prompts import SYSTEM_PROMPT, build_prompt
+from chatbot.settings import Settings
 from chatbot.storage.models import Conversation, Message, MessageSource
+from knowledge_base.embedders import HashEmbedder
 from knowledge_base.records import SearchHit
 
 LONG_ANSWER = "Our warranty covers defects in materials and workmanship. " * 8
@@ -77,16 +81,19 @@ def reference_block(prompt: list[ChatMessage]) -> str:
     return match.group(1)
 
 
-class CommitCheckingGenerator:
+class CommitCheckingGenerator(ScriptedGenerator):
     """While streaming, looks in the database through a new session for the customer's message."""
 
     name = "commit-checking"
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
+        super().__init__()
         self.sessions = sessions
         self.seen: list[tuple[str, str]] = []
 
-    def stream(self, messages: list[ChatMessage], max_new_tokens: int) -> Iterator[str]:
+    def stream(
+        self, messages: list[ChatMessage], max_new_tokens: int, *, deadline: float | None = None
+    ) -> Iterator[str]:
         yield "Start"
         with self.sessions() as s:
             self.seen = [(m.role, m.content) for m in s.scalars(select(Message))]
@@ -300,3 +307,180 @@ def test_long_answers_are_shortened_to_a_snippet(kb_services: Services) -> None:
 def test_source_from_hit_keeps_short_answers_whole() -> None:
     hit = SearchHit("e", 1, "T", "  short\n answer ", 0.7, "question", "t", "u", None, "d.csv")
     assert Source.from_hit(hit) == Source("e", "T", "short answer", 0.7, "u", "d.csv")
+
+
+# ---- bounded turns: message size, prompt size, time, abandonment -------------------------
+def stored_messages(services: Services) -> list[tuple[str, str, str]]:
+    with services.sessions() as s:
+        return [
+            (m.role, m.status, m.content) for m in s.scalars(select(Message).order_by(Message.id))
+        ]
+
+
+def test_an_over_long_message_is_refused_clearly_and_nothing_is_stored(
+    kb_services: Services, generator: ScriptedGenerator
+) -> None:
+    limit = kb_services.dialogue.max_message_chars
+    assert limit == 2000  # the default
+    reply = kb_services.dialogue.respond("How do I return an item? " + "x" * 100_000)
+    assert run_unstored(reply) == [reply.text]
+    assert reply.text == too_long_text(100_025, 2000)
+    assert "100,025 characters" in reply.text and "at most 2,000" in reply.text
+    assert "shorter message" in reply.text
+    assert (reply.decision, reply.reason, reply.sources) == ("fallback", "too_long", [])
+    assert reply.conversation_id is None and reply.message_id is None
+    assert counts(kb_services) == (0, 0, 0)
+    assert generator.prompts == []
+
+
+def test_an_over_long_message_in_a_conversation_adds_nothing_to_it(
+    kb_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = kb_services.dialogue.respond("How do I return an item?")
+    run(first)
+    searched: list[str] = []
+    search = kb_services.kb.search
+    monkeypatch.setattr(kb_services.kb, "search", lambda q, k=5: searched.append(q) or search(q, k))
+    reply = kb_services.dialogue.respond("y" * 2001, first.conversation_id)
+    assert run_unstored(reply) == [too_long_text(2001, 2000)]
+    assert reply.conversation_id == first.conversation_id
+    assert searched == []  # not even retrieved
+    assert len(transcript(kb_services, first).messages) == 2
+
+    at_limit = kb_services.dialogue.respond("How do I return an item?".ljust(2000, "?"))
+    run(at_limit)
+    assert at_limit.decision == "answer"
+
+
+def test_the_message_limit_is_a_setting(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHATBOT_CHAT__MAX_MESSAGE_CHARS", "10")
+    monkeypatch.setenv("CHATBOT_CHAT__TURN_TIMEOUT_SECONDS", "2.5")
+    settings = Settings()
+    assert (settings.chat.max_message_chars, settings.chat.turn_timeout_seconds) == (10, 2.5)
+    built = build(settings, embedder=HashEmbedder(), generator=ScriptedGenerator())
+    try:
+        assert (built.dialogue.max_message_chars, built.dialogue.turn_timeout_s) == (10, 2.5)
+        reply = built.dialogue.respond("eleven char")
+        assert run_unstored(reply) == [too_long_text(11, 10)]
+    finally:
+        built.engine.dispose()
+
+
+def run_unstored(reply: Reply) -> list[str]:
+    pieces = list(reply)
+    assert not reply.stored
+    return pieces
+
+
+def test_the_prompt_is_cut_to_what_the_model_reads(kb_services: Services) -> None:
+    # A model whose context leaves room for the rules, the question and 30 words ("tokens"
+    # here) of passage, after a 20-token answer: the 64-word warranty passage is cut.
+    question = "What does the warranty cover?"
+    small = ScriptedGenerator()
+    small.context = small.count_tokens(build_prompt(question, [])) + 30 + 20
+    kb_services.dialogue.generator = small
+    kb_services.dialogue.max_new_tokens = 20
+    run(kb_services.dialogue.respond(question))
+    [prompt] = small.prompts
+    assert small.count_tokens(prompt) <= small.context - 20
+    reference = reference_block(prompt)
+    assert LONG_ANSWER.startswith(reference) and len(reference) < len(LONG_ANSWER.strip())
+    assert prompt[-1]["content"].endswith("Customer question: What does the warranty cover?")
+
+
+def test_a_turn_past_its_time_keeps_the_checked_sentences_and_stops_the_model(
+    kb_services: Services,
+) -> None:
+    words = "Start a return from the Order History page. " * 100
+    slow = ScriptedGenerator([words.strip()], delay_s=0.05)
+    kb_services.dialogue.generator = slow
+    kb_services.dialogue.turn_timeout_s = 0.5
+    reply = kb_services.dialogue.respond("How do I return an item?")
+    streamed = "".join(run(reply))
+    assert slow.outcomes == ["timeout"]
+    assert 0 < len(streamed) < len(words.strip())  # cut short
+    # Whole sentences only, and the check passed on them.
+    assert reply.text.endswith("page.") and streamed.startswith(reply.text)
+    assert (reply.answer_mode, reply.grounded) == ("generated", True)
+    assert reply.replaced is (reply.text != streamed.strip())
+    bot = transcript(kb_services, reply).messages[-1]
+    assert (bot.status, bot.content) == ("timeout", reply.text)
+
+
+def test_a_turn_out_of_time_before_any_word_answers_with_the_passage(
+    kb_services: Services,
+) -> None:
+    slow = ScriptedGenerator()
+    kb_services.dialogue.generator = slow
+    kb_services.dialogue.turn_timeout_s = 1e-6  # over before the model starts
+    reply = kb_services.dialogue.respond("How do I return an item?")
+    assert run(reply) == ["Start a return from the Order History page."]
+    assert slow.outcomes == ["timeout"]
+    assert (reply.answer_mode, reply.replaced) == ("passage", True)
+    assert transcript(kb_services, reply).messages[-1].status == "timeout"
+
+
+def test_a_half_sentence_at_the_deadline_is_not_kept(kb_services: Services) -> None:
+    slow = ScriptedGenerator(["Start a return from the Order History page " * 50], delay_s=0.05)
+    kb_services.dialogue.generator = slow
+    kb_services.dialogue.turn_timeout_s = 0.3
+    reply = kb_services.dialogue.respond("How do I return an item?")
+    assert run(reply)  # what streamed before the deadline
+    assert (reply.text, reply.answer_mode, reply.replaced) == (
+        "Start a return from the Order History page.",
+        "passage",
+        True,
+    )
+
+
+def test_closing_a_reply_mid_stream_stops_the_model_and_keeps_what_was_shown(
+    kb_services: Services,
+) -> None:
+    generator = ScriptedGenerator(["Start a return from the Order History page today."])
+    kb_services.dialogue.generator = generator
+    reply = kb_services.dialogue.respond("How do I return an item?")
+    pieces = iter(reply)
+    shown = next(pieces) + next(pieces)
+    reply.close()
+    assert generator.outcomes == ["closed"]
+    assert list(reply) == []  # the stream is over
+    assert reply.stored
+    _user, bot = stored_messages(kb_services)
+    assert bot == ("assistant", "abandoned", shown)
+    reply.close()  # closing again (or after the end) changes nothing
+    assert len(stored_messages(kb_services)) == 2
+
+
+def test_a_reply_closed_from_another_thread_stops_after_the_next_piece(
+    kb_services: Services,
+) -> None:
+    generator = ScriptedGenerator(["one two three four five six"], delay_s=0.2)
+    kb_services.dialogue.generator = generator
+    reply = kb_services.dialogue.respond("How do I return an item?")
+    pieces = iter(reply)
+    first = next(pieces)
+    timer = threading.Timer(0.05, reply.close)  # while this thread waits for the next piece
+    timer.start()
+    rest = list(pieces)
+    timer.join()
+    assert len(rest) <= 1 and generator.outcomes == ["closed"]
+    assert stored_messages(kb_services)[-1] == ("assistant", "abandoned", first + "".join(rest))
+
+
+def test_a_canned_reply_closed_after_it_was_shown_is_stored_complete(
+    kb_services: Services,
+) -> None:
+    reply = kb_services.dialogue.respond(OUT_OF_SCOPE)
+    assert next(iter(reply)) == FALLBACK_TEXT
+    reply.close()
+    assert reply.stored
+    assert stored_messages(kb_services)[-1] == ("assistant", "complete", FALLBACK_TEXT)
+
+
+def test_closing_a_finished_reply_is_a_no_op(kb_services: Services) -> None:
+    reply = kb_services.dialogue.respond("How do I return an item?")
+    run(reply)
+    reply.close()
+    assert [status for _, status, _ in stored_messages(kb_services)] == ["complete", "complete"]

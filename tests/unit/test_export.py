@@ -6,7 +6,9 @@ import csv
 import inspect
 import io
 import json
-import tempfile
+import os
+import stat
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 import gradio as gr
 import pytest
 
-from chatbot import export
+from chatbot import export, export_files
 from chatbot.container import Services
 from chatbot.export import CSV_COLUMNS, ExportFilter, iter_conversations, write_export
 from chatbot.ui.analytics import export_conversations
@@ -167,11 +169,11 @@ def test_export_streams_in_batches(services: Services) -> None:
 def test_console_export_writes_a_download_and_audits_it(
     services: Services, stored: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # downloads go to the system temp
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # Gradio's upload folder
     path, message = export_conversations(services, "jsonl", "2024-03-01", "2024-03-02", "any")
-    assert message == "✅ 2 conversations exported."
+    assert message == "✅ 2 conversations exported (downloadable for 5 min)."
     assert path is not None and path.endswith(".jsonl")
-    assert Path(path).parent.parent == tmp_path
+    assert Path(path).parent.parent == tmp_path / export_files.EXPORTS_FOLDER
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["id"] for line in lines] == [stored["answered"], stored["handoff"]]
     [entry] = services.audit.recent(1)
@@ -189,3 +191,75 @@ def test_console_export_writes_a_download_and_audits_it(
     )
     refused, why = export_conversations(services, "csv", request=gr.Request(username=None))
     assert refused is None and why.startswith("⛔")
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example","x")',
+    "=cmd|' /C calc'!A0",
+    "+1+2",
+    "-2+3",
+    "@SUM(A1)",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+def test_csv_cells_that_would_be_formulas_are_neutralised(services: Services) -> None:
+    turns = [Turn(f, answer=f, rating=-1, rating_reason=f) for f in FORMULAS]
+    conv = add_conversation(services.sessions, at("2024-05-01"), turns, labels="=bad,ok")
+    text = export_text(services, "csv")
+    rows = [r for r in csv.DictReader(io.StringIO(text, newline="")) if r["content"]]
+    assert len(rows) == 2 * len(FORMULAS)
+    for row, formula in zip(rows, [f for f in FORMULAS for _ in (0, 1)], strict=True):
+        assert row["content"] == "'" + formula  # the text is kept, after a single quote
+        assert row["conversation_id"] == conv
+        assert row["title"] == "'" + FORMULAS[0] and row["labels"] == "'=bad,ok"
+    answers = [r for r in rows if r["role"] == "assistant"]
+    assert {r["rating"] for r in answers} == {"-1"}  # a number, not text: unchanged
+    assert {r["rating_reason"] for r in answers} == {"'" + f for f in FORMULAS}
+    # Every cell is quoted, so no spreadsheet splits or evaluates one.
+    for line in text.splitlines()[:2]:
+        assert line.startswith('"') and line.endswith('"')
+    assert '"\'=HYPERLINK(""http://evil.example"",""x"")"' in text
+
+
+def test_plain_text_and_json_cells_are_unchanged(services: Services) -> None:
+    assert export.spreadsheet_safe("How do I return an item?") == "How do I return an item?"
+    assert export.spreadsheet_safe('[{"id": "x"}]') == '[{"id": "x"}]'
+    assert export.spreadsheet_safe(-1) == -1 and export.spreadsheet_safe(None) is None
+    assert export.spreadsheet_safe(" =1") == " =1"  # a leading space is text already
+
+
+def test_console_exports_are_private_and_deleted_soon(
+    services: Services, stored: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    services.settings.privacy.export_keep_seconds = 0.5
+    path, _ = export_conversations(services, "csv")
+    assert path is not None
+    file = Path(path)
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(file.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(file.parent.parent.stat().st_mode) == 0o700
+    deadline = time.monotonic() + 10
+    while file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not file.exists() and not file.parent.exists()
+
+
+def test_old_exports_are_swept_and_a_foreign_folder_is_refused(tmp_path: Path) -> None:
+    root = export_files.exports_root(tmp_path)
+    old, _ = export_files.open_export(root, "old.csv")
+    new, _ = export_files.open_export(root, "new.csv")
+    an_hour_ago = time.time() - 3600
+    os.utime(old.parent, (an_hour_ago, an_hour_ago))
+    assert export_files.remove_expired(root, keep_seconds=60) == 1
+    assert not old.exists() and new.exists()
+    root.chmod(0o755)
+    assert stat.S_IMODE(export_files.exports_root(tmp_path).stat().st_mode) == 0o700
+
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    (elsewhere / export_files.EXPORTS_FOLDER).symlink_to(root)
+    with pytest.raises(export_files.ExportFolderError, match="remove it"):
+        export_files.exports_root(elsewhere)

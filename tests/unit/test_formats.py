@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import codecs
 import io
+import time
 import zipfile
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,10 +19,13 @@ from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import IngestSettings, Settings
 from knowledge_base.chunking import MAX_CHARS
 from knowledge_base.embedders import HashEmbedder
-from knowledge_base.limits import MB, Limits
+from knowledge_base.formats.common import section_passages
+from knowledge_base.formats.faq import FaqRow, faq_document
+from knowledge_base.limits import MB, Limits, PassageBudget
 from knowledge_base.loaders import LOADERS, load_document
 from knowledge_base.records import IngestError, ParsedDocument, PassageDraft
 from knowledge_base.text import decode
+from tests.conftest import SAMPLE_DATA
 from tests.unit import fixtures as fx
 
 
@@ -497,6 +502,125 @@ def test_text_over_the_character_limit(name: str, data: bytes) -> None:
     assert "more than 60 characters of text" in problem
 
 
+def faq_csv(rows: int) -> bytes:
+    return b"id,question,answer\n" + b"".join(b"e%d,Q %d?,A.\n" % (i, i) for i in range(rows))
+
+
+@pytest.mark.parametrize(
+    "name,data,what",
+    [
+        ("big.csv", faq_csv(4), "the CSV has more than 3 rows"),
+        ("big.csv", faq_csv(3) + b",,\n", "the CSV has more than 3 rows"),  # empty rows count
+        (
+            "big.xlsx",
+            fx.xlsx_bytes([["question", "answer"]] + [[f"Q {i}?", "A."] for i in range(4)]),
+            "the sheet 'FAQ' has more than 3 rows",
+        ),
+        (
+            "big.xlsx",
+            fx.xlsx_bytes([["question", "answer"], ["Q?", "A."]], leading_blank_rows=3),
+            "the sheet 'FAQ' has more than 3 rows",
+        ),
+        (
+            "big.json",
+            b'[{"question": "Q?", "answer": "A."}'
+            + b', {"question": "Q?", "answer": "A."}' * 4
+            + b"]",
+            "the JSON list has 5 items",
+        ),
+    ],
+)
+def test_faq_table_over_the_row_limit(name: str, data: bytes, what: str) -> None:
+    problem = ingest_error(name, data, Limits(max_rows=3))
+    assert problem.startswith(f"{what}, over the limit of 3 ")
+    assert problem.endswith(
+        "split it into smaller files, each within the limit (or ask an administrator to raise "
+        "the limit)"
+    )
+
+
+def test_faq_table_at_the_row_limit_is_accepted() -> None:
+    assert len(load_document("ok.csv", faq_csv(3), Limits(max_rows=3)).passages) == 6
+    sheet = fx.xlsx_bytes([["question", "answer"]] + [[f"Q {i}?", "A."] for i in range(3)])
+    assert len(load_document("ok.xlsx", sheet, Limits(max_rows=3)).passages) == 6
+
+
+PASSAGES_OVER = (
+    "the file would become more than 5 passages (each FAQ phrasing, answer and text section "
+    "is one), over the limit per file; split it into smaller files (or ask an administrator to "
+    "raise the limit)"
+)
+
+
+@pytest.mark.parametrize(
+    "name,data",
+    [
+        ("many.csv", faq_csv(3)),  # 3 entries = 6 passages
+        ("many.txt", b"".join(b"Q: q%d?\nA: a.\n" % i for i in range(3))),
+        ("many.md", b"".join(b"## Question %d?\nAnswer.\n\n" % i for i in range(3))),
+        ("many.txt", "\n\n".join("word " * 170 + str(i) for i in range(6)).encode()),
+        ("many.pdf", fx.pdf_bytes(["Page text. " * 10] * 6)),
+        ("many.html", fx.HTML.encode()),
+        ("many.docx", fx.docx_bytes()),
+        ("many.xlsx", fx.xlsx_bytes()),
+        (
+            "many.json",
+            b"["
+            + b", ".join([b'{"question": "Q%d?", "answer": "A."}' % i for i in range(3)])
+            + b"]",
+        ),
+    ],
+)
+def test_file_over_the_passage_limit(name: str, data: bytes) -> None:
+    assert len(load_document(name, data).passages) > 5  # within the default limits
+    assert ingest_error(name, data, Limits(max_passages=5)) == PASSAGES_OVER
+
+
+def test_a_million_row_csv_is_refused_in_seconds() -> None:
+    # 4 MB, under the size and text limits; as passages it would take hours to embed.
+    data = b"question,answer\n" + b"q,a\n" * 1_000_000
+    assert len(data) < 5 * MB
+    started = time.perf_counter()
+    problem = ingest_error("huge.csv", data)
+    assert time.perf_counter() - started < 5
+    assert problem.startswith(
+        "the CSV has more than 20,000 rows, over the limit of 20,000 rows per file (empty rows "
+        "count too)"
+    )
+
+
+def test_passages_are_counted_while_they_are_made() -> None:
+    # Refused just past the limit: no more rows or sections are read than that takes, so a
+    # file of 50,000 entries never becomes 100,000 passages first.
+    read: list[int] = []
+
+    def rows() -> Iterator[FaqRow]:
+        for i in range(50_000):
+            read.append(i)
+            yield FaqRow(f"row {i}", i, {"question": f"Q {i}?", "answer": "A."})
+
+    with pytest.raises(IngestError, match="more than 10 passages"):
+        faq_document("p.csv", "csv", rows(), Limits(max_passages=10), no_rows="none")
+    assert len(read) == 6  # 5 entries fit in 10 passages; the 6th is one too many
+
+    def sections() -> Iterator[tuple[list[str], str]]:
+        for i in range(50_000):
+            read.append(i)
+            yield [f"Question {i}?"], "Answer."
+
+    read.clear()
+    with pytest.raises(IngestError, match="more than 10 passages"):
+        section_passages("p", sections(), set(), PassageBudget("p.md", Limits(max_passages=10)))
+    assert len(read) == 6
+
+
+def test_the_bundled_sample_fits_the_default_limits_comfortably() -> None:
+    limits = Limits()
+    for path in sorted(SAMPLE_DATA.iterdir()):
+        doc = load_document(path.name, path.read_bytes(), limits)
+        assert 0 < len(doc.passages) * 100 < limits.max_passages, path.name
+
+
 # ---- end to end ---------------------------------------------------------------------------
 
 EXPECTED = {
@@ -536,12 +660,18 @@ def test_ingest_settings_become_limits(tmp_path: Path) -> None:
     settings = Settings(
         data_dir=tmp_path / "data",
         load_sample_kb=False,
-        ingest=IngestSettings(max_file_mb=0.001, max_pages=1, max_text_chars=1000),
+        ingest=IngestSettings(
+            max_file_mb=0.001, max_pages=1, max_text_chars=1000, max_rows=7, max_passages=9
+        ),
     )
     svc = build(settings, embedder=HashEmbedder(), generator=ScriptedGenerator())
     try:
         assert svc.kb.limits == Limits(
-            max_file_bytes=int(0.001 * MB), max_pages=1, max_text_chars=1000
+            max_file_bytes=int(0.001 * MB),
+            max_pages=1,
+            max_text_chars=1000,
+            max_rows=7,
+            max_passages=9,
         )
         result = svc.kb.ingest_bytes("big.csv", b"question,answer\n" + b"q?,a.\n" * 300)
         assert result.status == "error"
@@ -557,6 +687,9 @@ def test_default_limits() -> None:
     assert limits.max_text_chars == 5_000_000
     assert limits.max_zip_uncompressed_bytes == 200 * MB
     assert limits.max_zip_ratio == 100
+    assert limits.max_rows == 20_000
+    assert limits.max_passages == 50_000
+    assert limits.max_passages >= 2 * limits.max_rows  # any table within the rows fits
     assert Settings().ingest == IngestSettings()
 
 

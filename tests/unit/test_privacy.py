@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.container import Services
 from chatbot.privacy import (
@@ -15,6 +23,8 @@ from chatbot.privacy import (
     purge_older_than,
 )
 from chatbot.settings import Settings
+from chatbot.storage import db
+from chatbot.storage import scrub as storage_scrub
 from tests.unit.conversation_data import Turn, add_conversation, source, table_counts
 
 MASKED = [
@@ -167,3 +177,156 @@ def test_apply_retention_uses_the_setting(services: Services) -> None:
     services.settings.privacy.retention_days = 30
     assert apply_retention(services) == 1
     assert table_counts(services.sessions)["conversations"] == 2
+
+
+def test_every_card_in_a_run_of_digit_groups_is_masked() -> None:
+    two = "4111 1111 1111 1111 5555 5555 5555 4444"
+    assert mask_pii(f"cards {two} thanks") == "cards [card] [card] thanks"
+    assert mask_pii("4111111111111111 " * 3) == "[card] " * 3
+
+
+# ---- masking time -------------------------------------------------------------------------
+# Inputs that made masking superlinear: every window of digit groups tried (cubic), many
+# cards or numbers in one text (each replacement copied the text), every cue word checked
+# for every number, and long runs that patterns could backtrack over.
+ADVERSARIAL = {
+    "digit groups": "1 ",
+    "dashed groups": "1-",
+    "dotted groups": "1.",
+    "cards in one run": "4111111111111111 ",
+    "numbers with cues": "call 5551234567 ",
+    "area codes": "(1) ",
+    "plus signs": "+1 ",
+    "e-mail addresses": "a@b.co ",
+    "at signs": "a@",
+    "domain labels": "a.",
+}
+
+
+def _seconds(text: str, repeats: int) -> float:
+    """The least CPU time of `repeats` runs of mask_pii(text): CPU time, not wall time, so
+    other processes on a busy machine do not count."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.process_time()
+        mask_pii(text)
+        best = min(best, time.process_time() - started)
+    return best
+
+
+@pytest.mark.parametrize("unit", ADVERSARIAL.values(), ids=ADVERSARIAL.keys())
+def test_masking_time_grows_linearly_with_adversarial_input(unit: str) -> None:
+    small, large = unit * 64, unit * 512  # 8 times as long
+    base = _seconds(small, repeats=7)
+    # Linear is 8 times the time (quadratic 64, cubic 512): 20 leaves room for noise. The
+    # large input is measured again only if it looks slow (a busy machine).
+    elapsed = _seconds(large, repeats=1)
+    if elapsed > 20 * base:
+        elapsed = min(elapsed, _seconds(large, repeats=3))
+    assert elapsed < 20 * base, f"{len(large)} chars: {elapsed:.4f} s, {len(small)}: {base:.4f} s"
+
+
+def test_long_text_is_masked_in_chunks_without_splitting_what_it_masks() -> None:
+    filler = "lorem ipsum dolor sit amet " * 40  # 1,080 characters without a digit
+    personal = "call me on 5551234567 or mail jane@example.com, card 4111 1111 1111 1111. "
+    kept = "order 12345678, 2024-01-15, $1 250 000. "
+    text = (filler + personal + kept) * 40  # 48 KB: three chunks and more
+    masked = mask_pii(text)
+    expected = "call me on [phone] or mail [email], card [card]. "
+    assert masked == (filler + expected + kept) * 40
+
+
+def test_long_text_of_numbers_only_is_still_masked_in_bounded_time() -> None:
+    text = "4111 1111 1111 1111 " * 5_000  # 100 KB with no place free of digits
+    masked = mask_pii(text)
+    assert "4111" not in masked.replace("[card]", "")
+
+
+# ---- purge leaves no copies -------------------------------------------------------------------
+def sqlite_sessions(path: Path) -> sessionmaker[Session]:
+    """A SQLite database file of its own (whatever database the suite runs on): what is
+    checked is SQLite's files. Its connections start with `secure_delete` off, as most SQLite
+    builds do (some distributions turn it on by default)."""
+    url = f"sqlite:///{path}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def insecure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA secure_delete=OFF")
+
+    return db.make_sessions(engine)
+
+
+@contextmanager
+def server_holding(path: Path) -> Iterator[None]:
+    """Another connection keeps the database open, as a running server does: SQLite then
+    keeps the write-ahead log when the purge's own connections close."""
+    other = sqlite3.connect(path)
+    try:
+        other.execute("SELECT count(*) FROM conversations").fetchall()
+        yield
+    finally:
+        other.close()
+
+
+def raw_bytes(path: Path) -> bytes:
+    return b"".join(
+        p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists()
+    )
+
+
+def test_purge_leaves_no_copy_in_the_database_file_or_its_log(tmp_path: Path) -> None:
+    path = tmp_path / "chatbot.db"
+    sessions = sqlite_sessions(path)
+    secret = "purple-elephant-7731 lives at 12 Secret Lane"
+    for _ in range(3):  # several writes: several page images in the write-ahead log
+        add_conversation(
+            sessions, days_ago(100), [Turn(secret, rating_reason=secret)], notes=[("a", secret)]
+        )
+    add_conversation(sessions, days_ago(1), [Turn("a recent question")])
+    with server_holding(path):
+        assert secret.encode() in raw_bytes(path)
+        assert purge_older_than(sessions, 30) == 3
+        assert secret.encode() not in raw_bytes(path)
+        assert b"a recent question" in raw_bytes(path)  # what is kept is still there
+        assert path.with_name("chatbot.db-wal").stat().st_size == 0
+
+
+def test_a_log_in_use_is_reported_and_emptied_by_the_next_scrub(tmp_path: Path) -> None:
+    path = tmp_path / "chatbot.db"
+    sessions = sqlite_sessions(path)
+    add_conversation(sessions, days_ago(100), [Turn("hello")])
+    engine = storage_scrub.engine_of(sessions)
+    reader = sqlite3.connect(path)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM messages").fetchall()  # holds a snapshot
+        add_conversation(sessions, days_ago(100), [Turn("more")])
+        assert storage_scrub.scrub(engine, vacuum=False) is False
+    finally:
+        reader.close()
+    assert storage_scrub.scrub(engine, vacuum=False) is True
+
+
+def test_purge_command_scrubs_and_says_so_when_it_cannot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from chatbot.cli import app
+
+    monkeypatch.setenv("CHATBOT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CHATBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'chatbot.db'}")
+    sessions = sqlite_sessions(tmp_path / "chatbot.db")
+    add_conversation(sessions, days_ago(100), [Turn("purge me 4242")])
+    with server_holding(tmp_path / "chatbot.db"):
+        result = CliRunner().invoke(app, ["purge", "--older-than", "30", "--yes"])
+        assert result.exit_code == 0, result.output
+        assert "deleted 1 conversations" in result.output
+        assert b"purge me 4242" not in raw_bytes(tmp_path / "chatbot.db")
+
+    monkeypatch.setattr(storage_scrub, "scrub", lambda engine, vacuum=True: False)
+    result = CliRunner().invoke(app, ["purge", "--older-than", "30", "--yes"])
+    assert result.exit_code == 0
+    assert "write-ahead log was in use" in result.output

@@ -6,7 +6,14 @@ import re
 
 import pytest
 
-from chatbot.prompts import SYSTEM_PROMPT, build_prompt, neutralise_delimiters
+from chatbot.generation.base import ChatMessage
+from chatbot.prompts import (
+    SYSTEM_PROMPT,
+    PromptTooLongError,
+    build_prompt,
+    fit_prompt,
+    neutralise_delimiters,
+)
 from knowledge_base.records import SearchHit
 
 
@@ -88,3 +95,54 @@ def test_the_question_cannot_open_or_close_a_reference_block() -> None:
 )
 def test_neutralise_delimiters(text: str, expected: str) -> None:
     assert neutralise_delimiters(text) == expected
+
+
+# ---- fitting the prompt to the model's context --------------------------------------------
+def words(messages: list[ChatMessage]) -> int:
+    """A token counter for the tests: one token per word, four per message."""
+    return sum(len(m["content"].split()) + 4 for m in messages)
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, messages: list[ChatMessage]) -> int:
+        self.calls += 1
+        return words(messages)
+
+
+def test_a_prompt_that_fits_is_built_unchanged_and_counted_once() -> None:
+    hits = [hit("Shipping takes 3-5 days.", "a"), hit("Express takes 1 day.", "b")]
+    count = Counter()
+    prompt = fit_prompt("How long?", hits, count, budget=10_000, message="How long?")
+    assert prompt == build_prompt("How long?", hits)
+    assert count.calls == 1
+
+
+def test_a_follow_up_drops_the_earlier_question_first() -> None:
+    hits = [hit("Shipping takes 3-5 days.")]
+    combined = "What are your shipping options? " * 20 + "and how long?"
+    budget = words(build_prompt("and how long?", hits))
+    assert words(build_prompt(combined, hits)) > budget
+    prompt = fit_prompt(combined, hits, words, budget, message="and how long?")
+    assert prompt == build_prompt("and how long?", hits)
+
+
+def test_then_the_weakest_passages_go_and_the_best_one_is_cut_at_a_word() -> None:
+    best = hit("Refunds take five business days after we receive the item back.", "best")
+    weaker = hit("Gift cards cannot be refunded. " * 10, "weaker")
+    question = "How long do refunds take?"
+    with_best = words(build_prompt(question, [best]))
+    assert fit_prompt(question, [best, weaker], words, with_best) == build_prompt(question, [best])
+
+    prompt = fit_prompt(question, [best, weaker], words, with_best - 4)
+    assert words(prompt) <= with_best - 4
+    assert reference_block(prompt[1]["content"]) == "Refunds take five business days after we"
+    assert prompt[1]["content"].endswith(f"Customer question: {question}")
+
+
+def test_a_question_that_cannot_fit_is_an_error_that_names_the_settings() -> None:
+    budget = words(build_prompt("Refunds?", [])) - 1
+    with pytest.raises(PromptTooLongError, match="CHATBOT_CHAT__MAX_MESSAGE_CHARS"):
+        fit_prompt("Refunds?", [hit("Refunds take 5 days.")], words, budget)

@@ -237,7 +237,8 @@ def test_review_shows_answer_mode_grounding_rewrite_handoff_reason_and_contact(
     head = md.splitlines()[1]
     assert "needs a human" in head
     assert "handoff reason **angry**" in head
-    assert "contact **jane.doe@example.com**" in head
+    # (The "@" is escaped: a bare address would render as a mailto: link.)
+    assert "contact **jane.doe\\@example.com**" in head
     assert "decision **handoff** (angry) · answer **canned** · grounding **n.a.**" in md
     assert "decision **handoff** (contact) · answer **canned** · grounding **n.a.**" in md
     assert "decision **answer** (matched) · answer **approved** · grounding **passed**" in md

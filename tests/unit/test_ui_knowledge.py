@@ -158,3 +158,56 @@ def test_build_app_with_the_knowledge_tab(services: Services) -> None:
     ids = {getattr(b, "elem_id", None) for b in app.blocks.values()}
     for elem_id in ("kb-files", "kb-documents", "kb-preview-passages", "kb-entry", "kb-entry-save"):
         assert elem_id in ids
+
+
+# ---- replacing needs an admin ---------------------------------------------------------------
+def signed_in(services: Services, name: str, paths: list[Path]) -> gr.Request:
+    """A console request of `name` whose session uploaded `paths`."""
+    services.uploads.record(f"{name}-session", [str(p) for p in paths])
+    return gr.Request(username=name, cookies={"access-token-test": f"{name}-session"})
+
+
+def test_an_agent_cannot_replace_a_document_but_an_admin_can(
+    services: Services, faq_file: Path, tmp_path: Path
+) -> None:
+    services.accounts.add("boss", "admin password", "admin")
+    services.accounts.add("ann", "agent password", "agent")
+    upload_files(services, [str(faq_file)])
+    one_row = tmp_path / "agent" / "faq.csv"
+    one_row.parent.mkdir()
+    one_row.write_text("question,answer\nWhat is this?,One row.\n", encoding="utf-8")
+    extra = tmp_path / "agent" / "extra.csv"
+    extra.write_text("question,answer\nDo you gift wrap?,Yes.\n", encoding="utf-8")
+
+    files = [one_row, extra, faq_file]
+    report, table = upload_files(
+        services, [str(p) for p in files], request=signed_in(services, "ann", files)
+    )
+    assert report.split("\n\n") == [
+        "⛔ faq.csv: a document named 'faq.csv' already exists, and replacing it deletes its "
+        "current passages, which only an admin may do; nothing was changed. Upload the file "
+        "under a new name to add it alongside, or ask an admin to upload it",
+        "✅ extra.csv: 2 passages added",  # the other files of the upload still go in
+        "✅ faq.csv: 5 passages unchanged",  # the same content again is a no-op for anyone
+    ]
+    assert {row[0]: row[2] for row in table} == {"faq.csv": 5, "extra.csv": 2}
+    audit = [(e.actor, e.action, e.target) for e in services.audit.recent()]
+    assert ("ann", "kb.upload_refused", "faq.csv") in audit
+    refusal = next(e for e in services.audit.recent() if e.action == "kb.upload_refused")
+    assert "only an admin may do" in refusal.details
+
+    report, table = upload_files(
+        services, [str(one_row)], request=signed_in(services, "boss", [one_row])
+    )
+    assert report == "✅ faq.csv: 2 passages replaced"
+    assert {row[0]: row[2] for row in table} == {"faq.csv": 2, "extra.csv": 2}
+
+
+def test_someone_no_longer_staff_cannot_replace(services: Services, faq_file: Path) -> None:
+    upload_files(services, [str(faq_file)])
+    faq_file.write_text("question,answer\nWhat is this?,One row.\n", encoding="utf-8")
+    report, _ = upload_files(
+        services, [str(faq_file)], request=signed_in(services, "gone", [faq_file])
+    )
+    assert report.startswith("⛔ faq.csv: a document named 'faq.csv' already exists")
+    assert services.kb.documents()[0].passages == 5

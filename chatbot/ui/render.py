@@ -1,0 +1,120 @@
+"""Untrusted text (knowledge-base answers and titles, customer and staff messages) made safe
+for Gradio's Markdown and Chatbot components.
+
+Gradio renders markdown with GitHub extensions and sanitises the HTML, but what survives is
+enough to attack a reader: an image (`![x](url)`) makes every browser that shows it fetch a
+remote URL, a link may have any scheme, a crafted URL can end a link early and add its own,
+and e-mail addresses and `ftp://` text turn into links by themselves. So such text never
+reaches those components as markdown:
+
+- `escape_text`: plain text. The characters that make links, images, HTML, code or tables
+  are backslash-escaped (CommonMark renders an escaped punctuation character as itself), so
+  are every `@` (a bare e-mail address becomes a mailto: link), the `:` of a non-http(s)
+  `scheme://`, `$$` (LaTeX) and the `&` of a character reference.
+  Line breaks, lists and headings stay: they cannot fetch or hide anything. Bare http(s)
+  and `www.` addresses still become links, as Gradio makes them: those are allowed.
+- `link`: a markdown link only to an absolute http(s) URL without user info, percent-encoded
+  so nothing in it can end the link, its text written with character references; anything
+  else is the label alone, as text.
+- `answer_markdown`: an answer the customer reads: plain text, with its markdown links kept
+  when they point to http(s) and images reduced to their description (nothing is fetched).
+- `code`: an identifier as inline code, or as plain text when code would not hold it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+from urllib.parse import quote, urlsplit
+
+LINK_SCHEMES: Final = frozenset({"http", "https"})
+MAX_URL_CHARS: Final = 2048
+
+_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_[]|<>~@"})
+# A URL scheme followed by "//" (ftp://...): its ":" is escaped unless it is http(s).
+# In a link's text Gradio's markdown (marked) drops backslash escapes and parses the text
+# again, so "[!\\[x\\](url)](...)" would show an image: there, special characters are written
+# as character references, which no markdown reads as markup.
+_LABEL_SPECIAL = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]|<>~@!&$:#"})
+# A character reference (&lt; &#60;) would show as the character it names, not as typed.
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]{1,32};)")
+_SCHEME = re.compile(r"(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]{0,31}):(?=//)")
+# Characters kept as they are in a link destination: everything else (spaces, quotes,
+# brackets, parentheses, backslashes, "|", "$", "*", non-ASCII) is percent-encoded.
+_URL_SAFE = "/:?#@!&+,;=%-._~"
+# A markdown link or image: [label](destination "title"). Lengths and spaces are bounded
+# and the alternatives are disjoint, so the scan is linear in the text.
+_MD_LINK = re.compile(
+    r"(?P<image>!?)\[(?P<label>[^\[\]\n]{0,500})\]"
+    r"\( {0,8}<?(?P<url>(?:[^\s()<>\\]|\([^\s()<>\\]{0,500}\)){1,2048})>?"
+    r"(?: {1,8}\"[^\"\n]{0,500}\")? {0,8}\)"
+)
+
+
+def escape_text(text: str) -> str:
+    """`text` as markdown that renders as the text itself: no link (other than the bare
+    http(s) addresses in it), image, HTML, code, table or LaTeX of its own."""
+    escaped = _ENTITY.sub(r"\\&", text.translate(_SPECIAL)).replace("$$", "\\$\\$")
+    return _SCHEME.sub(_escape_scheme, escaped)
+
+
+def _escape_scheme(m: re.Match[str]) -> str:
+    scheme = m.group(1)
+    return m.group() if scheme.lower() in LINK_SCHEMES else f"{scheme}\\:"
+
+
+def safe_url(url: str | None) -> str | None:
+    """`url` ready for a markdown link destination when it is an absolute http(s) URL with a
+    host and no user info ("https://shop.example@evil.example" hides its real host); else
+    None. Percent-encoded, so it cannot end the link or start another."""
+    url = (url or "").strip()
+    if not url or len(url) > MAX_URL_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return None
+    if parts.scheme.lower() not in LINK_SCHEMES or not host or "@" in parts.netloc:
+        return None
+    return quote(url, safe=_URL_SAFE)
+
+
+def link(label: str, url: str | None) -> str:
+    """A markdown link with `label` as text, or the escaped label alone when `url` is not a
+    safe http(s) URL (see `safe_url`)."""
+    target = safe_url(url)
+    if not target or not label.strip():
+        return escape_text(label)
+    return f"[{label.translate(_LABEL_SPECIAL)}]({target})"
+
+
+def code(text: str) -> str:
+    """`text` as inline code, or escaped text when a code span could not hold it (a
+    backtick or line break would end it; a "|" would split a table cell)."""
+    if text and not any(c in text for c in "`|\n\r"):
+        return f"`{text}`"
+    return escape_text(text)
+
+
+def answer_markdown(text: str) -> str:
+    """An answer (generated, a stored FAQ answer or a passage) as the customer should see
+    it: plain text whose markdown links to http(s) URLs stay links (re-encoded), other links
+    become their label and images their description, so the browser fetches nothing."""
+    out: list[str] = []
+    last = 0
+    for m in _MD_LINK.finditer(text):
+        out.append(escape_text(text[last : m.start()]))
+        label = m.group("label")
+        if m.group("image"):
+            out.append(escape_text(label))
+        else:
+            out.append(link(label, m.group("url")))
+        last = m.end()
+    out.append(escape_text(text[last:]))
+    return "".join(out)
+
+
+def one_line(text: str) -> str:
+    """`text` on one line (a table cell or a heading must not be broken by a line break)."""
+    return " ".join(text.split())
