@@ -31,6 +31,7 @@ from chatbot.dialogue import (
     Source,
 )
 from chatbot.review import STAFF
+from chatbot.ui.render import answer_markdown, code, escape_text, link, one_line
 from chatbot.ui.staff import bind
 
 log = logging.getLogger(__name__)
@@ -46,22 +47,16 @@ FEEDBACK_OPTIONS = (LIKE, DISLIKE, *DISLIKE_REASONS)
 STAFF_PREFIX = "💬 **From our support team:**"
 STAFF_REPLY_POLL_SECONDS = 5
 
-_MD_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_[]|<>"})
-
 
 def md_escape(text: str) -> str:
     """`text` as markdown that shows the text itself: no links, images, HTML or tables of
     its own (chatbot.ui.render.escape_text)."""
-    from chatbot.ui.render import escape_text
-
     return escape_text(text)
 
 
 def format_sources(sources: Sequence[Source]) -> str:
     """A markdown "Sources" block: title (linked only to an http(s) URL, percent-encoded),
     entry in document, score, snippet; every piece of knowledge-base text escaped."""
-    from chatbot.ui.render import code, escape_text, link, one_line
-
     lines = ["---", "**Sources**", ""]
     for i, src in enumerate(sources, start=1):
         title = link(one_line(src.title), src.url)
@@ -113,7 +108,8 @@ def chat_turn(
         return
     limit = services.dialogue.max_message_chars
     # A message over the limit is refused; the chat shows only its start, not megabytes.
-    base.append({"role": "user", "content": text if len(text) <= limit else f"{text[:limit]}…"})
+    echo = text if len(text) <= limit else f"{text[:limit]}…"
+    base.append({"role": "user", "content": md_escape(echo)})
     ids.append(None)
     pending = [*ids, None]
     chat = _with_reply(base, "")
@@ -125,9 +121,10 @@ def chat_turn(
         conversation_id = reply.conversation_id
         for piece in reply:
             shown += piece
-            chat = _with_reply(base, shown)
+            # Knowledge-base and model text is shown as text: no images, HTML or odd links.
+            chat = _with_reply(base, answer_markdown(shown))
             yield chat, chat, conversation_id, "", pending
-        final = reply.text or shown
+        final = answer_markdown(reply.text or shown)
     except MessageNotSent as exc:
         log.warning("customer message not stored (database %s)", exc.reason)
         chat = _with_reply(base, NOT_SENT_TEXT)
@@ -135,7 +132,7 @@ def chat_turn(
         return
     except Exception:
         log.exception("chat turn failed")
-        chat = _with_reply(base, f"{shown}\n\n{ERROR_TEXT}".strip())
+        chat = _with_reply(base, answer_markdown(f"{shown}\n\n{ERROR_TEXT}".strip()))
         # Not taken at all: the customer gets the message back to send again.
         box = text if reply is None else ""
         yield chat, chat, conversation_id, box, pending
@@ -205,7 +202,7 @@ def load_conversation(
     history: list[ChatMessage] = []
     ids: list[int | None] = []
     for m in t.messages:
-        content = m.content
+        content = answer_markdown(m.content) if m.role == "assistant" else md_escape(m.content)
         if m.role == "assistant" and m.decision == STAFF:
             content = f"{STAFF_PREFIX}\n\n{md_escape(m.content)}"
         history.append(

@@ -42,13 +42,15 @@ _SCHEME = re.compile(r"(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]{0,31}):(?=//)"
 # Characters kept as they are in a link destination: everything else (spaces, quotes,
 # brackets, parentheses, backslashes, "|", "$", "*", non-ASCII) is percent-encoded.
 _URL_SAFE = "/:?#@!&+,;=%-._~"
-# A markdown link or image: [label](destination "title"). Lengths and spaces are bounded
-# and the alternatives are disjoint, so the scan is linear in the text.
+# A markdown link or image: [label](destination "title"), the destination anything on one line
+# (with balanced parentheses) that `safe_url` then accepts or not. Lengths are bounded and the
+# alternatives disjoint, so the scan is linear in the text.
 _MD_LINK = re.compile(
     r"(?P<image>!?)\[(?P<label>[^\[\]\n]{0,500})\]"
-    r"\( {0,8}<?(?P<url>(?:[^\s()<>\\]|\([^\s()<>\\]{0,500}\)){1,2048})>?"
-    r"(?: {1,8}\"[^\"\n]{0,500}\")? {0,8}\)"
+    r"\((?P<target>(?:[^()\n\\]|\([^()\n\\]{0,500}\)){0,2048})\)"
 )
+# The destination without its <brackets> and "title".
+_TARGET = re.compile(r"\s*<?(?P<url>[^\s<>]*)>?(?:\s+\"[^\"]*\")?\s*")
 
 
 def escape_text(text: str) -> str:
@@ -109,7 +111,8 @@ def answer_markdown(text: str) -> str:
         if m.group("image"):
             out.append(escape_text(label))
         else:
-            out.append(link(label, m.group("url")))
+            target = _TARGET.fullmatch(m.group("target"))
+            out.append(link(label, target.group("url") if target else None))
         last = m.end()
     out.append(escape_text(text[last:]))
     return "".join(out)

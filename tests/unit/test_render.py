@@ -157,6 +157,10 @@ def test_answers_keep_http_links_and_drop_images_and_other_links() -> None:
     )
 
 
+def test_an_image_whose_address_was_removed_is_its_description() -> None:
+    assert answer_markdown("Oil it. ![x]([link removed])") == "Oil it. x"
+
+
 def test_an_image_link_inside_a_link_label_fetches_nothing() -> None:
     rendered = render(answer_markdown(f"[![x]({TRACKER})](https://shop.example)"))
     assert "<img" not in rendered
@@ -210,6 +214,8 @@ def test_one_line() -> None:
         "![a](" + " " * 100_000 + "x",
         "[a](x" + " " * 100_000 + "y",
         "ftp" * 100_000 + "://",
+        ("[a](x" + " " * 2000 + ")") * 100,
+        ('[a](<x> "' + " " * 2000 + ")") * 100,
     ],
 )
 def test_rendering_is_linear_in_the_text(text: str) -> None:
