@@ -150,7 +150,9 @@ def start_server(
             pytest.fail(f"chatbot serve exited with {proc.returncode}:\n{server.log_text()}")
         if time.monotonic() > deadline:
             stop_server(server)
-            pytest.fail(f"chatbot serve did not answer in {START_TIMEOUT_S} s:\n{server.log_text()}")
+            pytest.fail(
+                f"chatbot serve did not answer in {START_TIMEOUT_S} s:\n{server.log_text()}"
+            )
         time.sleep(0.5)
     return server
 

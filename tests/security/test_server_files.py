@@ -72,7 +72,9 @@ def test_a_file_path_in_the_chat_request_neither_freezes_nor_reads(
         for data in attack_payloads(c, path):
             # Sent in the background: if the server reads the path, this never returns.
             results: list[list[dict[str, Any]]] = []
-            t = run_async(lambda data=data: results.append(queue_join(c, "", index, data)))
+            t = run_async(
+                lambda data=data, results=results: results.append(queue_join(c, "", index, data))
+            )
             t.join(timeout=3)
             assert_responsive(server)
             t.join(timeout=15)
@@ -172,7 +174,9 @@ def restore_index(c: httpx.Client) -> int:
     """The page-load event that brings a saved conversation back (private, unnamed)."""
     cfg = config(c)
     chatbot_id = next(
-        comp["id"] for comp in cfg["components"] if comp.get("props", {}).get("elem_id") == "chatbot"
+        comp["id"]
+        for comp in cfg["components"]
+        if comp.get("props", {}).get("elem_id") == "chatbot"
     )
     for i, dep in enumerate(cfg["dependencies"]):
         triggers = [t[1] for t in dep.get("targets", [])]
