@@ -74,6 +74,8 @@ _PHONE_RUN = re.compile(
     r"(?<![\w+/.,-])(?P<plus>\+ ?)?(?:\(\d{1,5}\) ?)?\d+(?:[ .-](?:\(\d{1,5}\) ?)?\d+)*"
     r"(?![\w]|[.,]\d)"
 )
+# The run and e-mail patterns are linear: a match can only start after a character that
+# cannot continue it (the lookbehinds), so a failed attempt is never rescanned from inside.
 _GROUP = re.compile(r"\d+")
 
 _PHONE_CUE = re.compile(

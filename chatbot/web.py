@@ -7,6 +7,10 @@
   session cookie it sets at `POST /admin/login`; without it they answer 401, and the page
   itself shows only the login form. An address with too many failed sign-ins is refused for a
   while (HTTP 429, see chatbot.login_limit).
+
+What a browser may send and read is bounded in the modules named here: server files
+(chatbot.web_files), sessions (chatbot.staff_sessions), other sites, headers and proxies
+(chatbot.web_security), health (chatbot.health); docs/SECURITY.md says what they promise.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from knowledge_base.limits import MB
 
 log = logging.getLogger(__name__)
 
-# The customer page takes no files; this only bounds what Gradio's generic upload route takes.
+# The customer page takes no files (chatbot.web_files refuses its upload route); a second bound.
 CHAT_PAGE_MAX_UPLOAD = "1mb"
 LOGIN_MESSAGE = "Staff console: sign in with your staff account."
 LOGIN_PATHS = (f"{CONSOLE_PATH}/login", f"{CONSOLE_PATH}/login/")

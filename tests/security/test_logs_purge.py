@@ -94,9 +94,11 @@ def test_purge_leaves_no_copy_in_the_database_or_its_log(own: Server) -> None:
     turn(own, f"Do you ship to Mars? {marker}")
     kept = f"kept-{uuid.uuid4().hex[:12]}"
     turn(own, f"How do I return an item? {kept}")
+    assert marker.encode() in sqlite_bytes(db)
     # The marked conversations last spoke long ago. This connection stays open, idle, as a
     # backup or a second server would: SQLite then keeps the write-ahead log when the purge's
-    # connections close, instead of folding it into the file.
+    # connections close, instead of folding it into the file. (Reading the file from this
+    # process would drop the connection's locks: the bytes are read after the purge only.)
     other = sqlite3.connect(db, isolation_level=None)
     try:
         other.execute(
@@ -104,7 +106,6 @@ def test_purge_leaves_no_copy_in_the_database_or_its_log(own: Server) -> None:
             "(SELECT conversation_id FROM messages WHERE instr(content, ?) > 0)",
             (marker,),
         )
-        assert marker.encode() in sqlite_bytes(db)  # in rows, pages and the log
         purged = own.cli("purge", "--older-than", "1", "--yes")  # while the server runs
         assert purged.returncode == 0, purged.stdout + purged.stderr
         assert "deleted 2 conversations" in purged.stdout

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from chatbot.container import Services
+from chatbot.generation.scripted import ScriptedGenerator
 
 FAQ = b"""id,question,answer
 returns,How do I return an item?,Start a return from the Order History page.
@@ -52,3 +57,35 @@ def test_masking_can_be_turned_off(services: Services) -> None:
     list(reply)
     (_, content), _ = stored_messages(services, reply.conversation_id)
     assert "+44 20 7946 0958" in content
+
+
+def test_a_rejected_answer_is_logged_by_id_without_its_text(
+    services: Services, generator: ScriptedGenerator, caplog: pytest.LogCaptureFixture
+) -> None:
+    services.kb.ingest_bytes("faq.csv", FAQ)
+    services.dialogue.approved_answers = False
+    # A model repeating what the customer wrote: not in the passage, so it is replaced.
+    rejected = "Sure jane.doe@example.com, we refunded card 4111 1111 1111 1111 for 90 days."
+    generator.replies = [rejected]
+    caplog.set_level(logging.INFO)
+    reply = services.dialogue.respond("How do I return an item?")
+    list(reply)
+    assert reply.replaced is True
+    assert f"generated answer replaced in conversation {reply.conversation_id}" in caplog.text
+    for personal in ("jane.doe@example.com", "4111 1111 1111 1111", "refunded"):
+        assert personal not in caplog.text
+
+
+def test_database_errors_name_the_statement_not_its_values(services: Services) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    secret = "jane.doe@example.com"
+    with pytest.raises(DBAPIError) as raised, services.sessions.begin() as s:
+        # No such conversation: the foreign key refuses the row.
+        s.execute(
+            text("INSERT INTO messages (conversation_id, role, content) VALUES (:c, 'user', :t)"),
+            {"c": "no-such-conversation", "t": secret},
+        )
+    assert "INSERT INTO messages" in str(raised.value)
+    assert secret not in str(raised.value)

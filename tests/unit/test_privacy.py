@@ -261,7 +261,9 @@ def sqlite_sessions(path: Path) -> sessionmaker[Session]:
 @contextmanager
 def server_holding(path: Path) -> Iterator[None]:
     """Another connection keeps the database open, as a running server does: SQLite then
-    keeps the write-ahead log when the purge's own connections close."""
+    keeps the write-ahead log when the purge's own connections close. (Reading the file
+    meanwhile would drop this connection's locks: closing any descriptor of a file ends all
+    of a process's POSIX locks on it. Read it after the purge.)"""
     other = sqlite3.connect(path)
     try:
         other.execute("SELECT count(*) FROM conversations").fetchall()
@@ -285,8 +287,8 @@ def test_purge_leaves_no_copy_in_the_database_file_or_its_log(tmp_path: Path) ->
             sessions, days_ago(100), [Turn(secret, rating_reason=secret)], notes=[("a", secret)]
         )
     add_conversation(sessions, days_ago(1), [Turn("a recent question")])
+    assert secret.encode() in raw_bytes(path)
     with server_holding(path):
-        assert secret.encode() in raw_bytes(path)
         assert purge_older_than(sessions, 30) == 3
         assert secret.encode() not in raw_bytes(path)
         assert b"a recent question" in raw_bytes(path)  # what is kept is still there
