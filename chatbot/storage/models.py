@@ -69,7 +69,8 @@ class Message(Base):
     # Customer feedback on a bot answer: +1 / -1, with an optional reason on thumbs-down.
     rating: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     rating_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default="complete")  # complete | error
+    # complete | error | timeout (the turn ran too long) | abandoned (the customer left)
+    status: Mapped[str] = mapped_column(String(16), default="complete")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     first_token_ms: Mapped[float | None] = mapped_column(Float, nullable=True)

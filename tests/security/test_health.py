@@ -26,11 +26,10 @@ from tests.security.conftest import (
     Server,
     assert_responsive,
     call,
-    chatbot_command,
-    server_env,
     start_server,
     stop_server,
 )
+from tests.served import chatbot_command, server_env
 
 WRITE_VERSION_OFFSET = 18
 QUESTION = "When are you open?"

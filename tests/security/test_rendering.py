@@ -36,11 +36,11 @@ from tests.security.conftest import (
     completed_output,
     config,
     fn_index,
-    free_port,
     queue_join,
     start_server,
     stop_server,
 )
+from tests.served import free_port
 
 TRACKER = f"http://127.0.0.1:{free_port()}/track.png"
 BREAKOUT = "https://x.example/a) [evil](https://evil.example"

@@ -86,8 +86,12 @@ def test_a_file_path_in_the_chat_request_neither_freezes_nor_reads(
 def test_server_files_never_reach_the_cache_or_an_answer(server: Server) -> None:
     c = server.client()
     index = fn_index(c, "", "chat")
-    targets = ["/etc/passwd", server.data_dir / "chatbot.db", "/proc/self/environ"]
-    replies = {}
+    targets: list[str | Path] = [
+        "/etc/passwd",
+        server.data_dir / "chatbot.db",
+        "/proc/self/environ",
+    ]
+    replies: dict[str, list[list[Any]]] = {}
     for path in [*targets, "/no/such/file"]:
         for data in attack_payloads(c, path):
             messages = queue_join(c, "", index, data)
