@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from dataclasses import asdict
@@ -15,6 +14,7 @@ import typer
 from chatbot import cli_data
 from chatbot.cli_kb import kb_app
 from chatbot.cli_users import users_app
+from chatbot.log_format import configure_logging
 from chatbot.settings import Settings
 
 app = typer.Typer(
@@ -40,7 +40,7 @@ def main_options(
         ),
     ] = None,
 ) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     ctx.obj = Settings(data_dir=data_dir) if data_dir else Settings()
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from chatbot.container import Services
 from chatbot.generation.scripted import ScriptedGenerator
+from chatbot.log_format import FORMAT, RedactingFormatter, redact
 
 FAQ = b"""id,question,answer
 returns,How do I return an item?,Start a return from the Order History page.
@@ -88,4 +89,21 @@ def test_database_errors_name_the_statement_not_its_values(services: Services) -
             {"c": "no-such-conversation", "t": secret},
         )
     assert "INSERT INTO messages" in str(raised.value)
-    assert secret not in str(raised.value)
+    assert "parameters hidden" in str(raised.value)
+    # PostgreSQL's own error text may quote the refused row; the log leaves that detail out.
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "turn failed", None, None)
+    record.exc_info = (raised.type, raised.value, raised.tb)
+    logged = RedactingFormatter(FORMAT).format(record)
+    assert "INSERT INTO messages" in logged
+    assert secret not in logged
+
+
+def test_database_error_details_are_left_out_of_the_log() -> None:
+    text = (
+        'null value in column "x" violates not-null constraint\n'
+        "DETAIL:  Failing row contains (1, user, jane.doe@example.com, null).\n"
+        "[SQL: INSERT INTO messages ...]"
+    )
+    redacted = redact(text)
+    assert "jane.doe@example.com" not in redacted
+    assert "violates not-null constraint" in redacted and "[SQL: INSERT" in redacted
