@@ -69,7 +69,3 @@ class UploadRegistry:
             files = self._files.get(session)
             uploaded = files.get(_norm(path)) if files is not None else None
         return uploaded is not None and time.monotonic() - uploaded < _TTL_SECONDS
-
-    def forget(self, session: str) -> None:
-        with self._lock:
-            self._files.pop(session, None)
