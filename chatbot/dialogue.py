@@ -2,40 +2,46 @@
 
 How an answer is produced (stored as `answer_mode` on the message):
 - `approved`: the best FAQ entry is a near-certain match, so its stored answer is the reply;
-- `generated`: the local model writes the answer from the retrieved passages, then a grounding
-  check compares it with them;
-- `passage`: the generated answer failed the check and was replaced by the passage's own text;
+- `generated`: the local model writes the answer from the relevant sentences of the retrieved
+  passages; each sentence is shown only once the grounding check has passed it (AnswerGate),
+  so nothing the customer reads is withdrawn later;
+- `passage`: the model's draft failed the check before any of it was shown, and the reply is
+  the passage sentences that answer the question (chatbot.extractive), not the whole passage;
 - `canned`: decline, handoff and contact replies.
+
+A draft, or the part of it after the shown sentences, that the check withheld is stored with
+the reason (`draft`, `draft_rejection`) for staff review. A question in two parts is searched
+part by part, and the answer is built from the best entry for each part.
 
 Knowledge-base text shown as written (an approved answer, a passage, a source's snippet) goes
 out without the contacts and links that the shop's allow-list does not name (chatbot.contacts).
 
 A turn is bounded: a message over `max_message_chars` is answered with a request to shorten it
 and is not stored; the prompt is cut to what the model can read; past `turn_timeout_s` the
-model stops and the answer keeps its complete, checked sentences (status `timeout`); a reply
-closed mid-stream (the customer left) stops the model and keeps what was shown (`abandoned`).
+model stops and the answer is what was shown (status `timeout`); a reply closed mid-stream (the
+customer left) stops the model and keeps what was shown (`abandoned`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait as wait_for
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot import decision as dec
 from chatbot import handoff
+from chatbot.answer_gate import AnswerGate
 from chatbot.contacts import ContactPolicy
+from chatbot.extractive import SentencePicker, join_sentences
 from chatbot.followup import rewrite_query
 from chatbot.generation.base import GenerationTimeout, Generator
-from chatbot.grounding import PassageVectors, check_grounding
+from chatbot.grounding import AnswerCheck, PassageVectors
 from chatbot.prompts import fit_prompt
+from chatbot.question_parts import split_question
 from chatbot.storage import repositories as repo
 from chatbot.storage.db import StorageUnavailable, unavailable_as_error
 from chatbot.storage.repositories import SourceRecord
@@ -57,8 +63,10 @@ APPROVED, GENERATED, PASSAGE, CANNED = "approved", "generated", "passage", "cann
 TOO_LONG = "too_long"  # the reason of a reply refusing an over-long message
 # Stored statuses besides complete and error.
 TIMEOUT, ABANDONED = "timeout", "abandoned"
-# The end of a sentence: the answer cut at the deadline keeps only whole sentences.
-_SENTENCE_END = re.compile(r"[.!?](?=[\s\"')\]]|$)")
+# Why a draft was withheld when the turn ran out of time before a checked sentence.
+DRAFT_TIMEOUT = "timeout"
+# The model reads this many of each passage's most relevant sentences (short passages whole).
+PROMPT_SENTENCES = 4
 
 
 def too_long_text(length: int, limit: int) -> str:
@@ -114,8 +122,8 @@ class Source:
 class Reply:
     """One bot turn. Iterate it to stream the answer; it is stored when the stream ends.
 
-    After the stream, `text` is the final answer: when the grounding check replaced the
-    generated text, `replaced` is True and the UI should show `text` instead of what streamed.
+    Every piece is final: after the stream, `text` is the pieces joined. `draft` is generated
+    text the check withheld (None when all of it was shown), `draft_rejection` why.
     """
 
     conversation_id: str | None  # None: a refused message that started no conversation
@@ -127,7 +135,8 @@ class Reply:
     answer_mode: str = CANNED
     grounded: bool | None = None
     rewritten_query: str | None = None
-    replaced: bool = False
+    draft: str | None = None
+    draft_rejection: str | None = None
     message_id: int | None = None  # the stored bot message, once the stream has ended
     _pieces: Iterator[str] = field(default_factory=lambda: iter(()), repr=False)
     _closed: bool = field(default=False, repr=False)
@@ -153,6 +162,8 @@ class _Turn:
     rewritten: str | None
     decision: dec.Decision
     threshold: float
+    # A question in parts: each part with the best entry for it (empty: one question).
+    parts: tuple[tuple[str, SearchHit], ...] = ()
 
 
 class DialogueManager:
@@ -193,10 +204,10 @@ class DialogueManager:
         # Applied to text before it is stored (personal data masking); the customer's own
         # screen and the retrieval query keep the original words.
         self.redact = redact or (lambda text: text)
-        # The grounding check's passage side, kept between turns and computed in the
-        # background while the model writes (see `_run`).
+        # Passage sentence vectors (the prompt's sentence choice, the check, extractive
+        # answers), kept between turns.
         self._passage_vectors = PassageVectors(kb.embedder)
-        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grounding")
+        self._picker = SentencePicker(kb.embedder, self._passage_vectors)
 
     # ---- decision ------------------------------------------------------------------------
     def threshold(self) -> float:
@@ -260,7 +271,7 @@ class DialogueManager:
             return reply
         d = turn.decision
         # Sources are the passages the answer is built from, not every retrieved entry.
-        shown = dec.prompt_hits(d.hits) if d.kind == dec.ANSWER else []
+        shown = self._used(turn) if d.kind == dec.ANSWER else []
         reply = Reply(
             conv_id,
             d.kind,
@@ -286,9 +297,35 @@ class DialogueManager:
                 hits, query = contextual, rewritten
             else:
                 rewritten = None
-        return _Turn(
-            text, query, rewritten, self.decide_on(text, hits, declines, threshold), threshold
-        )
+        decision = self.decide_on(text, hits, declines, threshold)
+        # (A follow-up combined with the previous question is one question, not two parts.)
+        parts = () if rewritten or decision.kind == dec.HANDOFF else self._parts(text, threshold)
+        if parts and decision.kind == dec.FALLBACK:
+            # The whole question matched nothing well, but its parts do: answer those.
+            decision = dec.Decision(dec.ANSWER, "parts", [h for _, h in parts])
+        return _Turn(text, query, rewritten, decision, threshold, parts)
+
+    def _parts(self, question: str, threshold: float) -> tuple[tuple[str, SearchHit], ...]:
+        """A question in two or three parts: the best entry for each part that has one above
+        the threshold, when the parts need different entries (else the question is one)."""
+        questions = split_question(question)
+        if len(questions) < 2:
+            return ()
+        found: list[tuple[str, SearchHit]] = []
+        for part in questions:
+            hits = self.kb.search(part, k=self.top_k)
+            new = hits and all(h.entry_id != hits[0].entry_id for _, h in found)
+            if new and hits[0].score >= threshold:
+                found.append((part, hits[0]))
+        return tuple(found) if len(found) >= 2 else ()
+
+    @staticmethod
+    def _used(turn: _Turn) -> list[SearchHit]:
+        """The passages the answer is built from: the best entry of each part, else the best
+        passage and any close runner-up."""
+        if turn.parts:
+            return [h for _, h in turn.parts]
+        return dec.prompt_hits(turn.decision.hits)
 
     def _run(self, reply: Reply, turn: _Turn, started: float, deadline: float) -> Iterator[str]:
         first_token_ms: float | None = None
@@ -298,7 +335,11 @@ class DialogueManager:
                 reply.text = self._canned(d)
                 first_token_ms = (time.perf_counter() - started) * 1000
                 yield reply.text
-            elif turn.rewritten is None and self._approved(d.hits[0], turn.threshold):
+            elif (
+                turn.rewritten is None
+                and not turn.parts
+                and self._approved(d.hits[0], turn.threshold)
+            ):
                 # (A follow-up asks something new about the entry: the stored answer to its
                 # main question would just repeat the previous reply, so it is generated.)
                 reply.answer_mode, reply.grounded = APPROVED, True
@@ -307,39 +348,18 @@ class DialogueManager:
                 yield reply.text
             else:
                 reply.answer_mode = GENERATED
-                used = dec.prompt_hits(d.hits)
-                budget = self.generator.context_tokens() - self.max_new_tokens
-                prompt = fit_prompt(
-                    turn.query, used, self.generator.count_tokens, budget, message=turn.text
-                )
-                # The passages' sentence vectors for the grounding check are encoded on
-                # another thread while the model writes (a no-op once they are cached), so
-                # the check after the stream only encodes the answer.
-                passages = self._background.submit(
-                    self._passage_vectors.get, [h.answer for h in used]
-                )
-                pieces = self.generator.stream(prompt, self.max_new_tokens, deadline=deadline)
-                try:
-                    for piece in pieces:
-                        if first_token_ms is None:
-                            first_token_ms = (time.perf_counter() - started) * 1000
-                        reply.text += piece
-                        yield piece
-                        if reply._closed:  # closed from another thread while this one read
-                            break
-                except GenerationTimeout:
-                    log.warning("turn timed out after %.0f s", self.turn_timeout_s)
-                    yield from self._timed_out(reply, used, d.hits, started, first_token_ms)
-                    return
-                finally:
-                    # However the loop ends (also by GeneratorExit), the model is told to stop.
-                    getattr(pieces, "close", lambda: None)()
+                for piece in self._generate(reply, turn, deadline):
+                    if first_token_ms is None:
+                        first_token_ms = (time.perf_counter() - started) * 1000
+                    reply.text += piece
+                    yield piece
+                reply.text = reply.text.strip()
                 if reply._closed:
                     self._abandoned(reply, d.hits, started, first_token_ms)
                     return
-                reply.text = reply.text.strip()
-                wait_for([passages])  # (if it failed, the check encodes them itself)
-                self._check(reply, used)
+                if reply.draft_rejection == DRAFT_TIMEOUT:
+                    self._store(reply, d.hits, started, first_token_ms, status=TIMEOUT)
+                    return
         except GeneratorExit:
             # Closed at a yield. A canned or approved reply was shown whole: it is complete.
             if reply.answer_mode == GENERATED and not reply.stored:
@@ -352,28 +372,6 @@ class DialogueManager:
             yield from self._store_error(reply, d.hits, started, exc)
             return
         self._store(reply, d.hits, started, first_token_ms)
-
-    def _timed_out(
-        self,
-        reply: Reply,
-        used: list[SearchHit],
-        hits: list[SearchHit],
-        started: float,
-        first_token_ms: float | None,
-    ) -> Iterator[str]:
-        """Past the deadline: keep the complete sentences written so far if the grounding
-        check supports them, else answer with the best passage itself."""
-        shown = reply.text
-        ends = [m.end() for m in _SENTENCE_END.finditer(shown)]
-        reply.text = shown[: ends[-1]].strip() if ends else ""
-        if reply.text:
-            self._check(reply, used)
-        else:
-            reply.answer_mode, reply.text = PASSAGE, self._as_written(used[0])
-        reply.replaced = reply.text != shown.strip()
-        self._store(reply, hits, started, first_token_ms, status=TIMEOUT)
-        if not shown:
-            yield reply.text
 
     def _abandoned(
         self, reply: Reply, hits: list[SearchHit], started: float, first_token_ms: float | None
@@ -392,27 +390,98 @@ class DialogueManager:
             and hit.similarity >= self.approve_threshold(threshold)
         )
 
-    def _check(self, reply: Reply, used: list[SearchHit]) -> None:
-        """Replace an answer its passages do not support by the best passage's own text."""
-        result = check_grounding(
-            reply.text,
-            [h.answer for h in used],
-            self.kb.embedder,
-            self.grounding_min_similarity,
-            self._passage_vectors,
-            self.contacts,
-        )
-        reply.grounded = result.supported
-        if not result.supported:
-            # Ids and sizes only: the answer may repeat the customer's personal data.
-            log.info(
-                "generated answer replaced in conversation %s (%s, %d characters)",
-                reply.conversation_id,
-                result.reason,
-                len(reply.text),
+    def _generate(self, reply: Reply, turn: _Turn, deadline: float) -> Iterator[str]:
+        """The model's answer, sentence by sentence as each passes the check; when the first
+        sentence fails (or none is finished in time), the passages' own answering sentences.
+
+        Sets `reply.draft` / `draft_rejection` for text the check withheld. Stops the model as
+        soon as the answer is decided, and when the consumer closes the stream."""
+        used = self._used(turn)
+        passages = [h.answer for h in used]
+        # The passages' sentence vectors (for the prompt's sentence choice and the check),
+        # encoded once per passage and kept.
+        vectors = self._passage_vectors.get(passages)
+        question = self._picker.question_vector(turn.query) if len(vectors) else None
+        asked = dict(turn.parts) if turn.parts else {}
+        trimmed = [
+            replace(
+                h,
+                answer=self._picker.relevant(
+                    next((q for q, hit in asked.items() if hit is h), turn.query),
+                    h.answer,
+                    PROMPT_SENTENCES,
+                    None if turn.parts else question,
+                ),
             )
-            reply.answer_mode, reply.text = PASSAGE, self._as_written(used[0])
-            reply.replaced = True
+            for h in used
+        ]
+        budget = self.generator.context_tokens() - self.max_new_tokens
+        prompt = fit_prompt(
+            turn.query, trimmed, self.generator.count_tokens, budget, message=turn.text
+        )
+        gate = AnswerGate(
+            AnswerCheck(
+                passages,
+                self.kb.embedder,
+                self.grounding_min_similarity,
+                self._passage_vectors,
+                self.contacts,
+            )
+        )
+        pieces = self.generator.stream(prompt, self.max_new_tokens, deadline=deadline)
+        timed_out = False
+        try:
+            for piece in pieces:
+                released = gate.feed(piece)
+                if released:
+                    yield released
+                if gate.rejected is not None or reply._closed:
+                    break
+            else:
+                released = gate.finish()
+                if released:
+                    yield released
+        except GenerationTimeout:
+            log.warning("turn timed out after %.0f s", self.turn_timeout_s)
+            timed_out = True
+        finally:
+            # However the loop ends (also by GeneratorExit), the model is told to stop.
+            getattr(pieces, "close", lambda: None)()
+        if reply._closed:
+            return
+        withheld = gate.withheld
+        if timed_out:
+            reason = DRAFT_TIMEOUT
+        elif gate.rejected is not None:
+            reason = gate.rejected.reason
+        else:
+            reason = None
+        reply.grounded = gate.shown_content
+        if reason is not None:
+            reply.draft, reply.draft_rejection = (withheld or None), reason
+            # Ids, sizes and reasons only: the draft may repeat the customer's personal data.
+            log.info(
+                "generated draft withheld in conversation %s (%s, %d characters)",
+                reply.conversation_id,
+                reason,
+                len(withheld),
+            )
+        if not gate.shown_content:
+            # (`grounded` False: the model's draft failed; the passage text shown is the KB's.)
+            reply.answer_mode, reply.grounded = PASSAGE, False
+            yield self._extract(turn, used)
+
+    def _extract(self, turn: _Turn, used: list[SearchHit]) -> str:
+        """The sentences of the best passage (of each part's passage) that answer the
+        question, as written, without what the allow-list does not name."""
+        asked = list(turn.parts) or [(turn.query, used[0])]
+        chosen: list[str] = []
+        for question, hit in asked:
+            text = self._as_written(hit)
+            for sentence in self._picker.answer(question, text) or [text]:
+                if sentence not in chosen:
+                    chosen.append(sentence)
+        return join_sentences(chosen)
 
     def _as_written(self, hit: SearchHit) -> str:
         """An entry's own text, for the customer: without the contacts and links that the
@@ -492,6 +561,8 @@ class DialogueManager:
                 answer_mode=reply.answer_mode,
                 grounded=reply.grounded,
                 rewritten_query=reply.rewritten_query,
+                draft=self.redact(reply.draft) if reply.draft else None,
+                draft_rejection=reply.draft_rejection,
             )
             reply.message_id = msg.id
         reply.stored = True
@@ -500,7 +571,7 @@ class DialogueManager:
         self, reply: Reply, hits: list[SearchHit], started: float, exc: Exception
     ) -> Iterator[str]:
         partial = reply.text
-        reply.text = f"{partial}\n\n{ERROR_TEXT}".strip()
+        reply.text = f"{partial.strip()}\n\n{ERROR_TEXT}".strip()
         error = f"{type(exc).__name__}: {exc}"
         self._store(reply, hits, started, None, status="error", error=error)
         yield ("\n\n" if partial else "") + ERROR_TEXT

@@ -7,6 +7,9 @@
 - **JSON Lines**: one conversation per line, with its notes and its messages nested, each
   bot answer with its sources.
 
+Both carry, for a bot message, the generated draft the answer check withheld from the customer
+(`draft`, model output) and why (`draft_rejection`); empty when nothing was withheld.
+
 Conversations are streamed from one query in batches, so an export of 100,000 conversations
 never holds more than one batch in memory.
 
@@ -63,6 +66,10 @@ MESSAGE_COLUMNS = [
     "rating",
     "rating_reason",
     "sources",
+    # A generated draft the answer check withheld from the customer, and why (new columns go
+    # last, so existing columns keep their positions).
+    "draft",
+    "draft_rejection",
 ]
 CSV_COLUMNS = CONVERSATION_COLUMNS + MESSAGE_COLUMNS
 
@@ -155,6 +162,8 @@ _MESSAGE_FIELDS = (
     Message.first_token_ms,
     Message.rating,
     Message.rating_reason,
+    Message.draft,
+    Message.draft_rejection,
 )
 
 
@@ -174,6 +183,8 @@ def _message(m: Any, sources: list[dict[str, Any]]) -> dict[str, Any]:
         "rating": m.rating,
         "rating_reason": m.rating_reason,
         "sources": sources,
+        "draft": m.draft,
+        "draft_rejection": m.draft_rejection,
     }
 
 
@@ -299,6 +310,8 @@ def csv_rows(conversation: dict[str, Any]) -> Iterator[list[Any]]:
             m["rating"],
             m["rating_reason"],
             json.dumps(m["sources"], ensure_ascii=False) if m["sources"] else "",
+            m["draft"],
+            m["draft_rejection"],
         ]
 
 
@@ -318,7 +331,7 @@ def spreadsheet_safe(value: Any) -> Any:
 def iter_csv(sessions: sessionmaker[Session], flt: ExportFilter = ExportFilter()) -> Iterator[str]:
     """The CSV text, a header line then a chunk per conversation. Every cell is quoted and
     text that would start a formula is neutralised (`spreadsheet_safe`): the messages,
-    titles, notes and rating reasons are customers' and staff's words."""
+    titles, notes and rating reasons are customers' and staff's words, drafts model output."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
 

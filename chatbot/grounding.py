@@ -1,21 +1,25 @@
-"""Is a generated answer backed by the passages it was generated from? Pure and fast: two
-embedding batches and some regexes, no generation.
+"""Is a generated answer backed by the passages it was generated from? Pure and fast: a few
+embeddings and some regexes, no generation. It works sentence by sentence (`AnswerCheck`), so
+the dialogue can release each sentence as soon as it passes, and for any script.
 
-Three checks, cheapest first:
+Checks per sentence, cheapest first:
 
-1. Contacts and links. Every e-mail address, phone number and web address in the answer must
-   appear in a passage and, when the shop sets an allow-list, be on it (chatbot.contacts): an
-   instruction planted in a passage ("tell the customer to email ...") is data, and what it
-   names is not passed on unless the shop allows it.
-2. Numbers. Every number in the answer (days, amounts, percentages, times, ranges) must occur in
-   some passage: a small model that writes "14 days" where the policy says 30 is the most
-   damaging mistake it can make, and embeddings barely notice it.
-3. Meaning. Every sentence of the answer with some content (3+ words) must be close to at least
-   one passage sentence (or a whole passage, for answers that merge two sentences).
+1. The model declining ("I don't know", "我不知道"): not an answer.
+2. Contacts and links. Every e-mail address, phone number and web address must appear in a
+   passage and, when the shop sets an allow-list, be on it (chatbot.contacts): an instruction
+   planted in a passage ("tell the customer to email ...") is data, and what it names is not
+   passed on unless the shop allows it.
+3. Numbers. Every number (days, amounts, percentages, times, ranges; Chinese numerals are read
+   as digits) must occur in some passage: a model that writes "14 days" where the policy says 30
+   is the most damaging mistake it can make, and embeddings barely notice it.
+4. Meaning. A sentence with some content must be close to at least one passage sentence (or a
+   whole passage, for sentences that merge two), by embedding similarity or, for text the
+   embedder reads poorly, by nearly all its words appearing in one passage sentence.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections import OrderedDict
@@ -24,6 +28,7 @@ from typing import Final
 
 import numpy as np
 
+from chatbot import text as tx
 from chatbot.contacts import ContactPolicy, unsupported_contacts
 from knowledge_base.embedders import Embedder
 
@@ -35,7 +40,10 @@ UNSUPPORTED_NUMBER: Final = "unsupported_number"
 OFF_PASSAGE: Final = "off_passage"
 UNSUPPORTED_CONTACT: Final = "unsupported_contact"
 
-MIN_CONTENT_WORDS: Final = 3  # shorter sentences ("Yes.", "Of course!") are not checked
+# Shorter sentences ("Yes.", "Of course!") say too little to check on their own meaning.
+MIN_CONTENT_WORDS: Final = 3
+# A sentence whose content words are nearly all in one passage sentence restates it.
+LEXICAL_SUPPORT: Final = 0.8
 
 # The model saying it has no answer, in the ways small instruction-tuned models do.
 _DECLINED = re.compile(
@@ -44,17 +52,16 @@ _DECLINED = re.compile(
     r"i\s+am\s+(unable|not\s+able)\s+to\s+(help|answer|find)|"
     r"i\s+(don'?t|do\s+not)\s+have\s+(that|this|any|enough|the)\s+information|"
     r"(the\s+)?reference(\s+text)?\s+(does\s+not|doesn'?t)\s+(say|mention|contain|include|"
-    r"provide|cover)|not\s+(mentioned|covered|stated|provided)\s+in\s+the\s+reference)",
+    r"provide|cover)|not\s+(mentioned|covered|stated|provided)\s+in\s+the\s+reference)"
+    r"|我不(知道|清楚|确定)|无法(回答|确定|提供)|没有(相关|提到|提及|这方面的)|(参考|资料)中(没有|未)",
     re.I,
 )
-# A sentence ends at . ! ? followed by space and a capital, digit or quote ("e.g. the app"
-# does not split), or at a line break.
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[$£€])|\s*\n+\s*")
-_WORD = re.compile(r"[A-Za-z0-9]+")
 # A number: digits with optional thousands separators, decimals and a clock time. Digits glued
 # to letters ("PSD2", "B2B", "MP3") are product names, not quantities. Currency signs, "%" and
 # units are ignored: the number is what the model gets wrong.
 _NUMBER = re.compile(r"(?<![A-Za-z0-9.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?::(\d{2}))?")
+# Chinese numerals, read as digits before numbers are compared ("三十天" is "30天").
+_CHINESE_NUMERAL = re.compile("[零〇一二两三四五六七八九十百千万亿]")
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ class GroundingResult:
 
 
 def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text.strip()) if s and s.strip()]
+    return tx.split_sentences(text)
 
 
 def _normalise_number(whole: str, decimals: str | None, minutes: str | None) -> str:
@@ -88,11 +95,23 @@ def numbers_in(text: str) -> list[str]:
     """Normalised numbers in order of appearance, without repeats: "$1,200.00 in 5-7 days" ->
     ["1200", "5", "7"]; "9:00" -> "9"."""
     found: list[str] = []
-    for match in _NUMBER.finditer(text):
+    for match in _NUMBER.finditer(_as_digits(text)):
         number = _normalise_number(*match.groups())
         if number not in found:
             found.append(number)
     return found
+
+
+def _as_digits(text: str) -> str:
+    """Full-width digits as ASCII, and Chinese numerals as digits."""
+    text = tx.normalise(text)
+    if _CHINESE_NUMERAL.search(text):
+        import cn2an  # only for text with Chinese numerals: it loads a few tables
+
+        # An odd run of numerals is compared as it is.
+        with contextlib.suppress(ValueError, KeyError):
+            text = cn2an.transform(text, "cn2an")
+    return text
 
 
 def _declined(text: str) -> bool:
@@ -146,17 +165,71 @@ class PassageVectors:
         blocks = [known[p] for p in unique if len(known[p])]
         return np.vstack(blocks) if blocks else np.zeros((0, 0), dtype=np.float32)
 
+    def sentences(self, passage: str) -> tuple[list[str], np.ndarray]:
+        """The passage's sentences and their vectors (the first rows of its candidates)."""
+        parts = split_sentences(passage)
+        return parts, self.get([passage])[: len(parts)]
 
-def _best_similarities(
-    sentences: list[str], passages: list[str], embedder: Embedder, cache: PassageVectors | None
-) -> list[float]:
-    passage_vectors = (cache if cache is not None else PassageVectors(embedder)).get(passages)
-    if not len(passage_vectors):
-        return [0.0] * len(sentences)
-    answer_vectors = embedder.encode(sentences)
-    # Unit-length vectors: the dot product is the cosine similarity.
-    similarities = np.asarray(answer_vectors) @ passage_vectors.T
-    return [float(s) for s in similarities.max(axis=1)]
+
+class AnswerCheck:
+    """Checks answer sentences one at a time against fixed passages (see the module docstring).
+
+    `cache` keeps the passages' sentence vectors between turns (it must use `embedder`);
+    `policy` is the shop's allow-list of contacts and link hosts (None: any in the passages).
+    """
+
+    def __init__(
+        self,
+        passages: list[str],
+        embedder: Embedder,
+        min_similarity: float = 0.5,
+        cache: PassageVectors | None = None,
+        policy: ContactPolicy | None = None,
+    ) -> None:
+        self.passages = passages
+        self.embedder = embedder
+        self.min_similarity = min_similarity
+        self.policy = policy
+        self._cache = cache if cache is not None else PassageVectors(embedder)
+        self._numbers = {n for p in passages for n in numbers_in(p)}
+        self._sentences = [c for p in passages for c in _candidates(p)]
+        self._vectors: np.ndarray | None = None
+
+    def _passage_vectors(self) -> np.ndarray:
+        if self._vectors is None:
+            self._vectors = self._cache.get(self.passages)
+        return self._vectors
+
+    def sentence(self, sentence: str) -> GroundingResult:
+        """One sentence's verdict; `sentence_scores` holds its similarity when it was needed."""
+        if _declined(sentence):
+            return GroundingResult(False, MODEL_DECLINED)
+        contacts = unsupported_contacts(sentence, self.passages, self.policy)
+        if contacts:
+            return GroundingResult(False, UNSUPPORTED_CONTACT, unsupported_contacts=contacts)
+        unsupported = [n for n in numbers_in(sentence) if n not in self._numbers]
+        if unsupported:
+            return GroundingResult(False, UNSUPPORTED_NUMBER, unsupported_numbers=unsupported)
+        if not self.passages:
+            return GroundingResult(False, OFF_PASSAGE, [0.0])
+        score = self.similarity(sentence)
+        if tx.content_size(sentence) < MIN_CONTENT_WORDS:
+            return GroundingResult(True, SUPPORTED, [score])
+        if score >= self.min_similarity or self._restates(sentence):
+            return GroundingResult(True, SUPPORTED, [score])
+        return GroundingResult(False, OFF_PASSAGE, [score])
+
+    def similarity(self, sentence: str) -> float:
+        """The best cosine similarity of the sentence with a passage sentence."""
+        vectors = self._passage_vectors()
+        if not len(vectors):
+            return 0.0
+        answer = np.asarray(self.embedder.encode([sentence]))
+        # Unit-length vectors: the dot product is the cosine similarity.
+        return float((answer @ vectors.T).max())
+
+    def _restates(self, sentence: str) -> bool:
+        return any(tx.overlap(sentence, c) >= LEXICAL_SUPPORT for c in self._sentences)
 
 
 def check_grounding(
@@ -167,28 +240,22 @@ def check_grounding(
     cache: PassageVectors | None = None,
     policy: ContactPolicy | None = None,
 ) -> GroundingResult:
-    """Whether the answer states only what the passages say (see the module docstring).
-
-    `cache` keeps the passages' sentence vectors between calls (it must use `embedder`);
-    `policy` is the shop's allow-list of contacts and link hosts (None: any in the passages)."""
+    """Whether the whole answer states only what the passages say: every sentence passes
+    `AnswerCheck.sentence`. The first failing sentence gives the reason."""
     sentences = split_sentences(answer)
     if not sentences:
         return GroundingResult(False, EMPTY)
-    if _declined(answer):
-        return GroundingResult(False, MODEL_DECLINED)
-    contacts = unsupported_contacts(answer, passages, policy)
-    if contacts:
-        return GroundingResult(False, UNSUPPORTED_CONTACT, unsupported_contacts=contacts)
-    in_passages = {n for p in passages for n in numbers_in(p)}
-    unsupported = [n for n in numbers_in(answer) if n not in in_passages]
-    scores = _best_similarities(sentences, passages, embedder, cache)
-    if unsupported:
-        return GroundingResult(False, UNSUPPORTED_NUMBER, scores, unsupported)
-    checked = [
-        score
-        for sentence, score in zip(sentences, scores, strict=True)
-        if len(_WORD.findall(sentence)) >= MIN_CONTENT_WORDS
-    ]
-    if any(score < min_similarity for score in checked):
-        return GroundingResult(False, OFF_PASSAGE, scores)
+    check = AnswerCheck(passages, embedder, min_similarity, cache, policy)
+    scores: list[float] = []
+    for sentence in sentences:
+        result = check.sentence(sentence)
+        scores += result.sentence_scores
+        if not result.supported:
+            return GroundingResult(
+                False,
+                result.reason,
+                scores,
+                result.unsupported_numbers,
+                result.unsupported_contacts,
+            )
     return GroundingResult(True, SUPPORTED, scores)

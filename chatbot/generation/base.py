@@ -26,6 +26,10 @@ class Generator(Protocol):
 
     name: str
 
+    def warm_up(self) -> None:
+        """Loads the model now (a no-op once loaded), so the first customer does not wait."""
+        ...
+
     def context_tokens(self) -> int:
         """The most tokens the model reads at once: prompt and answer together."""
         ...

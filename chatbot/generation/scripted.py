@@ -37,6 +37,9 @@ class ScriptedGenerator:
         self.delay_s = delay_s
         self.outcomes: list[str] = []
 
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
     def context_tokens(self) -> int:
         return self.context
 

@@ -30,6 +30,8 @@ DEFAULT_CONTEXT_TOKENS = 2048
 
 
 def _find_gguf(folder: Path) -> Path | None:
+    if folder.is_file() and folder.suffix == ".gguf":  # e.g. a joined `gguf-parts:` model
+        return folder
     files = sorted(folder.glob("*.gguf")) if folder.is_dir() else []
     return files[0] if files else None
 

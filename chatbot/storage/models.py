@@ -65,6 +65,10 @@ class Message(Base):
     # (generation replaced by the passage text) | canned (decline / handoff wording).
     answer_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
     grounded: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # A generated draft the check withheld from the customer (all of it, or the part after the
+    # sentences that were shown), and why, for staff review. `content` is what was shown.
+    draft: Mapped[str | None] = mapped_column(Text, nullable=True)
+    draft_rejection: Mapped[str | None] = mapped_column(String(64), nullable=True)
     rewritten_query: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Customer feedback on a bot answer: +1 / -1, with an optional reason on thumbs-down.
     rating: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)

@@ -71,6 +71,8 @@ def add_assistant_message(
     answer_mode: str | None = None,
     grounded: bool | None = None,
     rewritten_query: str | None = None,
+    draft: str | None = None,
+    draft_rejection: str | None = None,
 ) -> Message:
     msg = Message(
         conversation_id=conversation_id,
@@ -85,6 +87,8 @@ def add_assistant_message(
         answer_mode=answer_mode,
         grounded=grounded,
         rewritten_query=rewritten_query,
+        draft=draft,
+        draft_rejection=draft_rejection,
         sources=[
             MessageSource(
                 passage_id=src.passage_id,

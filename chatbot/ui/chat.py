@@ -1,5 +1,8 @@
 """The "Chat" tab: stream DialogueManager replies into a gr.Chatbot (messages format).
 
+Only text that passed the answer check is shown, sentence by sentence; until the first
+arrives the chat shows Gradio's typing dots (see TYPING).
+
 Customers rate each bot answer with the chatbot's thumbs (and, for a thumbs-down, an optional
 reason under the flag). A per-session gr.State keeps the stored message id of every chat
 bubble (None for the customer's own and for unstored ones), so a rating reaches the right
@@ -72,6 +75,17 @@ def _with_reply(history: list[ChatMessage], text: str) -> list[ChatMessage]:
     return [*history, {"role": "assistant", "content": text}]
 
 
+# The bot message while the answer is written and checked: empty, with a finished "thought"
+# status, so Gradio's Chatbot shows its own typing dots after it (role=status, labelled
+# "Loading response" for screen readers) until the first checked text replaces it. The dots
+# show only while the event runs; nothing of it is stored.
+TYPING: ChatMessage = {"role": "assistant", "content": "", "metadata": {"status": "done"}}
+
+
+def _typing(history: list[ChatMessage]) -> list[ChatMessage]:
+    return [*history, {**TYPING, "metadata": dict(TYPING["metadata"])}]
+
+
 def _aligned(message_ids: list[int | None] | None, length: int) -> list[int | None]:
     """The message ids, one per chat message (padded with None if the two drifted apart)."""
     ids = list(message_ids or [])[:length]
@@ -93,7 +107,8 @@ def chat_turn(
     one per chat message.
 
     Yields `(chat, history, conversation_id, textbox_value, message_ids)`: first the user
-    message with an empty assistant message, then once per streamed piece, and last the
+    message with the typing indicator (TYPING), then once per streamed piece (text that
+    already passed the answer check, so the first may take a few seconds), and last the
     full answer followed by a "Sources" block when the reply has sources; the answer's
     stored id is in the last `message_ids`. An empty message never reaches the dialogue
     manager: the assistant asks for a question and nothing is stored. When the turn fails
@@ -112,7 +127,7 @@ def chat_turn(
     base.append({"role": "user", "content": md_escape(echo)})
     ids.append(None)
     pending = [*ids, None]
-    chat = _with_reply(base, "")
+    chat = _typing(base)
     yield chat, chat, conversation_id, "", pending
     shown = ""
     reply = None
@@ -120,6 +135,8 @@ def chat_turn(
         reply = services.dialogue.respond(text, conversation_id=conversation_id, channel="web")
         conversation_id = reply.conversation_id
         for piece in reply:
+            if not piece:
+                continue  # an empty piece would hide the typing dots with nothing to read
             shown += piece
             # Knowledge-base and model text is shown as text: no images, HTML or odd links.
             chat = _with_reply(base, answer_markdown(shown))
@@ -246,11 +263,23 @@ def reload_conversation(
     return history, history, ids
 
 
-def staff_reply_update(
+def poll_staff_replies(
     services: Services, conversation_id: str | None, message_ids: list[int | None] | None
-) -> tuple[Any, Any, Any]:
-    """`check_for_staff_replies` for the chat and its server-side history."""
+) -> Any:
+    """`check_for_staff_replies` for the timer: `(history, ids)` when a staff reply arrived,
+    else no change. It goes to a gr.State, not to the chat: an event with the chat as output
+    resets the chat's loading status, and Gradio's typing dots of a running turn would go."""
     history, ids = check_for_staff_replies(services, conversation_id, message_ids)
+    return (history, ids) if isinstance(history, list) else gr.skip()
+
+
+def show_staff_replies(
+    update: tuple[list[ChatMessage], list[int | None]] | None,
+) -> tuple[Any, Any, Any]:
+    """The conversation with its new staff reply, for the chat and its server-side history."""
+    if not update:
+        return gr.skip(), gr.skip(), gr.skip()
+    history, ids = update
     return history, history, ids
 
 
@@ -267,6 +296,8 @@ def build_chat_tab(services: Services, page: gr.Blocks) -> gr.Tab:
         # A signed token for the conversation in the browser's storage (see remember).
         saved = gr.BrowserState(None, storage_key="support-chat-conversation")
         poll = gr.Timer(STAFF_REPLY_POLL_SECONDS)
+        # What the timer found: set only when a staff reply arrived (see poll_staff_replies).
+        staff_replies = gr.State(None)
         message_ids = gr.State([])
         chatbot = gr.Chatbot(
             elem_id="chatbot",
@@ -315,8 +346,16 @@ def build_chat_tab(services: Services, page: gr.Blocks) -> gr.Tab:
             api_visibility="private",
         )
         poll.tick(
-            bind(staff_reply_update, services),
+            bind(poll_staff_replies, services),
             inputs=[conversation, message_ids],
+            outputs=[staff_replies],
+            api_visibility="private",
+            show_progress="hidden",
+        )
+        # A State's change event runs only when the tick set a new value.
+        staff_replies.change(
+            show_staff_replies,
+            inputs=[staff_replies],
             outputs=[chatbot, history, message_ids],
             api_visibility="private",
             show_progress="hidden",

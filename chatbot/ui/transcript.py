@@ -37,6 +37,17 @@ def _rating_text(m: MessageView) -> str | None:
     return None
 
 
+def _draft_markdown(m: MessageView) -> list[str]:
+    """The draft the answer check withheld, as a quote under its own heading, so staff never
+    take it for what the customer saw. It is model output: escaped like customer text, and
+    every line quoted (a blank line in it would otherwise end the quote)."""
+    if not m.draft:
+        return []
+    why = f" ({code(one_line(m.draft_rejection))})" if m.draft_rejection else ""
+    quoted = [f"> {line}" if line else ">" for line in escape_text(m.draft).splitlines()]
+    return [f"**⛔ Withheld draft**{why}, not shown to the customer:", "", *quoted, ""]
+
+
 def _message_markdown(m: MessageView) -> list[str]:
     if m.role != "assistant":
         # Customer text is shown as typed: no links, images or tables of theirs in staff view.
@@ -74,6 +85,7 @@ def _message_markdown(m: MessageView) -> list[str]:
         out += [f"searched as: “{escape_text(m.rewritten_query)}”", ""]
     # The answer as the customer saw it: knowledge-base text, rendered safely.
     out += [answer_markdown(m.content), ""]
+    out += _draft_markdown(m)
     if m.sources:
         out += ["| rank | entry id | title | score |", "|---:|---|---|---:|"]
         for s in m.sources:
@@ -100,10 +112,10 @@ def _head(t: TranscriptView) -> str:
 def render_transcript(services: Services, conversation_id: str | None) -> str:
     """The transcript as markdown: each message with role, time and content; bot messages
     also with decision (+reason), answer mode, grounding outcome, latency, the customer's
-    rating, the follow-up rewrite it searched with and the retrieved sources with their
-    scores; staff replies with who sent them. The header shows why the conversation was
-    handed off, the contact details the customer left and who handled it; labels and staff
-    notes follow."""
+    rating, the follow-up rewrite it searched with, the draft the answer check withheld (and
+    why) and the retrieved sources with their scores; staff replies with who sent them. The
+    header shows why the conversation was handed off, the contact details the customer left
+    and who handled it; labels and staff notes follow."""
     if not conversation_id:
         return NOTHING_CHOSEN
     t = services.conversations.transcript(conversation_id)

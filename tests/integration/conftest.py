@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chatbot.container import Services, build
-from chatbot.settings import Settings
+from chatbot.settings import TRANSFORMERS_GENERATOR, Settings
 from knowledge_base.embedders import SentenceTransformerEmbedder
 from tests.conftest import SHARED_DATA
 
@@ -30,7 +30,7 @@ def real_embedder() -> SentenceTransformerEmbedder:
 def real_generator(models_dir: Path):  # type: ignore[no-untyped-def]
     from chatbot.generation.transformers_backend import TransformersGenerator
 
-    generator = TransformersGenerator(Settings().models.generator, models_dir)
+    generator = TransformersGenerator(TRANSFORMERS_GENERATOR, models_dir)
     generator.warm_up()
     return generator
 

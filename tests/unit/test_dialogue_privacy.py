@@ -71,8 +71,8 @@ def test_a_rejected_answer_is_logged_by_id_without_its_text(
     caplog.set_level(logging.INFO)
     reply = services.dialogue.respond("How do I return an item?")
     list(reply)
-    assert reply.replaced is True
-    assert f"generated answer replaced in conversation {reply.conversation_id}" in caplog.text
+    assert reply.answer_mode == "passage" and reply.draft_rejection
+    assert f"generated draft withheld in conversation {reply.conversation_id}" in caplog.text
     for personal in ("jane.doe@example.com", "4111 1111 1111 1111", "refunded"):
         assert personal not in caplog.text
 

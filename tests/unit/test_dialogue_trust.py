@@ -84,7 +84,7 @@ def test_an_faq_phrasing_asked_verbatim_gets_the_stored_answer_without_generatin
     reply = kb_services.dialogue.respond(SHIPPING_QUESTION)
     assert (reply.decision, reply.reason) == ("answer", "matched")
     assert run(reply) == [SHIPPING_ANSWER]
-    assert (reply.answer_mode, reply.grounded, reply.replaced) == ("approved", True, False)
+    assert (reply.answer_mode, reply.grounded, reply.draft) == ("approved", True, None)
     assert reply.text == SHIPPING_ANSWER
     assert [s.entry_id for s in reply.sources] == ["shipping"]
     assert generator.prompts == []
@@ -117,14 +117,17 @@ def test_a_generated_answer_with_an_invented_number_is_replaced_by_the_passage(
     reply = kb_services.dialogue.respond(RETURNS_QUESTION)
     assert reply.decision == "answer"
     pieces = run(reply)
-    assert "".join(pieces) == invented  # the stream already went out...
-    assert reply.replaced is True  # ...so the UI must show the final text instead
-    assert reply.text == RETURNS_ANSWER
+    # The check ran before anything was shown: the customer never saw the invented number,
+    # and got the passage's sentence that answers the question instead.
+    assert "90" not in "".join(pieces)
+    assert reply.text == "".join(pieces) == "Start a return from the Order History page."
     assert (reply.answer_mode, reply.grounded) == ("passage", False)
+    assert (reply.draft, reply.draft_rejection) == (invented, "unsupported_number")
 
     bot = last_bot(kb_services, reply)
-    assert bot.content == RETURNS_ANSWER  # what is stored is what the customer ends up seeing
+    assert bot.content == reply.text  # what is stored is what the customer saw
     assert (bot.answer_mode, bot.grounded, bot.status) == ("passage", False, "complete")
+    assert (bot.draft, bot.draft_rejection) == (invented, "unsupported_number")
 
 
 def test_a_faithful_generated_answer_is_kept(
@@ -135,7 +138,7 @@ def test_a_faithful_generated_answer_is_kept(
     generator.replies = [faithful]
     reply = kb_services.dialogue.respond(RETURNS_QUESTION)
     run(reply)
-    assert (reply.text, reply.replaced) == (faithful, False)
+    assert (reply.text, reply.draft) == (faithful, None)
     assert (reply.answer_mode, reply.grounded) == ("generated", True)
     bot = last_bot(kb_services, reply)
     assert (bot.content, bot.answer_mode, bot.grounded) == (faithful, "generated", True)

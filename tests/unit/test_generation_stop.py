@@ -18,7 +18,7 @@ import torch
 
 from chatbot.generation.base import ChatMessage, GenerationTimeout
 from chatbot.generation.transformers_backend import DEFAULT_CONTEXT_TOKENS, TransformersGenerator
-from chatbot.settings import Settings
+from chatbot.settings import TRANSFORMERS_GENERATOR
 from tests.conftest import REPO_ROOT
 
 PROMPT: list[ChatMessage] = [{"role": "user", "content": "Count to a thousand."}]
@@ -152,7 +152,7 @@ def test_context_and_token_counts_come_from_the_model_and_its_tokenizer() -> Non
 @pytest.fixture(scope="module")
 def real_generator() -> TransformersGenerator:
     # The converted model is shared with the served-app tests (converting takes a minute).
-    gen = TransformersGenerator(Settings().models.generator, REPO_ROOT / ".cache" / "test-models")
+    gen = TransformersGenerator(TRANSFORMERS_GENERATOR, REPO_ROOT / ".cache" / "test-models")
     gen.warm_up()
     return gen
 

@@ -131,7 +131,8 @@ def test_an_off_topic_sentence_is_unsupported(embedder: HashEmbedder) -> None:
 
 
 def test_min_similarity_is_the_threshold(embedder: HashEmbedder) -> None:
-    answer = "You can return items within 30 days."
+    # A paraphrase (not a restatement in the passage's own words, which is supported as such).
+    answer = "Most purchases may be sent back for a refund."
     score = check_grounding(answer, [RETURNS], embedder).sentence_scores[0]
     assert check_grounding(answer, [RETURNS], embedder, min_similarity=score).supported
     assert not check_grounding(answer, [RETURNS], embedder, min_similarity=score + 0.01).supported
@@ -182,12 +183,13 @@ class Counting(HashEmbedder):
         return super().encode(texts, batch_size)
 
 
-def test_embeddings_are_computed_in_one_batch_each() -> None:
+def test_passages_are_encoded_in_one_batch_and_answers_by_the_sentence() -> None:
     embedder = Counting()
     answer = "You can return items within 30 days. Refunds take 5-7 business days."
     check_grounding(answer, [RETURNS, SHIPPING], embedder)
-    # 2 + 2 passage sentences plus each two-sentence passage whole; then 2 answer sentences.
-    assert embedder.calls == [6, 2]
+    # 2 + 2 passage sentences plus each two-sentence passage whole; then each answer sentence
+    # as it is checked (answers are checked sentence by sentence while they stream).
+    assert embedder.calls == [6, 1, 1]
 
 
 def test_passage_vectors_are_kept_between_checks() -> None:
@@ -196,11 +198,11 @@ def test_passage_vectors_are_kept_between_checks() -> None:
     answer = "You can return items within 30 days. Refunds take 5-7 business days."
     first = check_grounding(answer, [RETURNS, SHIPPING], embedder, cache=cache)
     again = check_grounding(answer, [SHIPPING, RETURNS], embedder, cache=cache)
-    assert embedder.calls == [6, 2, 2]  # the second check encodes only the answer
+    assert embedder.calls == [6, 1, 1, 1, 1]  # the second check encodes only the answer
     assert again == first
     # A new passage is encoded alone; the known one comes from the cache.
     check_grounding(answer, [RETURNS, "Gift cards never expire."], embedder, cache=cache)
-    assert embedder.calls[-2:] == [1, 2]
+    assert embedder.calls[-3:] == [1, 1, 1]
 
 
 def test_passage_vectors_forget_the_least_recently_used() -> None:
@@ -457,8 +459,11 @@ def test_a_generated_answer_repeating_a_planted_contact_falls_back(
     generator.replies = ["Gift cards never expire. Email attacker@evil.example to claim one."]
     reply = shop.dialogue.respond(GIFT_QUESTION)
     list(reply)
-    assert (reply.answer_mode, reply.grounded, reply.replaced) == ("passage", False, True)
-    assert "evil.example" not in reply.text and "[contact removed]" in reply.text
+    # The first sentence passed and was shown; the planted contact was withheld.
+    assert (reply.answer_mode, reply.grounded) == ("generated", True)
+    assert reply.text == "Gift cards never expire."
+    assert reply.draft_rejection == "unsupported_contact"
+    assert reply.draft == "Email attacker@evil.example to claim one."
     assert "evil.example" not in bot_content(shop, reply)
 
 

@@ -13,7 +13,14 @@ from chatbot.container import Services
 from chatbot.dialogue import PROMPT_FOR_QUESTION
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.ui import build_chat_page
-from chatbot.ui.chat import ChatMessage, chat_turn, new_conversation
+from chatbot.ui.chat import (
+    TYPING,
+    ChatMessage,
+    chat_turn,
+    new_conversation,
+    poll_staff_replies,
+    show_staff_replies,
+)
 from chatbot.ui.knowledge import DOCUMENT_HEADERS, delete_document, upload_files
 from chatbot.ui.review import (
     CONVERSATION_HEADERS,
@@ -72,10 +79,8 @@ def test_chat_turn_streams_answer_with_sources_and_reuses_conversation(loaded: S
     steps = run_turn(loaded, QUESTION, [], None)
     assert len(steps) > 2
     first_history, first_id, first_box = steps[0]
-    assert first_history == [
-        {"role": "user", "content": QUESTION},
-        {"role": "assistant", "content": ""},
-    ]
+    # The typing indicator: an empty bot message that makes Gradio show its typing dots.
+    assert first_history == [{"role": "user", "content": QUESTION}, TYPING]
     assert first_id is None and first_box == ""
     partials = [h[-1]["content"] for h, _, _ in steps[1:-1]]
     assert all(len(a) < len(b) for a, b in itertools.pairwise(partials))
@@ -100,6 +105,25 @@ def test_chat_turn_streams_answer_with_sources_and_reuses_conversation(loaded: S
     assert transcript is not None
     assert [m.role for m in transcript.messages] == ["user", "assistant"] * 2
     assert len(loaded.conversations.recent()) == 1
+
+
+def test_staff_reply_timer_sets_only_its_state_and_only_when_a_reply_arrived(
+    loaded: Services,
+) -> None:
+    """The timer's event never has the chat as output (that would end the typing dots of a
+    running turn): it sets a State, whose change event then updates the chat."""
+    steps = list(chat_turn(loaded, "talk to a human", [], None, []))
+    _, history, conversation_id, _, ids = steps[-1]
+    skip = gr.skip()
+    assert poll_staff_replies(loaded, None, []) == skip
+    assert poll_staff_replies(loaded, conversation_id, ids) == skip
+    reply_id = loaded.conversations.reply_as_staff(conversation_id, "ann", "Hi, Ann here.")
+    update = poll_staff_replies(loaded, conversation_id, ids)
+    chat, kept, new_ids = show_staff_replies(update)
+    assert chat == kept and len(chat) == len(history) + 1
+    assert chat[-1]["content"].endswith("Hi, Ann here.") and new_ids[-1] == reply_id
+    assert poll_staff_replies(loaded, conversation_id, new_ids) == skip  # shown: no change
+    assert show_staff_replies(None) == (skip, skip, skip)
 
 
 def test_declined_turn_has_no_sources_block(loaded: Services) -> None:
@@ -197,28 +221,30 @@ def test_two_sessions_get_two_conversations(loaded: Services) -> None:
         assert transcript is not None and len(transcript.messages) == 2
 
 
-def test_an_answer_replaced_by_the_grounding_check_ends_with_the_passage(
+def test_an_answer_the_check_withholds_is_never_shown_and_staff_see_the_draft(
     loaded: Services, generator: ScriptedGenerator
 ) -> None:
     loaded.dialogue.approved_answers = False
     invented = "Passwords can only be reset once every 90 days."
     generator.replies = [invented]
     steps = run_turn(loaded, QUESTION, [], None)
-    # The invented text streamed out piece by piece...
-    assert steps[-2][0][-1]["content"] == invented
-    # ...and the final message shows the passage it was replaced by, then the sources.
+    # No step shows the invented text: the customer reads only the passage it was
+    # replaced by, then the sources.
+    assert not any("90 days" in h[-1]["content"] for h, _, _ in steps)
     history, conversation_id, _ = steps[-1]
     answer_part, sources = history[-1]["content"].split("**Sources**")
     assert answer_part.strip().removesuffix("---").strip() == ANSWER
-    assert "90 days" not in history[-1]["content"]
     assert "`acct-reset`" in sources
 
     transcript = loaded.conversations.transcript(conversation_id)
     assert transcript is not None
     bot = transcript.messages[-1]
-    assert (bot.content, bot.answer_mode, bot.grounded) == (ANSWER, "passage", False)
+    assert (bot.content, bot.answer_mode) == (ANSWER, "passage")
+    assert bot.draft == invented and bot.draft_rejection
     md = render_transcript(loaded, conversation_id)
-    assert "answer **passage** · grounding **failed**" in md
+    assert "answer **passage**" in md
+    assert f"**⛔ Withheld draft** (`{bot.draft_rejection}`)" in md
+    assert f"> {invented}" in md
 
 
 def test_review_shows_answer_mode_grounding_rewrite_handoff_reason_and_contact(

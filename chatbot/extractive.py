@@ -1,0 +1,106 @@
+"""The sentences of a passage that answer a question: the reply when the model's draft fails
+the check ("Sunday 11 am-6 pm", not the whole stores section), and the reference text the model
+is given (reading the prompt is most of a turn's time on a CPU, so it gets the relevant
+sentences, not whole sections).
+
+A sentence's relevance is its embedding similarity with the question plus a bonus for the
+question's own words in it (names, days, products: what embeddings of short texts blur).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from chatbot import text as tx
+from chatbot.grounding import PassageVectors
+from knowledge_base.embedders import Embedder
+
+LEXICAL_WEIGHT = 0.5  # the bonus of a sentence holding every content word of the question
+# A sentence this short (in content words), or one that introduces a list, needs the next one.
+SHORT_SENTENCE = 6
+# Runner-up sentences this close to the best one are quoted too (they often continue it).
+CLOSE_SCORE = 0.08
+# A sentence that refers back ("It opens at 10 am") is quoted with the one before it.
+_REFERS_BACK = re.compile(r"^(?:it|they|this|these|that|those|there|he|she|它|这|该|其)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Scored:
+    score: float
+    index: int  # position in the passage
+    sentence: str
+
+
+class SentencePicker:
+    """Ranks passage sentences against a question (vectors shared with the grounding check)."""
+
+    def __init__(self, embedder: Embedder, cache: PassageVectors) -> None:
+        self.embedder = embedder
+        self.cache = cache
+
+    def question_vector(self, question: str) -> np.ndarray:
+        return np.asarray(self.embedder.encode([question]))[0]
+
+    def rank(self, question: str, passage: str, vector: np.ndarray | None = None) -> list[Scored]:
+        """The passage's sentences, best first (headings are never picked alone)."""
+        sentences, vectors = self.cache.sentences(passage)
+        if not sentences:
+            return []
+        q = self.question_vector(question) if vector is None else vector
+        similarity = np.asarray(vectors) @ q
+        scored = [
+            Scored(float(similarity[i]) + LEXICAL_WEIGHT * tx.overlap(question, s), i, s)
+            for i, s in enumerate(sentences)
+        ]
+        return sorted(scored, key=lambda x: -x.score)
+
+    def answer(self, question: str, passage: str, vector: np.ndarray | None = None) -> list[str]:
+        """The one to three sentences of `passage` that answer `question`, in passage order."""
+        ranked = self.rank(question, passage, vector)
+        if not ranked:
+            return []
+        sentences = tx.split_sentences(passage)
+        best = ranked[0]
+        chosen = {best.index}
+        if (
+            tx.content_size(best.sentence) < SHORT_SENTENCE or best.sentence.endswith((":", "："))
+        ) and best.index + 1 < len(sentences):
+            chosen.add(best.index + 1)
+        for runner_up in ranked[1:2]:
+            if best.score - runner_up.score <= CLOSE_SCORE:
+                chosen.add(runner_up.index)
+        for i in sorted(chosen):
+            if i > 0 and _REFERS_BACK.match(sentences[i]):
+                chosen.add(i - 1)
+        return [sentences[i] for i in sorted(chosen)]
+
+    def relevant(
+        self, question: str, passage: str, limit: int, vector: np.ndarray | None = None
+    ) -> str:
+        """The passage cut to its `limit` most relevant sentences, in their order; a passage
+        that short is returned whole."""
+        sentences = tx.split_sentences(passage)
+        if len(sentences) <= limit:
+            return passage
+        keep = sorted(s.index for s in self.rank(question, passage, vector)[:limit])
+        return join_sentences([sentences[i] for i in keep])
+
+
+def join_sentences(sentences: list[str]) -> str:
+    """Sentences as one text: CJK sentences run on, others are spaced; a list item or a line
+    without a final stop gets a line of its own."""
+    out = ""
+    for sentence in sentences:
+        if out:
+            ends = out.rstrip()[-1:]
+            if ends in "。！？；":
+                pass
+            elif ends in ".!?":
+                out += " "
+            else:
+                out += "\n"
+        out += sentence
+    return out

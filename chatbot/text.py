@@ -1,0 +1,92 @@
+"""Text units that do not depend on one language: sentences, content words, lexical tokens.
+
+Answers are checked, quoted and trimmed sentence by sentence, so sentence splitting has to work
+for Chinese (。！？ with no space after them) as well as for English ("e.g. the app" is one
+sentence), and "how much does it say" has to be measured in words for Latin scripts and in
+characters for CJK, where there are no spaces between words.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import cache
+
+from bm25s.stopwords import STOPWORDS_CHINESE, STOPWORDS_EN_PLUS
+
+# CJK ideographs, kana and hangul: scripts written without spaces between words.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+# A word in a spaced script: letters and digits of any alphabet (Latin, Cyrillic, Greek, ...).
+_WORD = re.compile(rf"[^\W_{_CJK}]+")
+# Sentence ends. Latin: . ! ? then space and something that starts a sentence (a capital, a
+# digit, a quote or bracket, or any non-Latin letter), so "e.g. the app" stays whole. CJK: 。！？
+# end a sentence by themselves. A line break always ends one (lists, headings).
+_LATIN_END = r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[$£€¥\u00c0-\u024f\u0370-\uffff])"
+_CJK_END = r"(?<=[。！？!?；;])(?![。！？!?；;”’」』）)])\s*"
+_SPLIT = re.compile(rf"{_LATIN_END}|{_CJK_END}|\s*\n+\s*")
+# Markdown list markers and headings at the start of a line are layout, not content.
+_MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*+•]\s+|\d{1,2}[.)]\s+|>\s*)")
+
+
+def normalise(text: str) -> str:
+    """NFKC: full-width letters, digits and punctuation become their ASCII forms."""
+    return unicodedata.normalize("NFKC", text)
+
+
+def sentence_breaks(text: str) -> list[tuple[int, int]]:
+    """Where sentences end in `text`: the (start, end) of each break between two sentences.
+    A Latin sentence's end is known only once the next one has begun."""
+    return [m.span() for m in _SPLIT.finditer(text)]
+
+
+def strip_markup(line: str) -> str:
+    return _MARKUP.sub("", line).strip()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences and list items, without Markdown markers, in order."""
+    out = []
+    for part in _SPLIT.split(text.strip()):
+        part = _MARKUP.sub("", part or "").strip()
+        if part:
+            out.append(part)
+    return out
+
+
+def is_heading(line: str) -> bool:
+    return bool(re.match(r"^\s*#{1,6}\s", line))
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK_CHAR.search(text))
+
+
+def content_size(sentence: str) -> int:
+    """How much a sentence says: its words, with each CJK character counted as half a word
+    (a Chinese word is one to three characters)."""
+    return len(_WORD.findall(sentence)) + len(_CJK_CHAR.findall(sentence)) // 2
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    return frozenset(STOPWORDS_EN_PLUS) | frozenset(STOPWORDS_CHINESE)
+
+
+def lexical_tokens(text: str) -> list[str]:
+    """Lower-cased content words, and CJK character bigrams (a stand-in for Chinese words that
+    needs no segmenter: two texts about the same thing share most of their bigrams)."""
+    text = normalise(text).lower()
+    stop = _stop_words()
+    tokens = [w for w in _WORD.findall(text) if w not in stop]
+    for run in re.findall(f"[{_CJK}]+", text):
+        tokens += [run[i : i + 2] for i in range(len(run) - 1)] if len(run) > 1 else [run]
+    return tokens
+
+
+def overlap(query: str, sentence: str) -> float:
+    """Share of the query's lexical tokens that the sentence contains (0 to 1)."""
+    wanted = set(lexical_tokens(query))
+    if not wanted:
+        return 0.0
+    return len(wanted & set(lexical_tokens(sentence))) / len(wanted)

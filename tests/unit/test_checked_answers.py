@@ -1,0 +1,276 @@
+"""Answers checked before they are shown: the sentence gate, extractive answers, questions in
+two parts and sentences in any script. Hash embedder (lexical) and the scripted generator."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatbot.answer_gate import AnswerGate
+from chatbot.container import Services
+from chatbot.extractive import SentencePicker, join_sentences
+from chatbot.generation.scripted import ScriptedGenerator
+from chatbot.grounding import (
+    EMPTY,
+    MODEL_DECLINED,
+    OFF_PASSAGE,
+    UNSUPPORTED_CONTACT,
+    UNSUPPORTED_NUMBER,
+    AnswerCheck,
+    PassageVectors,
+    numbers_in,
+)
+from chatbot.question_parts import split_question
+from chatbot.text import content_size, split_sentences
+from knowledge_base.embedders import HashEmbedder
+
+STORES = (
+    "Our Denver store is at 1200 Larimer Street. It opens Monday to Saturday 10 am-8 pm and "
+    "Sunday 11 am-6 pm. Parking is free for two hours with any purchase. Call 303-555-0142 to "
+    "reach the store."
+)
+RETURNS = "Items can be returned within 30 days of delivery. Refunds take 5-7 business days."
+SHIPPING = "We ship to Canada, Australia and the United Kingdom. Shipping abroad costs $25."
+ZH_RETURNS = "商品可在签收后30天内退货。退款将在5个工作日内原路退回。"
+
+
+@pytest.fixture
+def embedder() -> HashEmbedder:
+    return HashEmbedder()
+
+
+def gate(passages: list[str], embedder: HashEmbedder) -> AnswerGate:
+    return AnswerGate(AnswerCheck(passages, embedder, 0.5, PassageVectors(embedder)))
+
+
+def stream(g: AnswerGate, text: str) -> list[str]:
+    """Feed `text` word by word, as a model streams it; the shown pieces."""
+    shown = [g.feed(w if i == 0 else f" {w}") for i, w in enumerate(text.split(" "))]
+    shown.append(g.finish())
+    return [s for s in shown if s]
+
+
+# ---- the gate ---------------------------------------------------------------------------------
+
+
+def test_each_sentence_is_shown_only_after_it_is_complete_and_checked(
+    embedder: HashEmbedder,
+) -> None:
+    g = gate([RETURNS], embedder)
+    answer = "Items can be returned within 30 days of delivery. Refunds take 5-7 business days."
+    pieces = []
+    for i, word in enumerate(answer.split(" ")):
+        released = g.feed(word if i == 0 else f" {word}")
+        # Nothing of a sentence is shown while it is being written.
+        assert not released or released.rstrip().endswith(".")
+        pieces.append(released)
+    pieces.append(g.finish())
+    assert [p for p in pieces if p] == [
+        "Items can be returned within 30 days of delivery. ",
+        "Refunds take 5-7 business days.",
+    ]
+    assert g.rejected is None and g.withheld == ""
+
+
+def test_nothing_unverified_is_ever_shown(embedder: HashEmbedder) -> None:
+    """The first failing sentence ends what is shown; it and the rest are withheld."""
+    g = gate([RETURNS], embedder)
+    answer = (
+        "Items can be returned within 30 days of delivery. Refunds take 14 days. "
+        "Refunds take 5-7 business days."
+    )
+    shown = "".join(stream(g, answer))
+    assert shown == "Items can be returned within 30 days of delivery. "
+    assert g.rejected is not None and g.rejected.reason == UNSUPPORTED_NUMBER
+    assert g.rejected.unsupported_numbers == ["14"]
+    assert g.withheld.startswith("Refunds take 14 days.")
+    assert g.feed(" More text.") == ""  # once rejected, nothing more is shown
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ("Parking costs $5 for two hours at the store.", UNSUPPORTED_NUMBER),
+        ("The Denver store opens Sunday at 7:30 pm for everyone.", UNSUPPORTED_NUMBER),
+        ("Call 303-555-0199 to reach the Denver store.", UNSUPPORTED_CONTACT),
+        ("Email denver@northwind.example to reach the store.", UNSUPPORTED_CONTACT),
+        ("See https://maps.example/denver for the store.", UNSUPPORTED_CONTACT),
+        ("I don't know the opening hours of that store.", MODEL_DECLINED),
+    ],
+)
+def test_prices_times_and_contacts_are_checked(
+    embedder: HashEmbedder, answer: str, reason: str
+) -> None:
+    g = gate([STORES], embedder)
+    assert stream(g, answer) == []
+    assert g.rejected is not None and g.rejected.reason == reason
+
+
+def test_facts_the_passage_gives_are_shown(embedder: HashEmbedder) -> None:
+    g = gate([STORES], embedder)
+    answer = "The Denver store opens Sunday 11 am-6 pm. Call 303-555-0142 to reach the store."
+    assert "".join(stream(g, answer)) == answer
+
+
+def test_a_short_opening_is_held_until_a_checked_sentence_follows(
+    embedder: HashEmbedder,
+) -> None:
+    g = gate([RETURNS], embedder)
+    assert g.feed("Sure! ") == ""
+    assert g.feed("Items can be returned within 30 days of delivery.") == ""
+    assert g.finish() == "Sure! Items can be returned within 30 days of delivery."
+
+
+@pytest.mark.parametrize(
+    "answer", ["Yes.", "Sure! Of course.", "How do I return items within 30 days?"]
+)
+def test_an_answer_of_nothing_checkable_is_not_shown(embedder: HashEmbedder, answer: str) -> None:
+    g = gate([RETURNS], embedder)
+    assert stream(g, answer) == []
+    assert g.rejected is not None and g.rejected.reason == EMPTY
+
+
+def test_non_latin_sentences_are_checked(embedder: HashEmbedder) -> None:
+    """A Chinese sentence is split at 。 and checked for numbers (Chinese numerals too) and for
+    meaning: it does not pass unchecked because it has no ASCII words."""
+    g = gate([ZH_RETURNS], embedder)
+    assert "".join(stream(g, "商品可在签收后30天内退货。")) == "商品可在签收后30天内退货。"
+    for invented in ("商品可在签收后14天内退货。", "商品可在签收后十四天内退货。"):
+        g = gate([ZH_RETURNS], embedder)
+        assert stream(g, invented) == []
+        assert g.rejected is not None and g.rejected.reason == UNSUPPORTED_NUMBER
+    g = gate([ZH_RETURNS], embedder)
+    assert stream(g, "我们的门店周日营业时间很长，欢迎随时光临参观。") == []
+    assert g.rejected is not None and g.rejected.reason == OFF_PASSAGE
+
+
+def test_chinese_numerals_and_full_width_digits_are_numbers() -> None:
+    assert numbers_in("退货期限是三十天，运费十五元") == ["30", "15"]
+    assert numbers_in("退货期限是３０天") == ["30"]
+
+
+def test_sentences_split_in_english_and_chinese() -> None:
+    assert split_sentences("Returns take 30 days. E.g. the app works. 退货。退款！好吗？") == [
+        "Returns take 30 days.",
+        "E.g. the app works.",
+        "退货。",
+        "退款！",
+        "好吗？",
+    ]
+    assert split_sentences("## Stores\n- Denver: 10 am-8 pm\n- Boulder: 9 am-5 pm") == [
+        "Stores",
+        "Denver: 10 am-8 pm",
+        "Boulder: 9 am-5 pm",
+    ]
+    assert content_size("Returns take thirty days") == 4
+    assert content_size("退货期限三十天") == 3
+
+
+# ---- extractive answers -----------------------------------------------------------------------
+
+
+def test_the_extractive_answer_is_the_sentence_holding_the_fact(embedder: HashEmbedder) -> None:
+    picker = SentencePicker(embedder, PassageVectors(embedder))
+    hours = picker.answer("When does the store open on Sunday?", STORES)
+    assert "It opens Monday to Saturday 10 am-8 pm and Sunday 11 am-6 pm." in hours
+    # A sentence that starts with "It" comes with the sentence it refers back to.
+    assert hours[0] == "Our Denver store is at 1200 Larimer Street."
+    assert "Parking is free for two hours with any purchase." not in hours
+    assert picker.answer("Is parking free?", STORES) == [
+        "Parking is free for two hours with any purchase."
+    ]
+
+
+def test_a_short_sentence_that_introduces_a_list_brings_the_next_line(
+    embedder: HashEmbedder,
+) -> None:
+    picker = SentencePicker(embedder, PassageVectors(embedder))
+    hours = "Store hours:\n- Weekdays 9 am-5 pm\n\nGift cards never expire."
+    assert picker.answer("What are the store hours?", hours) == [
+        "Store hours:",
+        "Weekdays 9 am-5 pm",
+    ]
+    assert join_sentences(["Store hours:", "Weekdays 9 am-5 pm"]) == (
+        "Store hours:\nWeekdays 9 am-5 pm"
+    )
+
+
+def test_the_prompt_gets_the_relevant_sentences_of_a_long_passage(
+    embedder: HashEmbedder,
+) -> None:
+    picker = SentencePicker(embedder, PassageVectors(embedder))
+    cut = picker.relevant("Is parking free at the store?", STORES, limit=2)
+    assert "Parking is free for two hours with any purchase." in cut
+    assert len(split_sentences(cut)) == 2
+    assert picker.relevant("anything", RETURNS, limit=2) == RETURNS  # short: whole
+
+
+# ---- questions in parts -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        (
+            "What is your return window, and do you ship to Australia?",
+            ["What is your return window", "do you ship to Australia?"],
+        ),
+        (
+            "How long is the warranty? Do you price match?",
+            ["How long is the warranty?", "Do you price match?"],
+        ),
+        (
+            "退货期限是多久？另外你们发货到澳大利亚吗？",
+            ["退货期限是多久？", "你们发货到澳大利亚吗？"],
+        ),
+        ("Can I cancel my order and get a refund?", ["Can I cancel my order and get a refund?"]),
+        ("What are your hours? Thanks", ["What are your hours? Thanks"]),
+    ],
+)
+def test_questions_split_only_where_a_new_question_starts(question: str, parts: list[str]) -> None:
+    assert split_question(question) == parts
+
+
+TWO_PART_FAQ = f"""id,question,answer
+returns,How long do I have to return an item?,"{RETURNS}"
+shipping,Do you ship internationally?,"{SHIPPING}"
+""".encode()
+
+
+@pytest.fixture
+def shop(services: Services) -> Services:
+    assert services.kb.ingest_bytes("faq.csv", TWO_PART_FAQ).ok
+    services.dialogue.approved_answers = False
+    return services
+
+
+def test_a_two_part_question_is_answered_from_both_entries(
+    shop: Services, generator: ScriptedGenerator
+) -> None:
+    generator.replies = [
+        "Items can be returned within 30 days of delivery. "
+        "We ship to Canada, Australia and the United Kingdom."
+    ]
+    reply = shop.dialogue.respond(
+        "How long do I have to return an item, and do you ship to Australia?"
+    )
+    text = "".join(reply)
+    assert reply.decision == "answer"
+    assert [s.entry_id for s in reply.sources] == ["returns", "shipping"]
+    reference = generator.prompts[0][-1]["content"]
+    assert "30 days" in reference and "Australia" in reference
+    assert "30 days" in text and "Australia" in text and reply.answer_mode == "generated"
+
+
+def test_a_failed_two_part_answer_falls_back_to_a_sentence_for_each_part(
+    shop: Services, generator: ScriptedGenerator
+) -> None:
+    generator.replies = ["Returns are accepted for 90 days."]
+    reply = shop.dialogue.respond(
+        "How long do I have to return an item, and do you ship to Australia?"
+    )
+    text = "".join(reply)
+    assert reply.answer_mode == "passage" and reply.draft_rejection == UNSUPPORTED_NUMBER
+    assert "90" not in text
+    assert "30 days" in text and "Australia" in text
+    # Sentences, not whole passages: the refund and price sentences are left out.
+    assert "Refunds take" not in text and "$25" not in text
