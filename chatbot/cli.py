@@ -57,7 +57,6 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
 ) -> None:
     """Serve the web app: the customer chat at /, the staff console at /admin (login)."""
-    import threading
 
     import uvicorn
 
@@ -82,10 +81,12 @@ def serve(
             f"Created staff user '{FIRST_ADMIN}' with password {password}; change it with "
             f"`chatbot users passwd {FIRST_ADMIN}`"
         )
-    # Load the generator in the background so the page is up at once; the first answer waits.
-    warm = getattr(services.dialogue.generator, "warm_up", None)
-    if warm is not None:
-        threading.Thread(target=warm, name="generator-warm-up", daemon=True).start()
+    # Ready when it says so: the models are loaded (and run once) before the address is
+    # printed, so the first customer does not wait for them.
+    typer.echo("Loading models (the first start also unpacks and verifies them)...")
+    started = time.perf_counter()
+    services.dialogue.warm_up()
+    typer.echo(f"Models ready in {time.perf_counter() - started:.1f} s.")
     web = create_app(services)
     typer.echo(f"Customer chat: http://{host}:{port}/  Staff console: http://{host}:{port}/admin")
     # uvicorn would believe X-Forwarded-* from any local client; the app believes them only

@@ -39,7 +39,7 @@ from chatbot.contacts import ContactPolicy
 from chatbot.extractive import SentencePicker, join_sentences
 from chatbot.followup import rewrite_query
 from chatbot.generation.base import GenerationTimeout, Generator
-from chatbot.grounding import AnswerCheck, PassageVectors
+from chatbot.grounding import AnswerCheck, GroundingResult, PassageVectors
 from chatbot.prompts import fit_prompt
 from chatbot.question_parts import split_question
 from chatbot.storage import repositories as repo
@@ -67,6 +67,13 @@ TIMEOUT, ABANDONED = "timeout", "abandoned"
 DRAFT_TIMEOUT = "timeout"
 # The model reads this many of each passage's most relevant sentences (short passages whole).
 PROMPT_SENTENCES = 4
+
+
+def _separated(before: str, piece: str) -> str:
+    """`piece` as it continues `before`: a space between sentences, except after CJK ones."""
+    if not before or before[-1:].isspace() or before[-1:] in "。！？；":
+        return piece
+    return " " + piece.lstrip()
 
 
 def too_long_text(length: int, limit: int) -> str:
@@ -208,6 +215,12 @@ class DialogueManager:
         # answers), kept between turns.
         self._passage_vectors = PassageVectors(kb.embedder)
         self._picker = SentencePicker(kb.embedder, self._passage_vectors)
+
+    def warm_up(self) -> None:
+        """Load the embedder and the generator and run each once (the first call of either
+        pays for loading weights and allocating buffers; customers should not)."""
+        self.kb.embedder.encode(["warm up"])
+        self.generator.warm_up()
 
     # ---- decision ------------------------------------------------------------------------
     def threshold(self) -> float:
@@ -391,45 +404,88 @@ class DialogueManager:
         )
 
     def _generate(self, reply: Reply, turn: _Turn, deadline: float) -> Iterator[str]:
-        """The model's answer, sentence by sentence as each passes the check; when the first
+        """The model's answer, sentence by sentence as each passes the check; where the first
         sentence fails (or none is finished in time), the passages' own answering sentences.
 
+        A question in parts gets one short generation per part, each from that part's entry:
+        a small model answers one question from one passage well, and two at once poorly.
         Sets `reply.draft` / `draft_rejection` for text the check withheld. Stops the model as
         soon as the answer is decided, and when the consumer closes the stream."""
-        used = self._used(turn)
-        passages = [h.answer for h in used]
-        # The passages' sentence vectors (for the prompt's sentence choice and the check),
-        # encoded once per passage and kept.
-        vectors = self._passage_vectors.get(passages)
-        question = self._picker.question_vector(turn.query) if len(vectors) else None
-        asked = dict(turn.parts) if turn.parts else {}
-        trimmed = [
-            replace(
-                h,
-                answer=self._picker.relevant(
-                    next((q for q, hit in asked.items() if hit is h), turn.query),
-                    h.answer,
-                    PROMPT_SENTENCES,
-                    None if turn.parts else question,
-                ),
-            )
-            for h in used
+        asked: list[tuple[str, list[SearchHit]]] = [(q, [h]) for q, h in turn.parts] or [
+            (turn.query, dec.prompt_hits(turn.decision.hits))
         ]
-        budget = self.generator.context_tokens() - self.max_new_tokens
-        prompt = fit_prompt(
-            turn.query, trimmed, self.generator.count_tokens, budget, message=turn.text
-        )
-        gate = AnswerGate(
+        drafts: list[str] = []
+        generated = False
+        for question, used in asked:
+            message = turn.text if not turn.parts else None
+            gate = self._gate(used)
+            shown_before = reply.text
+            first = True
+            for piece in self._draft(reply, question, message, used, gate, deadline):
+                if first and shown_before:
+                    piece = _separated(shown_before, piece)
+                first = False
+                yield piece
+            if reply._closed:
+                return
+            if gate.rejected is not None:
+                reason = gate.rejected.reason
+                # The first reason, except that running out of time marks the whole turn.
+                if reply.draft_rejection is None or reason == DRAFT_TIMEOUT:
+                    reply.draft_rejection = reason
+                if gate.withheld:
+                    drafts.append(gate.withheld)
+                # Ids, sizes and reasons only: the draft may repeat the customer's data.
+                log.info(
+                    "generated draft withheld in conversation %s (%s, %d characters)",
+                    reply.conversation_id,
+                    reason,
+                    len(gate.withheld),
+                )
+            if gate.shown_content:
+                generated = True
+            else:
+                extracted = self._extract(question, used[0])
+                yield _separated(reply.text, extracted) if reply.text else extracted
+        reply.draft = "\n\n".join(drafts) or None
+        # `grounded` False: the model's draft failed, and what is shown is the passage's own.
+        reply.grounded = generated
+        if not generated:
+            reply.answer_mode = PASSAGE
+
+    def _gate(self, used: list[SearchHit]) -> AnswerGate:
+        return AnswerGate(
             AnswerCheck(
-                passages,
+                [h.answer for h in used],
                 self.kb.embedder,
                 self.grounding_min_similarity,
                 self._passage_vectors,
                 self.contacts,
             )
         )
+
+    def _draft(
+        self,
+        reply: Reply,
+        question: str,
+        message: str | None,
+        used: list[SearchHit],
+        gate: AnswerGate,
+        deadline: float,
+    ) -> Iterator[str]:
+        """One generation through `gate`: the checked text as it is released. A timeout is
+        recorded on the gate as a rejection (`DRAFT_TIMEOUT`)."""
+        # The passages' sentence vectors (the prompt's sentence choice, the check), encoded
+        # once per passage and kept; then each passage cut to its most relevant sentences.
+        self._passage_vectors.get([h.answer for h in used])
+        vector = self._picker.question_vector(question)
+        trimmed = [
+            replace(h, answer=self._picker.relevant(question, h.answer, PROMPT_SENTENCES, vector))
+            for h in used
+        ]
+        budget = self.generator.context_tokens() - self.max_new_tokens
+        prompt = fit_prompt(question, trimmed, self.generator.count_tokens, budget, message=message)
         pieces = self.generator.stream(prompt, self.max_new_tokens, deadline=deadline)
-        timed_out = False
         try:
             for piece in pieces:
                 released = gate.feed(piece)
@@ -443,45 +499,16 @@ class DialogueManager:
                     yield released
         except GenerationTimeout:
             log.warning("turn timed out after %.0f s", self.turn_timeout_s)
-            timed_out = True
+            gate.rejected = GroundingResult(False, DRAFT_TIMEOUT)
         finally:
             # However the loop ends (also by GeneratorExit), the model is told to stop.
             getattr(pieces, "close", lambda: None)()
-        if reply._closed:
-            return
-        withheld = gate.withheld
-        if timed_out:
-            reason = DRAFT_TIMEOUT
-        elif gate.rejected is not None:
-            reason = gate.rejected.reason
-        else:
-            reason = None
-        reply.grounded = gate.shown_content
-        if reason is not None:
-            reply.draft, reply.draft_rejection = (withheld or None), reason
-            # Ids, sizes and reasons only: the draft may repeat the customer's personal data.
-            log.info(
-                "generated draft withheld in conversation %s (%s, %d characters)",
-                reply.conversation_id,
-                reason,
-                len(withheld),
-            )
-        if not gate.shown_content:
-            # (`grounded` False: the model's draft failed; the passage text shown is the KB's.)
-            reply.answer_mode, reply.grounded = PASSAGE, False
-            yield self._extract(turn, used)
 
-    def _extract(self, turn: _Turn, used: list[SearchHit]) -> str:
-        """The sentences of the best passage (of each part's passage) that answer the
-        question, as written, without what the allow-list does not name."""
-        asked = list(turn.parts) or [(turn.query, used[0])]
-        chosen: list[str] = []
-        for question, hit in asked:
-            text = self._as_written(hit)
-            for sentence in self._picker.answer(question, text) or [text]:
-                if sentence not in chosen:
-                    chosen.append(sentence)
-        return join_sentences(chosen)
+    def _extract(self, question: str, hit: SearchHit) -> str:
+        """The sentences of the passage that answer the question, as written, without what
+        the allow-list does not name."""
+        text = self._as_written(hit)
+        return join_sentences(self._picker.answer(question, text) or [text])
 
     def _as_written(self, hit: SearchHit) -> str:
         """An entry's own text, for the customer: without the contacts and links that the

