@@ -418,7 +418,7 @@ class DialogueManager:
         generated = False
         for question, used in asked:
             message = turn.text if not turn.parts else None
-            gate = self._gate(used)
+            gate = self._gate(used, question if turn.parts else turn.text)
             shown_before = reply.text
             first = True
             for piece in self._draft(reply, question, message, used, gate, deadline):
@@ -453,7 +453,7 @@ class DialogueManager:
         if not generated:
             reply.answer_mode = PASSAGE
 
-    def _gate(self, used: list[SearchHit]) -> AnswerGate:
+    def _gate(self, used: list[SearchHit], question: str) -> AnswerGate:
         return AnswerGate(
             AnswerCheck(
                 [h.answer for h in used],
@@ -461,6 +461,7 @@ class DialogueManager:
                 self.grounding_min_similarity,
                 self._passage_vectors,
                 self.contacts,
+                question,
             )
         )
 

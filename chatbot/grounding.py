@@ -12,7 +12,14 @@ Checks per sentence, cheapest first:
 3. Numbers. Every number (days, amounts, percentages, times, ranges; Chinese numerals are read
    as digits) must occur in some passage: a model that writes "14 days" where the policy says 30
    is the most damaging mistake it can make, and embeddings barely notice it.
-4. Meaning. A sentence with some content must be close to at least one passage sentence (or a
+4. Words. A content word (stemmed) that the customer used and no passage contains must not
+   be in the answer: "Yes, we offer gift wrapping" is close in meaning to a passage about gift
+   cards, but "wrapping" comes from the question, not from the shop, and a model agreeing with
+   the question's premise is the commonest way small models invent. Other words of its own are
+   allowed for paraphrase ("refunds reach your card"), up to a third of the sentence's content
+   words. (Spaced scripts only: CJK text has no word boundaries to compare; it is held to
+   numbers, contacts and meaning.)
+5. Meaning. A sentence with some content must be close to at least one passage sentence (or a
    whole passage, for sentences that merge two), by embedding similarity or, for text the
    embedder reads poorly, by nearly all its words appearing in one passage sentence.
 """
@@ -39,11 +46,21 @@ MODEL_DECLINED: Final = "model_declined"
 UNSUPPORTED_NUMBER: Final = "unsupported_number"
 OFF_PASSAGE: Final = "off_passage"
 UNSUPPORTED_CONTACT: Final = "unsupported_contact"
+UNSUPPORTED_WORDS: Final = "unsupported_words"
 
 # Shorter sentences ("Yes.", "Of course!") say too little to check on their own meaning.
 MIN_CONTENT_WORDS: Final = 3
 # A sentence whose content words are nearly all in one passage sentence restates it.
 LEXICAL_SUPPORT: Final = 0.8
+# Words that carry no claim of their own and that answers use freely ("Yes, please note...").
+DISCOURSE_WORDS: Final = frozenset(
+    (
+        *("yes", "no", "sure", "certainly", "please", "note", "also", "however"),
+        *("unfortunately", "sorry", "thank", "thanks", "happy", "glad", "help", "customer"),
+    )
+)
+# Paraphrase needs some words of its own; more new content than this is not a restatement.
+MAX_NEW_WORD_SHARE: Final = 1 / 3
 
 # The model saying it has no answer, in the ways small instruction-tuned models do.
 _DECLINED = re.compile(
@@ -56,6 +73,7 @@ _DECLINED = re.compile(
     r"|我不(知道|清楚|确定)|无法(回答|确定|提供)|没有(相关|提到|提及|这方面的)|(参考|资料)中(没有|未)",
     re.I,
 )
+DISCOURSE_STEMS: Final = frozenset(tx.word_stems(" ".join(DISCOURSE_WORDS)))
 # A number: digits with optional thousands separators, decimals and a clock time. Digits glued
 # to letters ("PSD2", "B2B", "MP3") are product names, not quantities. Currency signs, "%" and
 # units are ignored: the number is what the model gets wrong.
@@ -185,6 +203,7 @@ class AnswerCheck:
         min_similarity: float = 0.5,
         cache: PassageVectors | None = None,
         policy: ContactPolicy | None = None,
+        question: str = "",
     ) -> None:
         self.passages = passages
         self.embedder = embedder
@@ -192,6 +211,9 @@ class AnswerCheck:
         self.policy = policy
         self._cache = cache if cache is not None else PassageVectors(embedder)
         self._numbers = {n for p in passages for n in numbers_in(p)}
+        self._stems = set().union(*(tx.word_stems(p) for p in passages)) | DISCOURSE_STEMS
+        # The customer's words that the shop's text does not use: their premise, not a fact.
+        self._premise = tx.word_stems(question) - self._stems
         self._sentences = [c for p in passages for c in _candidates(p)]
         self._vectors: np.ndarray | None = None
 
@@ -213,11 +235,17 @@ class AnswerCheck:
         if not self.passages:
             return GroundingResult(False, OFF_PASSAGE, [0.0])
         score = self.similarity(sentence)
+        stems = tx.word_stems(sentence)
+        new = stems - self._stems
+        if new & self._premise:
+            return GroundingResult(False, UNSUPPORTED_WORDS, [score])
         if tx.content_size(sentence) < MIN_CONTENT_WORDS:
             return GroundingResult(True, SUPPORTED, [score])
-        if score >= self.min_similarity or self._restates(sentence):
-            return GroundingResult(True, SUPPORTED, [score])
-        return GroundingResult(False, OFF_PASSAGE, [score])
+        if score < self.min_similarity and not self._restates(sentence):
+            return GroundingResult(False, OFF_PASSAGE, [score])
+        if len(new) > MAX_NEW_WORD_SHARE * len(stems):
+            return GroundingResult(False, UNSUPPORTED_WORDS, [score])
+        return GroundingResult(True, SUPPORTED, [score])
 
     def similarity(self, sentence: str) -> float:
         """The best cosine similarity of the sentence with a passage sentence."""
@@ -239,13 +267,14 @@ def check_grounding(
     min_similarity: float = 0.5,
     cache: PassageVectors | None = None,
     policy: ContactPolicy | None = None,
+    question: str = "",
 ) -> GroundingResult:
     """Whether the whole answer states only what the passages say: every sentence passes
     `AnswerCheck.sentence`. The first failing sentence gives the reason."""
     sentences = split_sentences(answer)
     if not sentences:
         return GroundingResult(False, EMPTY)
-    check = AnswerCheck(passages, embedder, min_similarity, cache, policy)
+    check = AnswerCheck(passages, embedder, min_similarity, cache, policy, question)
     scores: list[float] = []
     for sentence in sentences:
         result = check.sentence(sentence)

@@ -84,6 +84,22 @@ def lexical_tokens(text: str) -> list[str]:
     return tokens
 
 
+@cache
+def _stemmer() -> object:
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+def word_stems(text: str) -> set[str]:
+    """Stems of the content words of a spaced script ("Returns opened" -> {"return", "open"}),
+    without numbers (checked as numbers) and CJK text (no spaces to find words by)."""
+    words = [w for w in _WORD.findall(normalise(text).lower()) if not w.isdigit()]
+    stop = _stop_words()
+    stemmer = _stemmer()
+    return {str(x) for x in stemmer.stemWords([w for w in words if w not in stop])}  # type: ignore[attr-defined]
+
+
 def overlap(query: str, sentence: str) -> float:
     """Share of the query's lexical tokens that the sentence contains (0 to 1)."""
     wanted = set(lexical_tokens(query))

@@ -15,6 +15,7 @@ from chatbot.grounding import (
     OFF_PASSAGE,
     UNSUPPORTED_CONTACT,
     UNSUPPORTED_NUMBER,
+    UNSUPPORTED_WORDS,
     AnswerCheck,
     PassageVectors,
     numbers_in,
@@ -297,3 +298,22 @@ def test_a_failed_two_part_answer_falls_back_to_a_sentence_for_each_part(
     assert "30 days" in text and "Australia" in text
     # Sentences, not whole passages: the refund and price sentences are left out.
     assert "Refunds take" not in text and "$25" not in text
+
+
+GIFT_CARDS = "Gift cards are sold in any amount from $25 to $500 and never expire."
+
+
+def test_agreeing_with_the_questions_premise_is_not_support(embedder: HashEmbedder) -> None:
+    """Close in meaning to the passage, but "wrapping" is the customer's word, not the shop's."""
+    check = AnswerCheck([GIFT_CARDS], embedder, question="Do you offer gift wrapping?")
+    result = check.sentence("Yes, we offer gift wrapping with gift cards.")
+    assert (result.supported, result.reason) == (False, UNSUPPORTED_WORDS)
+    # The passage's own words answer the question as asked.
+    assert check.sentence("Gift cards are sold in any amount and never expire.").supported
+
+
+def test_a_paraphrase_may_use_a_few_words_of_its_own(embedder: HashEmbedder) -> None:
+    check = AnswerCheck([RETURNS], embedder, question="How long do refunds take?")
+    assert check.sentence("Refunds usually take 5-7 business days.").supported
+    many_new = "Refunds usually arrive swiftly via courier pigeon within 5-7 business days."
+    assert check.sentence(many_new).reason == UNSUPPORTED_WORDS
