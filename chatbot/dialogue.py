@@ -40,7 +40,7 @@ from chatbot.extractive import SentencePicker, join_sentences
 from chatbot.followup import rewrite_query
 from chatbot.generation.base import GenerationTimeout, Generator
 from chatbot.grounding import AnswerCheck, GroundingResult, PassageVectors
-from chatbot.prompts import fit_prompt
+from chatbot.prompts import build_prompt, fit_prompt
 from chatbot.question_parts import split_question
 from chatbot.storage import repositories as repo
 from chatbot.storage.db import StorageUnavailable, unavailable_as_error
@@ -217,10 +217,14 @@ class DialogueManager:
         self._picker = SentencePicker(kb.embedder, self._passage_vectors)
 
     def warm_up(self) -> None:
-        """Load the embedder and the generator and run each once (the first call of either
-        pays for loading weights and allocating buffers; customers should not)."""
+        """Everything the first customer would otherwise wait for: the embedder and the
+        generator loaded and run once, the decline threshold calibrated, and the fixed system
+        prompt read by the model (engines that cache prompts keep it for every turn)."""
         self.kb.embedder.encode(["warm up"])
+        self.threshold()
         self.generator.warm_up()
+        for _ in self.generator.stream(build_prompt("Hello", []), 1):
+            pass
 
     # ---- decision ------------------------------------------------------------------------
     def threshold(self) -> float:

@@ -57,6 +57,9 @@ DISCOURSE_WORDS: Final = frozenset(
     (
         *("yes", "no", "sure", "certainly", "please", "note", "also", "however"),
         *("unfortunately", "sorry", "thank", "thanks", "happy", "glad", "help", "customer"),
+        # Verbs of getting and wanting that questions and answers share ("you need to...").
+        *("get", "got", "need", "want", "make", "use", "ask", "keep", "take", "give", "find"),
+        *("know", "like", "let", "able", "try", "way", "go"),
     )
 )
 # Paraphrase needs some words of its own; more new content than this is not a restatement.
@@ -70,7 +73,10 @@ _DECLINED = re.compile(
     r"i\s+(don'?t|do\s+not)\s+have\s+(that|this|any|enough|the)\s+information|"
     r"(the\s+)?reference(\s+text)?\s+(does\s+not|doesn'?t)\s+(say|mention|contain|include|"
     r"provide|cover)|not\s+(mentioned|covered|stated|provided)\s+in\s+the\s+reference)"
-    r"|我不(知道|清楚|确定)|无法(回答|确定|提供)|没有(相关|提到|提及|这方面的)|(参考|资料)中(没有|未)",
+    r"|我不(知道|清楚|确定)|无法(回答|确定|提供)|没有(相关|提到|提及|这方面的)|(参考|资料)中(没有|未)"
+    # Talk about the prompt instead of an answer ("Based on the reference text, ...").
+    r"|\b(reference\s+text|information\s+provided|provided\s+information|customer'?s\s+question)"
+    r"|参考(文本|资料)",
     re.I,
 )
 DISCOURSE_STEMS: Final = frozenset(tx.word_stems(" ".join(DISCOURSE_WORDS)))
@@ -136,11 +142,19 @@ def _declined(text: str) -> bool:
     return bool(_DECLINED.search(text.replace("\u2019", "'")))
 
 
+# Passages up to this many sentences are also matched whole (answers often merge two of their
+# sentences into one); a long section is not: one long text costs as much to encode as all of
+# its sentences, and an answer merges neighbouring sentences, not a whole section.
+WHOLE_PASSAGE_SENTENCES: Final = 4
+
+
 def _candidates(passage: str) -> list[str]:
     """What an answer sentence may match in a passage: each of its sentences, and the whole
-    passage when it has several (answers often merge two sentences into one)."""
+    of a short passage."""
     parts = split_sentences(passage)
-    return [*parts, " ".join(passage.split())] if len(parts) > 1 else parts
+    if 1 < len(parts) <= WHOLE_PASSAGE_SENTENCES:
+        return [*parts, " ".join(passage.split())]
+    return parts
 
 
 class PassageVectors:

@@ -24,7 +24,10 @@ _WORD = re.compile(rf"[^\W_{_CJK}]+")
 # end a sentence by themselves. A line break always ends one (lists, headings).
 _LATIN_END = r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[$£€¥\u00c0-\u024f\u0370-\uffff])"
 _CJK_END = r"(?<=[。！？!?；;])(?![。！？!?；;”’」』）)])\s*"
-_SPLIT = re.compile(rf"{_LATIN_END}|{_CJK_END}|\s*\n+\s*")
+# A list flattened into one line ("... time: - Portland: 410 Alder Street - Denver: ..."):
+# each item is a sentence of its own. (" - 8 pm" is a range, not an item: a capital must follow.)
+_INLINE_ITEM = r"\s+[-*•]\s+(?=[A-Z\u00c0-\u024f])"
+_SPLIT = re.compile(rf"{_LATIN_END}|{_CJK_END}|{_INLINE_ITEM}|\s*\n+\s*")
 # Markdown list markers and headings at the start of a line are layout, not content.
 _MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*+•]\s+|\d{1,2}[.)]\s+|>\s*)")
 

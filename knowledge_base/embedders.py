@@ -6,6 +6,7 @@ import hashlib
 import re
 import tempfile
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,11 +29,17 @@ class Embedder(Protocol):
 class SentenceTransformerEmbedder:
     """sentence-transformers model, loaded on first use (cheap to construct)."""
 
+    # A customer turn embeds the same question several times (search, the search of a
+    # follow-up, picking the sentences that answer it): single texts are remembered.
+    MEMO_SIZE = 256
+
     def __init__(self, spec: str, cache_dir: Path | None = None) -> None:
         self.name = spec
         self._cache_dir = cache_dir or Path(tempfile.gettempdir()) / "chatbot-models"
         self._model: Any = None
         self._lock = threading.Lock()
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._memo_lock = threading.Lock()
 
     def warm_up(self) -> None:
         with self._lock:
@@ -52,6 +59,12 @@ class SentenceTransformerEmbedder:
         self.warm_up()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) == 1:
+            with self._memo_lock:
+                known = self._memo.get(texts[0])
+                if known is not None:
+                    self._memo.move_to_end(texts[0])
+                    return known.copy()
         vectors = self._model.encode(
             texts,
             batch_size=batch_size,
@@ -59,7 +72,13 @@ class SentenceTransformerEmbedder:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return np.asarray(vectors, dtype=np.float32)
+        result = np.asarray(vectors, dtype=np.float32)
+        if len(texts) == 1:
+            with self._memo_lock:
+                self._memo[texts[0]] = result.copy()
+                while len(self._memo) > self.MEMO_SIZE:
+                    self._memo.popitem(last=False)
+        return result
 
 
 _TOKEN = re.compile(r"[a-z0-9]+")
