@@ -323,16 +323,16 @@ class DialogueManager:
         return _Turn(text, query, rewritten, decision, threshold, parts)
 
     def _parts(self, question: str, threshold: float) -> tuple[tuple[str, SearchHit], ...]:
-        """A question in two or three parts: the best entry for each part that has one above
-        the threshold, when the parts need different entries (else the question is one)."""
+        """A question in two or three parts: each part with its best entry, when at least two
+        parts have one above the threshold (else the question is answered as one)."""
         questions = split_question(question)
         if len(questions) < 2:
             return ()
         found: list[tuple[str, SearchHit]] = []
         for part in questions:
             hits = self.kb.search(part, k=self.top_k)
-            new = hits and all(h.entry_id != hits[0].entry_id for _, h in found)
-            if new and hits[0].score >= threshold:
+            if hits and hits[0].score >= threshold:
+                # (Two parts may need the same entry: two facts of one long section.)
                 found.append((part, hits[0]))
         return tuple(found) if len(found) >= 2 else ()
 
@@ -341,7 +341,10 @@ class DialogueManager:
         """The passages the answer is built from: the best entry of each part, else the best
         passage and any close runner-up."""
         if turn.parts:
-            return [h for _, h in turn.parts]
+            entries: dict[str, SearchHit] = {}
+            for _, hit in turn.parts:
+                entries.setdefault(hit.entry_id, hit)
+            return list(entries.values())
         return dec.prompt_hits(turn.decision.hits)
 
     def _run(self, reply: Reply, turn: _Turn, started: float, deadline: float) -> Iterator[str]:
