@@ -66,10 +66,14 @@ def main() -> None:
     from chatbot import decision as dec
     from chatbot.container import build, load_sample_if_empty
     from chatbot.prompts import build_prompt
-    from chatbot.settings import Settings
+    from chatbot.settings import TRANSFORMERS_GENERATOR, Settings
 
     with tempfile.TemporaryDirectory(prefix="chatbot-batching-") as tmp:
         settings = Settings(data_dir=Path(tmp))
+        # These measurements reach into the transformers model (generate, batching); the
+        # llama.cpp default is measured by benchmarks/answers.py.
+        settings.models.generator_backend = "transformers"
+        settings.models.generator = TRANSFORMERS_GENERATOR
         settings.models.cache_dir = args.models_dir
         if args.threads:
             settings.models.torch_threads = args.threads

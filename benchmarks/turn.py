@@ -89,10 +89,14 @@ def main() -> None:
     from chatbot.container import build, load_sample_if_empty
     from chatbot.dialogue import GENERATED, PASSAGE
     from chatbot.prompts import build_prompt
-    from chatbot.settings import Settings
+    from chatbot.settings import TRANSFORMERS_GENERATOR, Settings
 
     with tempfile.TemporaryDirectory(prefix="chatbot-turn-") as tmp:
         settings = Settings(data_dir=Path(tmp))
+        # These measurements reach into the transformers model (generate, batching); the
+        # llama.cpp default is measured by benchmarks/answers.py.
+        settings.models.generator_backend = "transformers"
+        settings.models.generator = TRANSFORMERS_GENERATOR
         settings.models.cache_dir = args.models_dir
         if args.max_new_tokens:
             settings.models.max_new_tokens = args.max_new_tokens
@@ -228,7 +232,7 @@ def time_steps(dialogue: Any, repeat: int, product: Any) -> None:
     timed(dialogue.thresholds, "current", "decline threshold")
     timed(dialogue.kb.embedder, "encode", "embedder calls (question; answer in the check)")
     timed(dialogue.kb, "search", "retrieval (kb.search, embedding included)")
-    timed(turn_module, "check_grounding", "grounding check")
+    timed(turn_module.AnswerCheck, "sentence", "answer check (per sentence)")
     timed(dialogue, "_store", "store the answer and its sources")
     timed_stream(dialogue.generator)
 

@@ -198,6 +198,9 @@ def ask(
             "conversation_id": reply.conversation_id,
             "answer": reply.text,
             "decision": reply.decision,
+            "answer_mode": reply.answer_mode,
+            "withheld_draft": reply.draft,
+            "draft_rejection": reply.draft_rejection,
             "sources": [
                 {"id": s.entry_id, "title": s.title, "score": round(s.score, 4)}
                 for s in reply.sources

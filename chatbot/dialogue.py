@@ -221,7 +221,10 @@ class DialogueManager:
         generator loaded and run once, the decline threshold calibrated, and the fixed system
         prompt read by the model (engines that cache prompts keep it for every turn)."""
         self.kb.embedder.encode(["warm up"])
-        self.threshold()
+        try:
+            self.threshold()
+        except Exception as exc:  # e.g. a read-only database: the first question tries again
+            log.warning("decline threshold not calibrated at start (%s)", type(exc).__name__)
         self.generator.warm_up()
         for _ in self.generator.stream(build_prompt("Hello", []), 1):
             pass

@@ -64,7 +64,15 @@ def test_ask_json_answers_from_the_sample_kb_and_continues_a_conversation(
     first = run("ask", "How long do I have to send something back?", "--json", env=env)
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout)
-    assert set(data) == {"conversation_id", "answer", "decision", "sources"}
+    assert set(data) == {
+        "conversation_id",
+        "answer",
+        "decision",
+        "answer_mode",
+        "withheld_draft",
+        "draft_rejection",
+        "sources",
+    }
     assert data["decision"] == "answer"
     assert data["sources"][0]["id"] == "returns-window"
     assert set(data["sources"][0]) == {"id", "title", "score"}

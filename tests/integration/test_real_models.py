@@ -30,7 +30,8 @@ def test_paraphrase_finds_the_right_faq_entry_and_streams_an_answer(
     finally:
         dialogue.approved_answers = True
     assert reply.sources[0].entry_id == "covid-004"
-    assert len(pieces) > 1, "the answer should stream in several pieces"
+    # Checked sentences as they pass, or the passage's answering sentences: final pieces only.
+    assert pieces and "".join(pieces).strip() == reply.text
     assert reply.answer_mode in {"generated", "passage"}
     assert reply.grounded is (reply.answer_mode == "generated")
     assert reply.text.strip()
