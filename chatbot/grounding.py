@@ -19,7 +19,10 @@ Checks per sentence, cheapest first:
    allowed for paraphrase ("refunds reach your card"), up to a third of the sentence's content
    words. (Spaced scripts only: CJK text has no word boundaries to compare; it is held to
    numbers, contacts and meaning.)
-5. Meaning. A sentence with some content must be close to at least one passage sentence (or a
+5. Negation. A sentence must be negated exactly when the passage sentence closest to it is:
+   "You can use a promo code on that item" shares every word with "promo codes cannot be
+   used on a price-matched item" and says the opposite.
+6. Meaning. A sentence with some content must be close to at least one passage sentence (or a
    whole passage, for sentences that merge two), by embedding similarity or, for text the
    embedder reads poorly, by nearly all its words appearing in one passage sentence.
 """
@@ -47,6 +50,7 @@ UNSUPPORTED_NUMBER: Final = "unsupported_number"
 OFF_PASSAGE: Final = "off_passage"
 UNSUPPORTED_CONTACT: Final = "unsupported_contact"
 UNSUPPORTED_WORDS: Final = "unsupported_words"
+NEGATION_MISMATCH: Final = "negation_mismatch"
 
 # Shorter sentences ("Yes.", "Of course!") say too little to check on their own meaning.
 MIN_CONTENT_WORDS: Final = 3
@@ -228,7 +232,9 @@ class AnswerCheck:
         self._stems = set().union(*(tx.word_stems(p) for p in passages)) | DISCOURSE_STEMS
         # The customer's words that the shop's text does not use: their premise, not a fact.
         self._premise = tx.word_stems(question) - self._stems
-        self._sentences = [c for p in passages for c in _candidates(p)]
+        # In the order of the cache's rows (passages once each, candidates in order).
+        self._sentences = [c for p in dict.fromkeys(passages) for c in _candidates(p)]
+        self._whole = np.array([len(split_sentences(c)) > 1 for c in self._sentences], dtype=bool)
         self._vectors: np.ndarray | None = None
 
     def _passage_vectors(self) -> np.ndarray:
@@ -248,7 +254,11 @@ class AnswerCheck:
             return GroundingResult(False, UNSUPPORTED_NUMBER, unsupported_numbers=unsupported)
         if not self.passages:
             return GroundingResult(False, OFF_PASSAGE, [0.0])
-        score = self.similarity(sentence)
+        score, closest = self._match(sentence)
+        if closest is not None and tx.is_negated(sentence) != tx.is_negated(closest):
+            # "You can use a promo code on it" where the closest passage sentence says
+            # "promo codes cannot be used": the words match and the meaning is reversed.
+            return GroundingResult(False, NEGATION_MISMATCH, [score])
         stems = tx.word_stems(sentence)
         new = stems - self._stems
         if new & self._premise:
@@ -263,12 +273,20 @@ class AnswerCheck:
 
     def similarity(self, sentence: str) -> float:
         """The best cosine similarity of the sentence with a passage sentence."""
+        return self._match(sentence)[0]
+
+    def _match(self, sentence: str) -> tuple[float, str | None]:
+        """The best similarity with any candidate, and the single passage sentence closest
+        to `sentence` (None without passages)."""
         vectors = self._passage_vectors()
         if not len(vectors):
-            return 0.0
+            return 0.0, None
         answer = np.asarray(self.embedder.encode([sentence]))
         # Unit-length vectors: the dot product is the cosine similarity.
-        return float((answer @ vectors.T).max())
+        scores = (answer @ vectors.T)[0]
+        single = np.where(self._whole[: len(scores)], -np.inf, scores)
+        closest = self._sentences[int(single.argmax())] if np.isfinite(single.max()) else None
+        return float(scores.max()), closest
 
     def _restates(self, sentence: str) -> bool:
         return any(tx.overlap(sentence, c) >= LEXICAL_SUPPORT for c in self._sentences)

@@ -103,6 +103,19 @@ def word_stems(text: str) -> set[str]:
     return {str(x) for x in stemmer.stemWords([w for w in words if w not in stop])}  # type: ignore[attr-defined]
 
 
+# Grammatical negation, in English and Chinese (不 没 无 未 非 别 勿 before a verb or noun).
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|cannot|none|nor|neither|without|nothing|nobody)\b|n['’]t\b"
+    r"|[不没無无未非别勿]",
+    re.I,
+)
+
+
+def is_negated(sentence: str) -> bool:
+    """Whether the sentence contains a negation ("cannot", "don't", "no", "不")."""
+    return bool(_NEGATION.search(normalise(sentence)))
+
+
 def overlap(query: str, sentence: str) -> float:
     """Share of the query's lexical tokens that the sentence contains (0 to 1)."""
     wanted = set(lexical_tokens(query))

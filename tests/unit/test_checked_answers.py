@@ -12,6 +12,7 @@ from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.grounding import (
     EMPTY,
     MODEL_DECLINED,
+    NEGATION_MISMATCH,
     OFF_PASSAGE,
     UNSUPPORTED_CONTACT,
     UNSUPPORTED_NUMBER,
@@ -21,7 +22,7 @@ from chatbot.grounding import (
     numbers_in,
 )
 from chatbot.question_parts import split_question
-from chatbot.text import content_size, split_sentences
+from chatbot.text import content_size, is_negated, split_sentences
 from knowledge_base.embedders import HashEmbedder
 
 STORES = (
@@ -300,7 +301,7 @@ def test_a_failed_two_part_answer_falls_back_to_a_sentence_for_each_part(
     assert "Refunds take" not in text and "$25" not in text
 
 
-GIFT_CARDS = "Gift cards are sold in any amount from $25 to $500 and never expire."
+GIFT_CARDS = "Gift cards are sold in any amount from $25 to $500 and can be used in stores."
 
 
 def test_agreeing_with_the_questions_premise_is_not_support(embedder: HashEmbedder) -> None:
@@ -309,7 +310,7 @@ def test_agreeing_with_the_questions_premise_is_not_support(embedder: HashEmbedd
     result = check.sentence("Yes, we offer gift wrapping with gift cards.")
     assert (result.supported, result.reason) == (False, UNSUPPORTED_WORDS)
     # The passage's own words answer the question as asked.
-    assert check.sentence("Gift cards are sold in any amount and never expire.").supported
+    assert check.sentence("Gift cards are sold in any amount and can be used in stores.").supported
 
 
 def test_a_paraphrase_may_use_a_few_words_of_its_own(embedder: HashEmbedder) -> None:
@@ -317,3 +318,33 @@ def test_a_paraphrase_may_use_a_few_words_of_its_own(embedder: HashEmbedder) -> 
     assert check.sentence("Refunds usually take 5-7 business days.").supported
     many_new = "Refunds usually arrive swiftly via courier pigeon within 5-7 business days."
     assert check.sentence(many_new).reason == UNSUPPORTED_WORDS
+
+
+PROMO = (
+    "Only one promo code can be used per order. A price match replaces any other discount, so "
+    "promo codes cannot be used on a price-matched item."
+)
+
+
+@pytest.mark.parametrize(
+    ("answer", "supported"),
+    [
+        ("You can use a promo code on a price-matched item.", False),
+        ("Promo codes cannot be used on a price-matched item.", True),
+        ("No, promo codes can't be used on a price-matched item.", True),
+        ("Yes, promo codes can be used on a price-matched item.", False),
+    ],
+)
+def test_an_answer_that_reverses_its_passage_is_withheld(
+    embedder: HashEmbedder, answer: str, supported: bool
+) -> None:
+    result = AnswerCheck([PROMO], embedder).sentence(answer)
+    assert result.supported is supported
+    if not supported:
+        assert result.reason == NEGATION_MISMATCH
+
+
+def test_negation_is_found_in_english_and_chinese() -> None:
+    assert is_negated("Promo codes cannot be used.") and is_negated("You don't need one.")
+    assert is_negated("礼品卡不会过期。") and not is_negated("礼品卡可以在门店使用。")
+    assert not is_negated("Notify me when it is back.")  # "no" only as a word
