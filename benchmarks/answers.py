@@ -447,8 +447,8 @@ def fmt_s(value: float | None) -> str:
 def print_tables(rows: list[tuple[str, dict[str, Any]]]) -> None:
     print(
         "\n| candidate | facts (answered in-scope) | in-scope answered | out-of-scope declined "
-        "| unsupported shown | replaced | mean chars | language match | model turns: first shown p50/p95 s "
-        "| full answer p50/p95 s | turn/engine |"
+        "| unsupported shown | replaced | mean chars | language match "
+        "| model turns: first shown p50/p95 s | full answer p50/p95 s | turn/engine |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for candidate, s in rows:
