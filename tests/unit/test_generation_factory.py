@@ -68,11 +68,8 @@ def test_kb_list_does_not_import_torch_or_llama_cpp(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     faq = tmp_path / "store.csv"
     faq.write_text("question,answer\nWhen are you open?,9 to 5 on weekdays.\n", encoding="utf-8")
-    services = build(
-        Settings(data_dir=data_dir, load_sample_kb=False),
-        embedder=HashEmbedder(),
-        generator=ScriptedGenerator(),
-    )
+    settings = Settings(data_dir=data_dir, load_sample_kb=False)
+    services = build(settings, embedder=HashEmbedder(), generator=ScriptedGenerator())
     assert [r.status for r in services.kb.ingest_paths([faq])] == ["added"]
     services.engine.dispose()
 
@@ -87,6 +84,8 @@ def test_kb_list_does_not_import_torch_or_llama_cpp(tmp_path: Path) -> None:
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATBOT_")}
     env["CHATBOT_DATA_DIR"] = str(data_dir)
+    # The suite's database (SQLite in the data dir, or the PostgreSQL pass's own database).
+    env["CHATBOT_DATABASE_URL"] = settings.db_url
     result = subprocess.run(
         [sys.executable, "-c", script],
         cwd=REPO_ROOT,
