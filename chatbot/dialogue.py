@@ -489,9 +489,8 @@ class DialogueManager:
         # The passages' sentence vectors (the prompt's sentence choice, the check), encoded
         # once per passage and kept; then each passage cut to its most relevant sentences.
         self._passage_vectors.get([h.answer for h in used])
-        vector = self._picker.question_vector(question)
         trimmed = [
-            replace(h, answer=self._picker.relevant(question, h.answer, PROMPT_SENTENCES, vector))
+            replace(h, answer=self._picker.relevant(question, h.answer, PROMPT_SENTENCES))
             for h in used
         ]
         budget = self.generator.context_tokens() - self.max_new_tokens

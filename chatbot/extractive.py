@@ -41,15 +41,13 @@ class SentencePicker:
         self.embedder = embedder
         self.cache = cache
 
-    def question_vector(self, question: str) -> np.ndarray:
-        return np.asarray(self.embedder.encode([question]))[0]
-
-    def rank(self, question: str, passage: str, vector: np.ndarray | None = None) -> list[Scored]:
+    def rank(self, question: str, passage: str) -> list[Scored]:
         """The passage's sentences, best first (headings are never picked alone)."""
         sentences, vectors = self.cache.sentences(passage)
         if not sentences:
             return []
-        q = self.question_vector(question) if vector is None else vector
+        # (The embedder remembers single texts: the question is not embedded again.)
+        q = np.asarray(self.embedder.encode([question]))[0]
         similarity = np.asarray(vectors) @ q
         scored = [
             Scored(float(similarity[i]) + LEXICAL_WEIGHT * tx.overlap(question, s), i, s)
@@ -57,9 +55,9 @@ class SentencePicker:
         ]
         return sorted(scored, key=lambda x: -x.score)
 
-    def answer(self, question: str, passage: str, vector: np.ndarray | None = None) -> list[str]:
+    def answer(self, question: str, passage: str) -> list[str]:
         """The one to three sentences of `passage` that answer `question`, in passage order."""
-        ranked = self.rank(question, passage, vector)
+        ranked = self.rank(question, passage)
         if not ranked:
             return []
         sentences = tx.split_sentences(passage)
@@ -77,15 +75,13 @@ class SentencePicker:
                 chosen.add(i - 1)
         return [sentences[i] for i in sorted(chosen)]
 
-    def relevant(
-        self, question: str, passage: str, limit: int, vector: np.ndarray | None = None
-    ) -> str:
+    def relevant(self, question: str, passage: str, limit: int) -> str:
         """The passage cut to its `limit` most relevant sentences, in their order; a passage
         that short is returned whole."""
         sentences = tx.split_sentences(passage)
         if len(sentences) <= limit:
             return passage
-        keep = sorted(s.index for s in self.rank(question, passage, vector)[:limit])
+        keep = sorted(s.index for s in self.rank(question, passage)[:limit])
         return join_sentences([sentences[i] for i in keep])
 
 

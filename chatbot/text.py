@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import cache
+from typing import Any
 
 from bm25s.stopwords import STOPWORDS_CHINESE, STOPWORDS_EN_PLUS
 
@@ -88,7 +89,7 @@ def lexical_tokens(text: str) -> list[str]:
 
 
 @cache
-def _stemmer() -> object:
+def _stemmer() -> Any:
     import snowballstemmer
 
     return snowballstemmer.stemmer("english")
@@ -100,7 +101,7 @@ def word_stems(text: str) -> set[str]:
     words = [w for w in _WORD.findall(normalise(text).lower()) if not w.isdigit()]
     stop = _stop_words()
     stemmer = _stemmer()
-    return {str(x) for x in stemmer.stemWords([w for w in words if w not in stop])}  # type: ignore[attr-defined]
+    return {str(x) for x in stemmer.stemWords([w for w in words if w not in stop])}
 
 
 # Grammatical negation, in English and Chinese (不 没 无 未 非 别 勿 before a verb or noun).

@@ -343,3 +343,33 @@ def test_search_finds_k_entries_even_when_one_entry_has_many_phrasings(
     assert hits[0].entry_id == "pw"
     assert len({h.entry_id for h in hits}) == 3
     assert len(services.kb.search("password", k=50)) == 5  # every entry, no more
+
+
+def test_the_embedder_remembers_single_texts_and_returns_copies() -> None:
+    """A turn embeds its question several times: the model sees it once."""
+    import numpy as np
+
+    from knowledge_base.embedders import SentenceTransformerEmbedder
+
+    class CountingModel:
+        def __init__(self) -> None:
+            self.calls: list[list[str]] = []
+
+        def encode(self, texts: list[str], **_: object) -> np.ndarray:
+            self.calls.append(list(texts))
+            return np.ones((len(texts), 3), dtype=np.float32) / np.sqrt(3)
+
+        def get_embedding_dimension(self) -> int:
+            return 3
+
+    embedder = SentenceTransformerEmbedder("counting")
+    model = CountingModel()
+    embedder._model = model  # loaded: warm_up keeps it
+    first = embedder.encode(["When do you open?"])
+    first[0, 0] = 99.0  # the caller's copy, not the remembered one
+    again = embedder.encode(["When do you open?"])
+    assert model.calls == [["When do you open?"]]
+    assert again[0, 0] == pytest.approx(1 / np.sqrt(3))
+    embedder.encode(["a", "b"])  # batches are not remembered
+    embedder.encode(["a", "b"])
+    assert model.calls[1:] == [["a", "b"], ["a", "b"]]
