@@ -306,10 +306,9 @@ def run_candidate(
     services = build(settings, embedder=embedder, generator=generator)
     load_sample_if_empty(services)
     services.kb.refresh()
-    warm = getattr(generator.inner, "warm_up", None)
-    if warm is not None:
-        warm()
     dialogue = services.dialogue
+    # What `chatbot serve` does before its "Customer chat:" line.
+    dialogue.warm_up()
     consume(dialogue.respond(WARM_UP_QUESTION))
     print(f"\n{candidate}: ready in {time.perf_counter() - started:.1f} s", flush=True)
     turns = []

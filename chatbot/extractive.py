@@ -55,6 +55,11 @@ class SentencePicker:
         ]
         return sorted(scored, key=lambda x: -x.score)
 
+    def best_score(self, question: str, passage: str) -> float:
+        """The score of the passage's best sentence for `question` (-inf for no sentence)."""
+        ranked = self.rank(question, passage)
+        return ranked[0].score if ranked else float("-inf")
+
     def answer(self, question: str, passage: str) -> list[str]:
         """The one to three sentences of `passage` that answer `question`, in passage order."""
         ranked = self.rank(question, passage)

@@ -19,9 +19,11 @@ Checks per sentence, cheapest first:
    allowed for paraphrase ("refunds reach your card"), up to a third of the sentence's content
    words. (Spaced scripts only: CJK text has no word boundaries to compare; it is held to
    numbers, contacts and meaning.)
-5. Negation. A sentence must be negated exactly when the passage sentence closest to it is:
-   "You can use a promo code on that item" shares every word with "promo codes cannot be
-   used on a price-matched item" and says the opposite.
+5. Negation and opposites. A sentence must be negated exactly when the passage sentence
+   closest to it is: "You can use a promo code on that item" shares every word with "promo
+   codes cannot be used on a price-matched item" and says the opposite. Nor may it use the
+   opposite word of a passage sentence on the same topic ("open" on Christmas Day where the
+   passage says "closed"; "both" codes where it says "only one": chatbot.opposites).
 6. Meaning. A sentence with some content must be close to at least one passage sentence (or a
    whole passage, for sentences that merge two), by embedding similarity or, for text the
    embedder reads poorly, by nearly all its words appearing in one passage sentence.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final
@@ -40,6 +43,7 @@ import numpy as np
 
 from chatbot import text as tx
 from chatbot.contacts import ContactPolicy, unsupported_contacts
+from chatbot.opposites import Opposites
 from knowledge_base.embedders import Embedder
 
 # Reason codes.
@@ -51,6 +55,7 @@ OFF_PASSAGE: Final = "off_passage"
 UNSUPPORTED_CONTACT: Final = "unsupported_contact"
 UNSUPPORTED_WORDS: Final = "unsupported_words"
 NEGATION_MISMATCH: Final = "negation_mismatch"
+CONTRADICTED: Final = "contradicted"
 
 # Shorter sentences ("Yes.", "Of course!") say too little to check on their own meaning.
 MIN_CONTENT_WORDS: Final = 3
@@ -201,6 +206,17 @@ class PassageVectors:
         blocks = [known[p] for p in unique if len(known[p])]
         return np.vstack(blocks) if blocks else np.zeros((0, 0), dtype=np.float32)
 
+    def preload(self, passages: list[str], seconds: float, batch: int = 16) -> int:
+        """Encodes `passages` ahead of the turns that need them, a batch at a time, until
+        `seconds` have passed or the cache is full; returns how many are cached."""
+        stop = time.monotonic() + seconds
+        todo = list(dict.fromkeys(passages))[: self.max_passages]
+        for start in range(0, len(todo), batch):
+            if time.monotonic() >= stop:
+                break
+            self.get(todo[start : start + batch])
+        return len(self)
+
     def sentences(self, passage: str) -> tuple[list[str], np.ndarray]:
         """The passage's sentences and their vectors (the first rows of its candidates)."""
         parts = split_sentences(passage)
@@ -235,6 +251,9 @@ class AnswerCheck:
         # In the order of the cache's rows (passages once each, candidates in order).
         self._sentences = [c for p in dict.fromkeys(passages) for c in _candidates(p)]
         self._whole = np.array([len(split_sentences(c)) > 1 for c in self._sentences], dtype=bool)
+        self._opposites = Opposites(
+            [c for c, whole in zip(self._sentences, self._whole, strict=True) if not whole]
+        )
         self._vectors: np.ndarray | None = None
 
     def _passage_vectors(self) -> np.ndarray:
@@ -255,10 +274,14 @@ class AnswerCheck:
         if not self.passages:
             return GroundingResult(False, OFF_PASSAGE, [0.0])
         score, closest = self._match(sentence)
-        if closest is not None and tx.is_negated(sentence) != tx.is_negated(closest):
+        if closest is not None and tx.is_negated(tx.without_reply_word(sentence)) != tx.is_negated(
+            closest
+        ):
             # "You can use a promo code on it" where the closest passage sentence says
             # "promo codes cannot be used": the words match and the meaning is reversed.
             return GroundingResult(False, NEGATION_MISMATCH, [score])
+        if self._opposites.contradiction(sentence) is not None:
+            return GroundingResult(False, CONTRADICTED, [score])
         stems = tx.word_stems(sentence)
         new = stems - self._stems
         if new & self._premise:

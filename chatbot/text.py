@@ -95,13 +95,20 @@ def _stemmer() -> Any:
     return snowballstemmer.stemmer("english")
 
 
+def words(text: str) -> list[str]:
+    """Lower-cased words of a spaced script, without numbers and CJK text."""
+    return [w for w in _WORD.findall(normalise(text).lower()) if not w.isdigit()]
+
+
+def stem_words(words: list[str]) -> list[str]:
+    return [str(x) for x in _stemmer().stemWords(words)]
+
+
 def word_stems(text: str) -> set[str]:
     """Stems of the content words of a spaced script ("Returns opened" -> {"return", "open"}),
     without numbers (checked as numbers) and CJK text (no spaces to find words by)."""
-    words = [w for w in _WORD.findall(normalise(text).lower()) if not w.isdigit()]
     stop = _stop_words()
-    stemmer = _stemmer()
-    return {str(x) for x in stemmer.stemWords([w for w in words if w not in stop])}
+    return set(stem_words([w for w in words(text) if w not in stop]))
 
 
 # Grammatical negation, in English and Chinese (不 没 无 未 非 别 勿 before a verb or noun).
@@ -110,6 +117,20 @@ _NEGATION = re.compile(
     r"|[不没無无未非别勿]",
     re.I,
 )
+
+
+# "Yes," / "No," / "不，" in front of a claim answer the question; they do not negate the claim:
+# "No, stores are closed on Christmas Day" says what "Stores are closed on ..." says.
+_REPLY_WORD = re.compile(
+    r"^\s*(?:(?:yes|no|nope|yeah|sure|of course|certainly|unfortunately|sorry)\b[\s,.!;:—-]*"
+    r"|(?:是的|对|不是|不|没有|抱歉|很抱歉)[，,。！!]\s*)",
+    re.I,
+)
+
+
+def without_reply_word(sentence: str) -> str:
+    """The claim after a leading yes/no ("No, it is closed" -> "it is closed")."""
+    return _REPLY_WORD.sub("", normalise(sentence), count=1)
 
 
 def is_negated(sentence: str) -> bool:

@@ -348,3 +348,21 @@ def test_negation_is_found_in_english_and_chinese() -> None:
     assert is_negated("Promo codes cannot be used.") and is_negated("You don't need one.")
     assert is_negated("礼品卡不会过期。") and not is_negated("礼品卡可以在门店使用。")
     assert not is_negated("Notify me when it is back.")  # "no" only as a word
+
+
+def test_passage_vectors_are_computed_ahead_within_the_time_given(embedder: HashEmbedder) -> None:
+    vectors = PassageVectors(embedder)
+    assert vectors.preload([RETURNS, SHIPPING, RETURNS], seconds=0) == 0
+    assert vectors.preload([RETURNS, SHIPPING, RETURNS], seconds=60) == 2
+    full = PassageVectors(embedder, max_passages=1)
+    assert full.preload([RETURNS, SHIPPING], seconds=60) == 1
+
+
+def test_the_extractive_answer_comes_from_the_passage_holding_the_fact(shop: Services) -> None:
+    """Of the passages the model was given, the one whose sentence answers best is quoted,
+    also when another entry scored higher in the search."""
+    hits = shop.kb.search("How long do I have to return an item?", k=5)
+    returns = next(h for h in hits if h.entry_id == "returns")
+    other = next(h for h in hits if h.entry_id != "returns")
+    text = shop.dialogue._extract("How long do I have to return an item?", [other, returns])
+    assert text == "Items can be returned within 30 days of delivery."

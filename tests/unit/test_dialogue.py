@@ -25,7 +25,7 @@ from chatbot.dialogue import (
 from chatbot.generation.base import ChatMessage
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.handoff import HANDOFF_TEXT
-from chatbot.prompts import SYSTEM_PROMPT, build_prompt
+from chatbot.prompts import EXAMPLES, SYSTEM_PROMPT, build_prompt
 from chatbot.settings import Settings
 from chatbot.storage.models import Conversation, Message, MessageSource
 from knowledge_base.embedders import HashEmbedder
@@ -157,13 +157,13 @@ def test_the_prompt_holds_the_retrieved_answer_in_reference_tags_and_the_questio
 ) -> None:
     run(kb_services.dialogue.respond("How long does shipping take?"))
     [prompt] = generator.prompts
-    assert [m["role"] for m in prompt] == ["system", "user"]
+    assert [m["role"] for m in prompt] == ["system", *["user", "assistant"] * len(EXAMPLES), "user"]
     assert prompt[0]["content"] == SYSTEM_PROMPT
     reference = reference_block(prompt)
     assert "Standard shipping takes 3-5 business days." in reference
     assert "Order History" not in reference  # a weaker match is not shown to the generator
-    assert prompt[1]["content"].endswith("Customer question: How long does shipping take?")
-    assert prompt[1]["content"].index("</reference>") < prompt[1]["content"].index("Customer")
+    assert prompt[-1]["content"].endswith("Customer question: How long does shipping take?")
+    assert prompt[-1]["content"].index("</reference>") < prompt[-1]["content"].index("Customer")
 
 
 def test_an_out_of_scope_question_is_declined_without_generating(

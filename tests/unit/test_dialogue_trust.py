@@ -17,7 +17,7 @@ from chatbot.dialogue import FALLBACK_TEXT, Reply
 from chatbot.generation.base import ChatMessage
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.handoff import HANDOFF_TEXT, contact_saved_text
-from chatbot.prompts import SYSTEM_PROMPT
+from chatbot.prompts import SYSTEM_PROMPT, build_prompt
 
 RETURNS_QUESTION = "How do I return an item?"
 RETURNS_ANSWER = (
@@ -287,9 +287,10 @@ def test_instructions_inside_a_document_stay_inside_the_reference_block(
     run(reply)
 
     [prompt] = generator.prompts
-    assert [m["role"] for m in prompt] == ["system", "user"]
     assert prompt[0]["content"] == SYSTEM_PROMPT
-    user = prompt[1]["content"]
+    # Only the last turn holds the shop's text: before it come the fixed worked examples.
+    assert prompt[:-1] == build_prompt("", [])[:-1]
+    user = prompt[-1]["content"]
     assert user.count("<reference>") == 1
     assert user.count("</reference>") == 1
     reference = reference_block(prompt)

@@ -1,0 +1,74 @@
+"""Answers that turn their passage around with an opposite word instead of a negation."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatbot.grounding import CONTRADICTED, AnswerCheck
+from chatbot.opposites import Opposites
+from chatbot.text import is_negated, split_sentences, without_reply_word
+from knowledge_base.embedders import HashEmbedder
+
+HOURS = (
+    "Our stores are open 10 am-8 pm Monday to Saturday and 11 am-6 pm on Sunday. Stores are "
+    "closed on Thanksgiving Day, Christmas Day and New Year's Day."
+)
+PROMO = (
+    "Only one promo code can be used per order. Promo codes cannot be combined with a price match."
+)
+RETURN_SHIPPING = (
+    "Return shipping is free using our prepaid label. For international orders, return "
+    "shipping is paid by the customer."
+)
+ZH_HOURS = "门店周一至周六营业。门店在感恩节、圣诞节和元旦休息。"
+
+
+def opposite(passage: str, sentence: str) -> str | None:
+    return Opposites(split_sentences(passage)).contradiction(sentence)
+
+
+@pytest.mark.parametrize(
+    ("passage", "answer", "contradicted"),
+    [
+        (HOURS, "Yes, your stores are open on Christmas Day.", True),
+        (HOURS, "No, the stores are closed on Christmas Day.", False),
+        # "open" on Sunday is what the hours sentence says; "closed" is about other days.
+        (HOURS, "The stores are open on Sunday from 11 am to 6 pm.", False),
+        (PROMO, "You can use both promo codes on one order.", True),
+        (PROMO, "You can use only one promo code per order.", False),
+        (RETURN_SHIPPING, "Yes, return shipping is free.", False),
+        (RETURN_SHIPPING, "Return shipping is free for international orders.", True),
+        (RETURN_SHIPPING, "For international orders you pay for return shipping.", False),
+        (ZH_HOURS, "门店在圣诞节营业。", True),
+        (ZH_HOURS, "门店在圣诞节休息。", False),
+    ],
+)
+def test_an_opposite_word_on_the_same_topic_contradicts(
+    passage: str, answer: str, contradicted: bool
+) -> None:
+    assert (opposite(passage, answer) is not None) is contradicted
+
+
+def test_the_contradicting_sentence_is_named() -> None:
+    found = opposite(HOURS, "Yes, your stores are open on Christmas Day.")
+    assert found is not None and found.startswith("Stores are closed on Thanksgiving")
+
+
+def test_the_answer_check_withholds_a_contradicted_sentence() -> None:
+    check = AnswerCheck([HOURS], HashEmbedder())
+    result = check.sentence("Yes, your stores are open on Christmas Day.")
+    assert not result.supported and result.reason == CONTRADICTED
+    assert check.sentence("Stores are closed on Christmas Day.").supported
+
+
+def test_a_leading_no_answers_the_question_and_does_not_negate_the_claim() -> None:
+    check = AnswerCheck([HOURS], HashEmbedder())
+    assert check.sentence("No, the stores are closed on Christmas Day.").supported
+    assert not check.sentence("No, the stores are not closed on Christmas Day.").supported
+
+
+def test_the_reply_word_is_taken_off_only_at_the_start() -> None:
+    assert without_reply_word("No, stores are closed.") == "stores are closed."
+    assert without_reply_word("Not at all.") == "Not at all."
+    assert is_negated(without_reply_word("No, you cannot use two codes."))
+    assert without_reply_word("没有，我们不提供礼品包装。") == "我们不提供礼品包装。"
