@@ -69,6 +69,9 @@ DISCOURSE_WORDS: Final = frozenset(
         # Verbs of getting and wanting that questions and answers share ("you need to...").
         *("get", "got", "need", "want", "make", "use", "ask", "keep", "take", "give", "find"),
         *("know", "like", "let", "able", "try", "way", "go"),
+        # What customers ask for, which answers name before the fact ("The address of the
+        # Burlington store is 88 Church Street"): the fact itself is checked, not these.
+        *("address", "location", "located", "price", "cost", "time", "hour", "long", "much"),
     )
 )
 # Paraphrase needs some words of its own; more new content than this is not a restatement.
@@ -254,6 +257,11 @@ class AnswerCheck:
         self._opposites = Opposites(
             [c for c, whole in zip(self._sentences, self._whole, strict=True) if not whole]
         )
+        # The customer asked about the opposite of what a passage says ("open on Christmas
+        # Day?" where it says closed): the answer is a no.
+        self._question_contradicted = bool(question) and (
+            self._opposites.contradiction(question) is not None
+        )
         self._vectors: np.ndarray | None = None
 
     def _passage_vectors(self) -> np.ndarray:
@@ -274,9 +282,17 @@ class AnswerCheck:
         if not self.passages:
             return GroundingResult(False, OFF_PASSAGE, [0.0])
         score, closest = self._match(sentence)
-        if closest is not None and tx.is_negated(tx.without_reply_word(sentence)) != tx.is_negated(
-            closest
-        ):
+        reply, claim = tx.reply_word(sentence)
+        bare_yes = reply == tx.YES and not self._opposites.takes_sides(claim)
+        if bare_yes and self._question_contradicted:
+            # A bare "Yes, ..." to "Are you open on Christmas Day?" where the passage says
+            # closed. (A claim with its own "open" or "free" is checked below on its own.)
+            return GroundingResult(False, CONTRADICTED, [score])
+        # A "no" before a claim that is not negated itself ("No, stores are closed on ...")
+        # is right only where the passage says the opposite of what the customer asked;
+        # elsewhere it negates the claim ("No, any discount for that").
+        negated = tx.is_negated(claim) or (reply == tx.NO and not self._question_contradicted)
+        if closest is not None and negated != tx.is_negated(closest):
             # "You can use a promo code on it" where the closest passage sentence says
             # "promo codes cannot be used": the words match and the meaning is reversed.
             return GroundingResult(False, NEGATION_MISMATCH, [score])

@@ -91,6 +91,14 @@ class Opposites:
     def __init__(self, passage_sentences: list[str]) -> None:
         self._sentences = [_read(s) for s in passage_sentences]
 
+    def takes_sides(self, sentence: str) -> bool:
+        """Whether the sentence uses a word of one of the pairs ("open", "free", "only")."""
+        stems = _all_stems(sentence)
+        text = tx.normalise(sentence)
+        return any(stems & mine for mine, _ in _english()) or any(
+            w in text for mine, _ in _chinese() for w in mine
+        )
+
     def contradiction(self, sentence: str) -> str | None:
         """The passage sentence that says the opposite of `sentence`, or None. A passage
         sentence on the same topic that uses the sentence's own word backs it instead."""

@@ -119,18 +119,30 @@ _NEGATION = re.compile(
 )
 
 
-# "Yes," / "No," / "不，" in front of a claim answer the question; they do not negate the claim:
-# "No, stores are closed on Christmas Day" says what "Stores are closed on ..." says.
+# "Yes," / "No," / "不，" in front of a claim answer the customer's question; the claim after
+# them is checked on its own ("No, stores are closed on Christmas Day").
+_YES = r"yes|yeah|yep|sure|of course|certainly|是的|是|对|可以"
+_NO = r"no|nope|unfortunately|sorry|不是|不|没有|抱歉|很抱歉"
 _REPLY_WORD = re.compile(
-    r"^\s*(?:(?:yes|no|nope|yeah|sure|of course|certainly|unfortunately|sorry)\b[\s,.!;:—-]*"
-    r"|(?:是的|对|不是|不|没有|抱歉|很抱歉)[，,。！!]\s*)",
+    rf"^\s*(?:(?P<yes>{_YES})|(?P<no>{_NO}))(?:\b[\s,.!;:—-]*|(?<=[^\x00-\x7f])[,.!]\s*)",
     re.I,
 )
+YES, NO = "yes", "no"
+
+
+def reply_word(sentence: str) -> tuple[str | None, str]:
+    """The leading yes or no of an answer (YES, NO or None) and the claim after it:
+    "No, it is closed" -> ("no", "it is closed")."""
+    text = normalise(sentence)
+    found = _REPLY_WORD.match(text)
+    if not found:
+        return None, text
+    return (YES if found.group("yes") else NO), text[found.end() :]
 
 
 def without_reply_word(sentence: str) -> str:
-    """The claim after a leading yes/no ("No, it is closed" -> "it is closed")."""
-    return _REPLY_WORD.sub("", normalise(sentence), count=1)
+    """The claim after a leading yes or no."""
+    return reply_word(sentence)[1]
 
 
 def is_negated(sentence: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.grounding import CONTRADICTED, AnswerCheck
+from chatbot.grounding import CONTRADICTED, NEGATION_MISMATCH, AnswerCheck
 from chatbot.opposites import Opposites
 from chatbot.text import is_negated, split_sentences, without_reply_word
 from knowledge_base.embedders import HashEmbedder
@@ -61,10 +61,18 @@ def test_the_answer_check_withholds_a_contradicted_sentence() -> None:
     assert check.sentence("Stores are closed on Christmas Day.").supported
 
 
-def test_a_leading_no_answers_the_question_and_does_not_negate_the_claim() -> None:
-    check = AnswerCheck([HOURS], HashEmbedder())
+def test_a_leading_no_is_right_where_the_passage_says_the_opposite_of_the_question() -> None:
+    check = AnswerCheck([HOURS], HashEmbedder(), question="Are your stores open on Christmas Day?")
     assert check.sentence("No, the stores are closed on Christmas Day.").supported
     assert not check.sentence("No, the stores are not closed on Christmas Day.").supported
+    result = check.sentence("Yes, the stores have their hours on Christmas Day.")
+    assert not result.supported and result.reason == CONTRADICTED
+
+
+def test_elsewhere_a_leading_no_negates_the_claim() -> None:
+    check = AnswerCheck([PROMO], HashEmbedder(), question="Any discount on promo codes?")
+    result = check.sentence("No, one promo code can be used per order.")
+    assert not result.supported and result.reason == NEGATION_MISMATCH
 
 
 def test_the_reply_word_is_taken_off_only_at_the_start() -> None:
@@ -72,3 +80,17 @@ def test_the_reply_word_is_taken_off_only_at_the_start() -> None:
     assert without_reply_word("Not at all.") == "Not at all."
     assert is_negated(without_reply_word("No, you cannot use two codes."))
     assert without_reply_word("没有，我们不提供礼品包装。") == "我们不提供礼品包装。"
+
+
+def test_a_yes_with_its_own_claim_is_judged_by_the_claim() -> None:
+    """ "Is return shipping free?" where one sentence says free and another says paid: a "yes"
+    whose claim names the free case is backed by the sentence that says so."""
+    passage = (
+        "Returns within the United States are free using our prepaid label. For international "
+        "orders, return shipping is paid by the customer."
+    )
+    check = AnswerCheck([passage], HashEmbedder(), question="Is return shipping free")
+    answer = "Yes, returns within the United States are free using our label."
+    assert check.sentence(answer).supported
+    result = check.sentence("Yes, you can send it back with our label.")
+    assert not result.supported and result.reason == CONTRADICTED
