@@ -11,7 +11,9 @@ Checks per sentence, cheapest first:
    passed on unless the shop allows it.
 3. Numbers. Every number (days, amounts, percentages, times, ranges; Chinese numerals are read
    as digits) must occur in some passage: a model that writes "14 days" where the policy says 30
-   is the most damaging mistake it can make, and embeddings barely notice it.
+   is the most damaging mistake it can make, and embeddings barely notice it. The one exception
+   is a number the customer gave that lies inside a range a passage states ("your $400 tent"
+   where orders "between $100 and $2,000" can be split: chatbot.number_ranges).
 4. Words. A content word (stemmed) that the customer used and no passage contains must not
    be in the answer: "Yes, we offer gift wrapping" is close in meaning to a passage about gift
    cards, but "wrapping" comes from the question, not from the shop, and a model agreeing with
@@ -43,6 +45,7 @@ import numpy as np
 
 from chatbot import text as tx
 from chatbot.contacts import ContactPolicy, unsupported_contacts
+from chatbot.number_ranges import covered, ranges_in
 from chatbot.opposites import Opposites
 from knowledge_base.embedders import Embedder
 
@@ -248,6 +251,8 @@ class AnswerCheck:
         self.policy = policy
         self._cache = cache if cache is not None else PassageVectors(embedder)
         self._numbers = {n for p in passages for n in numbers_in(p)}
+        self._ranges = [r for p in passages for r in ranges_in(_as_digits(p))]
+        self._asked = set(numbers_in(question))
         self._stems = set().union(*(tx.word_stems(p) for p in passages)) | DISCOURSE_STEMS
         # The customer's words that the shop's text does not use: their premise, not a fact.
         self._premise = tx.word_stems(question) - self._stems
@@ -276,7 +281,7 @@ class AnswerCheck:
         contacts = unsupported_contacts(sentence, self.passages, self.policy)
         if contacts:
             return GroundingResult(False, UNSUPPORTED_CONTACT, unsupported_contacts=contacts)
-        unsupported = [n for n in numbers_in(sentence) if n not in self._numbers]
+        unsupported = [n for n in numbers_in(sentence) if not self._number_backed(n)]
         if unsupported:
             return GroundingResult(False, UNSUPPORTED_NUMBER, unsupported_numbers=unsupported)
         if not self.passages:
@@ -309,6 +314,10 @@ class AnswerCheck:
         if len(new) > MAX_NEW_WORD_SHARE * len(stems):
             return GroundingResult(False, UNSUPPORTED_WORDS, [score])
         return GroundingResult(True, SUPPORTED, [score])
+
+    def _number_backed(self, number: str) -> bool:
+        """In a passage, or the customer's own number inside a range a passage states."""
+        return number in self._numbers or (number in self._asked and covered(number, self._ranges))
 
     def similarity(self, sentence: str) -> float:
         """The best cosine similarity of the sentence with a passage sentence."""

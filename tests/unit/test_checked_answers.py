@@ -366,3 +366,37 @@ def test_the_extractive_answer_comes_from_the_passage_holding_the_fact(shop: Ser
     other = next(h for h in hits if h.entry_id != "returns")
     text = shop.dialogue._extract("How long do I have to return an item?", [other, returns])
     assert text == "Items can be returned within 30 days of delivery."
+
+
+INSTALMENTS = "Orders between $100 and $2,000 can be split into 4 interest-free payments."
+
+
+@pytest.mark.parametrize(
+    ("passage", "question", "answer", "supported"),
+    [
+        # The customer's $400 lies inside the passage's range: restating it states no new fact.
+        (
+            INSTALMENTS,
+            "can I split a $400 order?",
+            "Yes, a $400 order can be split into 4 interest-free payments.",
+            True,
+        ),
+        # Outside every range: "$20" would be an invented fact about gift cards.
+        (GIFT_CARDS, "can I get a $20 gift card?", "Yes, you can get a $20 gift card.", False),
+        # Inside the range but not the customer's number: the model made it up.
+        (
+            INSTALMENTS,
+            "can I split my order?",
+            "Yes, a $400 order can be split into 4 interest-free payments.",
+            False,
+        ),
+    ],
+)
+def test_a_number_of_the_customers_inside_a_passage_range_may_be_restated(
+    embedder: HashEmbedder, passage: str, question: str, answer: str, supported: bool
+) -> None:
+    result = AnswerCheck([passage], embedder, question=question).sentence(answer)
+    assert result.supported is supported, result
+    if not supported:
+        assert result.reason == UNSUPPORTED_NUMBER
+        assert result.unsupported_numbers in (["400"], ["20"])
