@@ -315,6 +315,11 @@ class DialogueManager:
 
     def _plan(self, text: str, history: list[tuple[str, str]], declines: int) -> _Turn:
         threshold = self.threshold()
+        questions = split_question(text)
+        if len(questions) > 1:
+            # The question and its parts embedded in one call (the embedder remembers them
+            # for the searches below): one batch costs much less than three single calls.
+            self.kb.embedder.encode([text, *questions])
         hits = self.kb.search(text, k=self.top_k)
         query, rewritten = text, rewrite_query(text, history)
         if rewritten:
@@ -327,16 +332,17 @@ class DialogueManager:
                 rewritten = None
         decision = self.decide_on(text, hits, declines, threshold)
         # (A follow-up combined with the previous question is one question, not two parts.)
-        parts = () if rewritten or decision.kind == dec.HANDOFF else self._parts(text, threshold)
+        one = rewritten or decision.kind == dec.HANDOFF
+        parts = () if one else self._parts(questions, threshold)
         if parts and decision.kind == dec.FALLBACK:
             # The whole question matched nothing well, but its parts do: answer those.
             decision = dec.Decision(dec.ANSWER, "parts", [h for _, h in parts])
         return _Turn(text, query, rewritten, decision, threshold, parts)
 
-    def _parts(self, question: str, threshold: float) -> tuple[tuple[str, SearchHit], ...]:
-        """A question in two or three parts: each part with its best entry, when at least two
-        parts have one above the threshold (else the question is answered as one)."""
-        questions = split_question(question)
+    def _parts(self, questions: list[str], threshold: float) -> tuple[tuple[str, SearchHit], ...]:
+        """A question in two or three parts (`split_question`): each part with its best
+        entry, when at least two parts have one above the threshold (else the question is
+        answered as one)."""
         if len(questions) < 2:
             return ()
         found: list[tuple[str, SearchHit]] = []

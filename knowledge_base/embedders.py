@@ -30,8 +30,10 @@ class SentenceTransformerEmbedder:
     """sentence-transformers model, loaded on first use (cheap to construct)."""
 
     # A customer turn embeds the same question several times (search, the search of a
-    # follow-up, picking the sentences that answer it): single texts are remembered.
+    # follow-up, picking the sentences that answer it): the texts of small calls (a question,
+    # a question with its parts) are remembered.
     MEMO_SIZE = 256
+    MEMO_BATCH = 8
 
     def __init__(self, spec: str, cache_dir: Path | None = None) -> None:
         self.name = spec
@@ -59,12 +61,24 @@ class SentenceTransformerEmbedder:
         self.warm_up()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if len(texts) == 1:
+        if len(texts) > self.MEMO_BATCH:  # documents being indexed: nothing to remember
+            return self._encode(texts, batch_size)
+        with self._memo_lock:
+            known = {t: self._memo[t] for t in texts if t in self._memo}
+            for t in known:
+                self._memo.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            encoded = self._encode(missing, batch_size)
             with self._memo_lock:
-                known = self._memo.get(texts[0])
-                if known is not None:
-                    self._memo.move_to_end(texts[0])
-                    return known.copy()
+                for t, vector in zip(missing, encoded, strict=True):
+                    known[t] = vector
+                    self._memo[t] = vector
+                while len(self._memo) > self.MEMO_SIZE:
+                    self._memo.popitem(last=False)
+        return np.stack([known[t] for t in texts]).astype(np.float32, copy=True)
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         vectors = self._model.encode(
             texts,
             batch_size=batch_size,
@@ -72,13 +86,7 @@ class SentenceTransformerEmbedder:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        result = np.asarray(vectors, dtype=np.float32)
-        if len(texts) == 1:
-            with self._memo_lock:
-                self._memo[texts[0]] = result.copy()
-                while len(self._memo) > self.MEMO_SIZE:
-                    self._memo.popitem(last=False)
-        return result
+        return np.asarray(vectors, dtype=np.float32)
 
 
 _TOKEN = re.compile(r"[a-z0-9]+")

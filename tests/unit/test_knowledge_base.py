@@ -345,7 +345,7 @@ def test_search_finds_k_entries_even_when_one_entry_has_many_phrasings(
     assert len(services.kb.search("password", k=50)) == 5  # every entry, no more
 
 
-def test_the_embedder_remembers_single_texts_and_returns_copies() -> None:
+def test_the_embedder_remembers_the_texts_of_small_calls_and_returns_copies() -> None:
     """A turn embeds its question several times: the model sees it once."""
     import numpy as np
 
@@ -370,6 +370,13 @@ def test_the_embedder_remembers_single_texts_and_returns_copies() -> None:
     again = embedder.encode(["When do you open?"])
     assert model.calls == [["When do you open?"]]
     assert again[0, 0] == pytest.approx(1 / np.sqrt(3))
-    embedder.encode(["a", "b"])  # batches are not remembered
-    embedder.encode(["a", "b"])
-    assert model.calls[1:] == [["a", "b"], ["a", "b"]]
+    # A question with its parts: each text is remembered, only the new ones are encoded.
+    pair = embedder.encode(["When do you open?", "b"])
+    assert pair.shape == (2, 3) and model.calls[1:] == [["b"]]
+    embedder.encode(["b"])
+    assert model.calls[1:] == [["b"]]
+    # Documents being indexed (larger batches) are not remembered.
+    many = [f"text {i}" for i in range(SentenceTransformerEmbedder.MEMO_BATCH + 1)]
+    embedder.encode(many)
+    embedder.encode(many)
+    assert model.calls[2:] == [many, many]
