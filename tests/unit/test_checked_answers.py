@@ -21,6 +21,7 @@ from chatbot.grounding import (
     PassageVectors,
     numbers_in,
 )
+from chatbot.prompts import build_prompt
 from chatbot.question_parts import split_question
 from chatbot.text import content_size, is_negated, split_sentences
 from knowledge_base.embedders import HashEmbedder
@@ -400,3 +401,14 @@ def test_a_number_of_the_customers_inside_a_passage_range_may_be_restated(
     if not supported:
         assert result.reason == UNSUPPORTED_NUMBER
         assert result.unsupported_numbers in (["400"], ["20"])
+
+
+def test_warm_up_computes_every_passages_sentence_vectors_and_reads_the_fixed_prompt(
+    shop: Services, generator: ScriptedGenerator
+) -> None:
+    passages = {m.answer for m in shop.kb.snapshot().meta.values()}
+    shop.dialogue.warm_up()
+    assert len(shop.dialogue._passage_vectors) == len(passages) > 0
+    # The model has read the system prompt and worked examples once, for its prompt cache.
+    [prompt] = generator.prompts
+    assert prompt[:-1] == build_prompt("", [])[:-1]
