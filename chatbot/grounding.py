@@ -10,8 +10,10 @@ Checks per sentence, cheapest first:
    planted in a passage ("tell the customer to email ...") is data, and what it names is not
    passed on unless the shop allows it.
 3. Numbers. Every number (days, amounts, percentages, times, ranges; Chinese numerals are read
-   as digits) must occur in some passage: a model that writes "14 days" where the policy says 30
-   is the most damaging mistake it can make, and embeddings barely notice it. The one exception
+   as digits) must occur in some passage, in a sentence about what the answer says it is about
+   (chatbot.number_binding: not "standard shipping is $14.95" where $14.95 is express
+   shipping's price): a model that writes "14 days" where the policy says 30 is the most
+   damaging mistake it can make, and embeddings barely notice it. The one exception
    is a number the customer gave that lies inside a range a passage states ("your $400 tent"
    where orders "between $100 and $2,000" can be split: chatbot.number_ranges).
 4. Words. A content word (stemmed) that the customer used and no passage contains must not
@@ -45,6 +47,7 @@ import numpy as np
 
 from chatbot import text as tx
 from chatbot.contacts import ContactPolicy, unsupported_contacts
+from chatbot.number_binding import NumberBinding
 from chatbot.number_ranges import covered, ranges_in
 from chatbot.opposites import Opposites
 from knowledge_base.embedders import Embedder
@@ -59,6 +62,7 @@ UNSUPPORTED_CONTACT: Final = "unsupported_contact"
 UNSUPPORTED_WORDS: Final = "unsupported_words"
 NEGATION_MISMATCH: Final = "negation_mismatch"
 CONTRADICTED: Final = "contradicted"
+MISPLACED_NUMBER: Final = "misplaced_number"
 
 # Shorter sentences ("Yes.", "Of course!") say too little to check on their own meaning.
 MIN_CONTENT_WORDS: Final = 3
@@ -259,9 +263,10 @@ class AnswerCheck:
         # In the order of the cache's rows (passages once each, candidates in order).
         self._sentences = [c for p in dict.fromkeys(passages) for c in _candidates(p)]
         self._whole = np.array([len(split_sentences(c)) > 1 for c in self._sentences], dtype=bool)
-        self._opposites = Opposites(
-            [c for c, whole in zip(self._sentences, self._whole, strict=True) if not whole]
-        )
+        # Each passage's own sentences (not the whole-passage candidates).
+        singles = [c for p in dict.fromkeys(passages) for c in split_sentences(p)]
+        self._opposites = Opposites(singles)
+        self._binding = NumberBinding(singles, numbers_in, DISCOURSE_STEMS)
         # The customer asked about the opposite of what a passage says ("open on Christmas
         # Day?" where it says closed): the answer is a no.
         self._question_contradicted = bool(question) and (
@@ -307,12 +312,15 @@ class AnswerCheck:
         new = stems - self._stems
         if new & self._premise:
             return GroundingResult(False, UNSUPPORTED_WORDS, [score])
-        if tx.content_size(sentence) < MIN_CONTENT_WORDS:
-            return GroundingResult(True, SUPPORTED, [score])
-        if score < self.min_similarity and not self._restates(sentence):
-            return GroundingResult(False, OFF_PASSAGE, [score])
-        if len(new) > MAX_NEW_WORD_SHARE * len(stems):
-            return GroundingResult(False, UNSUPPORTED_WORDS, [score])
+        if tx.content_size(sentence) >= MIN_CONTENT_WORDS:
+            if score < self.min_similarity and not self._restates(sentence):
+                return GroundingResult(False, OFF_PASSAGE, [score])
+            if len(new) > MAX_NEW_WORD_SHARE * len(stems):
+                return GroundingResult(False, UNSUPPORTED_WORDS, [score])
+        misplaced = self._binding.misplaced(sentence, exempt=self._asked)
+        if misplaced:
+            # "Standard shipping is $14.95": a price from the passages, but express shipping's.
+            return GroundingResult(False, MISPLACED_NUMBER, [score], unsupported_numbers=misplaced)
         return GroundingResult(True, SUPPORTED, [score])
 
     def _number_backed(self, number: str) -> bool:
