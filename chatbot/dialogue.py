@@ -67,8 +67,9 @@ TIMEOUT, ABANDONED = "timeout", "abandoned"
 DRAFT_TIMEOUT = "timeout"
 # The model reads this many of each passage's most relevant sentences (short passages whole).
 PROMPT_SENTENCES = 4
-# At start, passages' sentence vectors are computed for at most this long (about 200 FAQ
-# entries with the default embedder on one thread); each takes about 0.1-0.3 s of a turn else.
+# At start, passages' sentence vectors are computed for at most this long: about 130 passages
+# with the default embedder on one thread (the sample knowledge base's 39 take about 17 s).
+# Each one not computed then costs the first turn that uses it about 0.1 s per sentence.
 PRELOAD_SECONDS = 60.0
 
 
