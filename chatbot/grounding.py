@@ -27,7 +27,10 @@ Checks per sentence, cheapest first:
    closest to it is: "You can use a promo code on that item" shares every word with "promo
    codes cannot be used on a price-matched item" and says the opposite. Nor may it use the
    opposite word of a passage sentence on the same topic ("open" on Christmas Day where the
-   passage says "closed"; "both" codes where it says "only one": chatbot.opposites).
+   passage says "closed"; "both" codes where it says "only one": chatbot.opposites). A
+   leading "yes"/"no" must agree with the passage: "no" before a claim that is not negated
+   itself is right only where the passage says the opposite of what the customer asked, and a
+   bare "yes" is wrong there.
 6. Meaning. A sentence with some content must be close to at least one passage sentence (or a
    whole passage, for sentences that merge two), by embedding similarity or, for text the
    embedder reads poorly, by nearly all its words appearing in one passage sentence.
@@ -110,7 +113,8 @@ _CHINESE_NUMERAL = re.compile("[零〇一二两三四五六七八九十百千万
 @dataclass(frozen=True)
 class GroundingResult:
     supported: bool
-    # supported | empty | model_declined | unsupported_contact | unsupported_number | off_passage
+    # supported | empty | model_declined | unsupported_contact | unsupported_number |
+    # misplaced_number | unsupported_words | negation_mismatch | contradicted | off_passage
     reason: str
     # One score per answer sentence (best cosine similarity with the passages), in order.
     sentence_scores: list[float] = field(default_factory=list)
