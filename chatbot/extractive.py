@@ -9,7 +9,6 @@ question's own words in it (names, days, products: what embeddings of short text
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +22,6 @@ LEXICAL_WEIGHT = 0.5  # the bonus of a sentence holding every content word of th
 SHORT_SENTENCE = 6
 # Runner-up sentences this close to the best one are quoted too (they often continue it).
 CLOSE_SCORE = 0.08
-# A sentence that refers back ("It opens at 10 am") is quoted with the one before it.
-_REFERS_BACK = re.compile(r"^(?:it|they|this|these|that|those|there|he|she|它|这|该|其)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -76,7 +73,7 @@ class SentencePicker:
             if best.score - runner_up.score <= CLOSE_SCORE:
                 chosen.add(runner_up.index)
         for i in sorted(chosen):
-            if i > 0 and _REFERS_BACK.match(sentences[i]):
+            if i > 0 and tx.refers_back(sentences[i]):  # quoted with the one before it
                 chosen.add(i - 1)
         return [sentences[i] for i in sorted(chosen)]
 

@@ -23,8 +23,6 @@ SAME_SUBJECT: Final = 2 / 3
 _CLAUSE: Final = re.compile(
     r"\s*[,;:，；：、]\s*(?:(?:and|but)\s+)?|\s+(?:and|but|while|whereas)\s+|[和及但而]", re.I
 )
-# A sentence that refers back ("It opens at 10 am") is about the previous sentence's subject.
-_REFERS_BACK: Final = re.compile(r"^(?:it|they|this|these|that|those|there|它|这|该|其)\b", re.I)
 
 
 def clauses(sentence: str) -> list[str]:
@@ -46,7 +44,7 @@ class NumberBinding:
         previous: set[str] = set()
         for sentence in passage_sentences:
             words = self._words(sentence)
-            if _REFERS_BACK.match(sentence):
+            if tx.refers_back(sentence):  # "It opens at 10 am": the previous one's subject
                 words |= previous
             for number in numbers_in(sentence):
                 self._holding.setdefault(number, []).append(words)

@@ -140,9 +140,12 @@ def reply_word(sentence: str) -> tuple[str | None, str]:
     return (YES if found.group("yes") else NO), text[found.end() :]
 
 
-def without_reply_word(sentence: str) -> str:
-    """The claim after a leading yes or no."""
-    return reply_word(sentence)[1]
+# A sentence that refers back ("It opens at 10 am") is about the previous sentence's subject.
+_REFERS_BACK = re.compile(r"^(?:it|they|this|these|that|those|there|he|she|它|这|该|其)\b", re.I)
+
+
+def refers_back(sentence: str) -> bool:
+    return bool(_REFERS_BACK.match(sentence))
 
 
 def is_negated(sentence: str) -> bool:

@@ -6,7 +6,7 @@ import pytest
 
 from chatbot.grounding import CONTRADICTED, NEGATION_MISMATCH, AnswerCheck
 from chatbot.opposites import Opposites
-from chatbot.text import is_negated, split_sentences, without_reply_word
+from chatbot.text import NO, is_negated, reply_word, split_sentences
 from knowledge_base.embedders import HashEmbedder
 
 HOURS = (
@@ -76,10 +76,10 @@ def test_elsewhere_a_leading_no_negates_the_claim() -> None:
 
 
 def test_the_reply_word_is_taken_off_only_at_the_start() -> None:
-    assert without_reply_word("No, stores are closed.") == "stores are closed."
-    assert without_reply_word("Not at all.") == "Not at all."
-    assert is_negated(without_reply_word("No, you cannot use two codes."))
-    assert without_reply_word("没有，我们不提供礼品包装。") == "我们不提供礼品包装。"
+    assert reply_word("No, stores are closed.") == (NO, "stores are closed.")
+    assert reply_word("Not at all.") == (None, "Not at all.")
+    assert is_negated(reply_word("No, you cannot use two codes.")[1])
+    assert reply_word("没有，我们不提供礼品包装。") == (NO, "我们不提供礼品包装。")
 
 
 def test_a_yes_with_its_own_claim_is_judged_by_the_claim() -> None:
