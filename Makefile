@@ -32,13 +32,25 @@ $(DEV_STAMP): $(APP_STAMP)
 run: install
 	$(BIN)/chatbot serve --host $(HOST) --port $(PORT)
 
-# Headless Chromium for tests/e2e (Debian's package; Playwright never downloads a browser).
+# Headless Chromium for tests/e2e (Debian's package; Playwright never downloads a browser),
+# with CJK fonts so Chinese pages render (and screenshot) as a customer sees them.
 .PHONY: e2e-deps
 e2e-deps:
-	@test -x /usr/bin/chromium || { \
+	@{ test -x /usr/bin/chromium && dpkg -s fonts-noto-cjk >/dev/null 2>&1; } || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update && \
-		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-cjk; }
+
+# The customer texts' catalogs (chatbot/locale): the English texts marked with N_() are
+# extracted from the code, merged into each language's .po (translate what is new or fuzzy
+# there, then run this again), and compiled to the .mo files the app loads. Commit all three.
+LOCALES := chatbot/locale
+.PHONY: i18n
+i18n: install
+	$(BIN)/pybabel extract --project=faq-chatbot --no-location --sort-output \
+		--add-comments=Translators: -o $(LOCALES)/chatbot.pot chatbot
+	$(BIN)/pybabel update -D chatbot -i $(LOCALES)/chatbot.pot -d $(LOCALES) --ignore-obsolete
+	$(BIN)/pybabel compile -D chatbot -d $(LOCALES) --statistics
 
 test: install-dev e2e-deps
 	$(BIN)/ruff check .

@@ -23,6 +23,7 @@ from chatbot import evaluation
 from chatbot.container import build, configure_runtime
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import DEFAULT_EMBEDDER, FAST_EMBEDDER, Settings
+from knowledge_base.multilingual import similarity_of
 from knowledge_base.retriever import HybridRetriever, RetrievalConfig
 
 CONFIGS = [
@@ -59,7 +60,7 @@ def main() -> None:
                 services.kb.ingest_paths([args.data / folder / "faq.csv"])
             rows = evaluation.read_queries(args.data / folder / "dev_queries.csv")
             for name, config in CONFIGS:
-                services.kb.retriever = HybridRetriever(config)
+                services.kb.retriever = HybridRetriever(config, similarity_of(services.kb.embedder))
                 services.dialogue.thresholds._cached = None
                 services.dialogue.thresholds.reset()
                 threshold = services.dialogue.threshold()

@@ -1,6 +1,6 @@
 """Usage analytics for a period [start, end): activity per day, how bot answers turned out,
-ratings, latency, and the questions customers ask most (and those the bot could not answer),
-grouped by meaning.
+ratings, latency, the questions customers ask most (and those the bot could not answer),
+grouped by meaning across languages, and how many questions each language had.
 
 Counts come from SQL aggregation; percentiles are computed in Python over the period's latency
 values. Days are UTC calendar days.
@@ -26,24 +26,44 @@ import numpy as np
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
+from chatbot.question_groups import (
+    DEFAULT_GROUP_THRESHOLD,
+    EXAMPLES,
+    TOP_GROUPS,
+    QuestionGroup,
+    QuestionSimilarity,
+    group_questions,
+)
 from chatbot.storage.models import Conversation, Message
 from knowledge_base.embedders import Embedder
 
-# Two groups of questions merge while the mean cosine similarity between their wordings is at
-# least this (average-linkage agglomerative clustering). 0.75 is deliberately conservative:
-# a group holds close rewordings of one question, and looser paraphrases may stay in groups
-# of their own. That is the cheaper mistake: a split group only splits a count, while an
-# over-merged one hides a distinct question (a knowledge gap) inside another's count. On the
-# packaged models (all-mpnet-base-v2, all-MiniLM-L6-v2), different questions on one topic
-# ("do gift cards expire?" / "can I pay with a gift card?") can score 0.55-0.65, so a much
-# lower value merges questions that need different answers. Average linkage, unlike single
-# linkage, does not chain: a group cannot drift from one question to another one near
-# neighbour at a time. It is a parameter, not tuned to any data set.
-DEFAULT_GROUP_THRESHOLD = 0.75
+# Grouping lives in chatbot.question_groups; these names stay importable from here.
+__all__ = [
+    "DEFAULT_GROUP_THRESHOLD",
+    "EXAMPLES",
+    "MAX_QUESTIONS",
+    "TOP_GROUPS",
+    "AnalyticsReport",
+    "DayActivity",
+    "LanguageCount",
+    "Outcomes",
+    "Percentiles",
+    "Period",
+    "QuestionGroup",
+    "Ratings",
+    "activity_per_day",
+    "build_report",
+    "customer_questions",
+    "group_questions",
+    "latency_percentiles",
+    "outcome_counts",
+    "percentiles",
+    "questions_per_language",
+    "rating_counts",
+]
+
 # The most recent customer questions embedded per report (bounded work on a busy site).
 MAX_QUESTIONS = 2000
-TOP_GROUPS = 10
-EXAMPLES = 3
 
 ANSWER, FALLBACK, HANDOFF = "answer", "fallback", "handoff"
 CONTACT_REASON, REQUESTED_REASON = "contact", "requested"
@@ -141,16 +161,12 @@ class Percentiles:
 
 
 @dataclass(frozen=True)
-class QuestionGroup:
-    """Customer questions with one meaning."""
+class LanguageCount:
+    """Customer questions in one language (None: not recorded, as on older messages)."""
 
-    count: int  # messages in the group
-    representative: str  # the most central wording
-    examples: list[str] = field(default_factory=list)  # other wordings, most frequent first
-
-    @property
-    def questions(self) -> list[str]:
-        return [self.representative, *self.examples]
+    language: str | None
+    questions: int
+    unanswered: int = 0
 
 
 @dataclass(frozen=True)
@@ -163,6 +179,8 @@ class AnalyticsReport:
     first_token_ms: Percentiles
     top_questions: list[QuestionGroup]
     top_unanswered: list[QuestionGroup]
+    # Questions per language, most asked first (the same questions as the groups count).
+    languages: list[LanguageCount] = field(default_factory=list)
 
     @property
     def conversations(self) -> int:
@@ -289,12 +307,9 @@ def latency_percentiles(session: Session, period: Period) -> tuple[Percentiles, 
     return percentiles(latency), percentiles(first)
 
 
-def customer_questions(
-    session: Session, period: Period, *, unanswered: bool = False, limit: int = MAX_QUESTIONS
-) -> list[str]:
-    """The period's customer messages, newest first (at most `limit`), without the messages
-    that only left contact details. With `unanswered`, only those whose next bot message
-    declined them or handed off (not on the customer's request)."""
+def _questions(period: Period, *, unanswered: bool) -> tuple[Any, list[ColumnElement[bool]]]:
+    """The columns of the period's messages (with the next message's role, decision, reason
+    and status) and the conditions that keep the customer questions among them."""
     following = {
         name: func.lead(column)
         .over(partition_by=Message.conversation_id, order_by=Message.id)
@@ -309,15 +324,22 @@ def customer_questions(
     # The window runs over messages from the period's start on: a question's answer is after
     # it, so it is always inside.
     turns = (
-        select(Message.id, Message.role, Message.content, Message.created_at, *following.values())
+        select(
+            Message.id,
+            Message.role,
+            Message.content,
+            Message.language,
+            Message.created_at,
+            *following.values(),
+        )
         .where(Message.created_at >= period.start)
         .subquery()
     )
     c = turns.c
     not_contact = or_(c.next_reason.is_(None), c.next_reason != CONTACT_REASON)
-    query = select(c.content).where(c.role == "user", c.created_at < period.end, not_contact)
+    where = [c.role == "user", c.created_at < period.end, not_contact]
     if unanswered:
-        query = query.where(
+        where += [
             c.next_role == "assistant",
             c.next_status != "error",
             or_(
@@ -327,115 +349,33 @@ def customer_questions(
                     or_(c.next_reason.is_(None), c.next_reason != REQUESTED_REASON),
                 ),
             ),
-        )
-    return list(session.scalars(query.order_by(c.id.desc()).limit(limit)))
+        ]
+    return c, where
 
 
-# ---- grouping by meaning ----------------------------------------------------------------
-def _normalise(text: str) -> str:
-    """Wordings that differ only in case, spacing or final punctuation count as one."""
-    return " ".join(text.split()).casefold().rstrip(" ?!.")
+def customer_questions(
+    session: Session, period: Period, *, unanswered: bool = False, limit: int = MAX_QUESTIONS
+) -> list[str]:
+    """The period's customer messages, newest first (at most `limit`), without the messages
+    that only left contact details. With `unanswered`, only those whose next bot message
+    declined them or handed off (not on the customer's request)."""
+    c, where = _questions(period, unanswered=unanswered)
+    return list(session.scalars(select(c.content).where(*where).order_by(c.id.desc()).limit(limit)))
 
 
-def _clusters(vectors: np.ndarray, threshold: float) -> list[list[int]]:
-    """Average-linkage agglomerative clustering by cosine distance, stopped where the mean
-    similarity between two groups falls below `threshold`."""
-    n = len(vectors)
-    if n == 1:
-        return [[0]]
-    from sklearn.cluster import AgglomerativeClustering
-
-    model = AgglomerativeClustering(
-        n_clusters=None,
-        metric="cosine",
-        linkage="average",
-        distance_threshold=1.0 - threshold,
-    )
-    labels = model.fit_predict(vectors)
-    groups: dict[int, list[int]] = {}
-    for i, label in enumerate(labels):
-        groups.setdefault(int(label), []).append(i)
-    return list(groups.values())
-
-
-def group_questions(
-    questions: Sequence[str],
-    embedder: Embedder,
-    *,
-    threshold: float = DEFAULT_GROUP_THRESHOLD,
-    top: int = TOP_GROUPS,
-    examples: int = EXAMPLES,
-) -> list[QuestionGroup]:
-    """Group questions by meaning; the `top` largest groups, largest first.
-
-    Identical wordings (ignoring case, spacing and final punctuation) are embedded once and
-    counted. Each group's
-    representative is its most central wording: the highest count-weighted similarity to
-    the group's questions; examples are its other wordings, most frequent first.
-    """
-    counts: Counter[str] = Counter()
-    forms: dict[str, Counter[str]] = {}  # normalised -> how each original wording was written
-    for q in questions:
-        key = _normalise(q)
-        if key:
-            counts[key] += 1
-            forms.setdefault(key, Counter())[" ".join(q.split())] += 1
-    if not counts:
-        return []
-    # Each wording is shown as it was written most often (ties: the first seen).
-    shown = {key: form.most_common(1)[0][0] for key, form in forms.items()}
-    keys = list(counts)
-    vectors = np.asarray(embedder.encode([shown[k] for k in keys]), dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    vectors = (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-    weights = np.array([counts[k] for k in keys], dtype=np.float64)
-    groups = []
-    for members in _clusters(vectors, threshold):
-        sims = vectors[members] @ vectors[members].T
-        centrality = sims @ weights[members]
-        order = sorted(
-            range(len(members)),
-            key=lambda i: (-centrality[i], -weights[members[i]], keys[members[i]]),
-        )
-        rep = order[0]
-        others = sorted(
-            (i for i in range(len(members)) if i != rep),
-            key=lambda i: (-weights[members[i]], -sims[rep, i], keys[members[i]]),
-        )
-        groups.append(
-            QuestionGroup(
-                count=int(weights[members].sum()),
-                representative=shown[keys[members[rep]]],
-                examples=[shown[keys[members[i]]] for i in others[:examples]],
-            )
-        )
-    groups.sort(key=lambda g: (-g.count, g.representative))
-    return groups[:top]
-
-
-class _CachedEmbedder:
-    """Embeds each distinct text once across several groupings (same vectors as `inner`)."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self._vectors: dict[str, np.ndarray] = {}
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
-
-    def prime(self, texts: Sequence[str]) -> None:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
-        if missing:
-            vectors = self.inner.encode(missing)
-            self._vectors.update(zip(missing, vectors, strict=True))
-
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        self.prime(texts)
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.stack([self._vectors[t] for t in texts])
+def questions_per_language(session: Session, period: Period) -> list[LanguageCount]:
+    """How many customer questions (as `customer_questions` counts them, all of them) each
+    language had, and how many of those went unanswered; most asked first."""
+    counts: dict[str | None, list[int]] = {}
+    for index, unanswered in enumerate((False, True)):
+        c, where = _questions(period, unanswered=unanswered)
+        for lang, n in session.execute(
+            select(c.language, func.count()).where(*where).group_by(c.language)
+        ):
+            counts.setdefault(lang, [0, 0])[index] = int(n)
+    found = [LanguageCount(lang, asked, missed) for lang, (asked, missed) in counts.items()]
+    # Most asked first; the unrecorded language last among equals.
+    return sorted(found, key=lambda x: (-x.questions, x.language is None, x.language or ""))
 
 
 # ---- the whole report -------------------------------------------------------------------
@@ -444,10 +384,13 @@ def build_report(
     embedder: Embedder,
     period: Period,
     *,
-    threshold: float = DEFAULT_GROUP_THRESHOLD,
+    threshold: float | None = None,
     top: int = TOP_GROUPS,
     max_questions: int = MAX_QUESTIONS,
 ) -> AnalyticsReport:
+    """The report for `period`. Questions are grouped with `embedder`, the knowledge base's:
+    across languages when it is a LanguageRoutedEmbedder (see chatbot.question_groups);
+    `threshold` None uses each model's own grouping threshold."""
     with sessions() as s:
         per_day = activity_per_day(s, period)
         outcomes = outcome_counts(s, period)
@@ -455,8 +398,10 @@ def build_report(
         latency, first_token = latency_percentiles(s, period)
         asked = customer_questions(s, period, limit=max_questions)
         unanswered = customer_questions(s, period, unanswered=True, limit=max_questions)
-    cached = _CachedEmbedder(embedder)
-    cached.prime([" ".join(q.split()) for q in [*asked, *unanswered]])
+        languages = questions_per_language(s, period)
+    # Both groupings share one similarity: each wording is embedded once.
+    similarity = QuestionSimilarity(embedder, threshold)
+    similarity.prime(list(dict.fromkeys(" ".join(q.split()) for q in [*asked, *unanswered])))
     return AnalyticsReport(
         period=period,
         per_day=per_day,
@@ -464,6 +409,7 @@ def build_report(
         ratings=ratings,
         latency_ms=latency,
         first_token_ms=first_token,
-        top_questions=group_questions(asked, cached, threshold=threshold, top=top),
-        top_unanswered=group_questions(unanswered, cached, threshold=threshold, top=top),
+        top_questions=group_questions(asked, similarity, top=top),
+        top_unanswered=group_questions(unanswered, similarity, top=top),
+        languages=languages,
     )

@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -240,7 +240,7 @@ def evaluate(
         typer.echo("ERROR the knowledge base is empty; run `chatbot ingest FILE` first", err=True)
         raise typer.Exit(2)
     results = evaluation.evaluate(services.dialogue, rows)
-    typer.echo(f"decline threshold: {services.dialogue.threshold():.3f}", err=True)
+    typer.echo(f"decline threshold: {_thresholds_line(services)}", err=True)
     m = evaluation.metrics(results)
     if output:
         evaluation.write_predictions(output, results)
@@ -278,16 +278,36 @@ def calibrate(
         except evaluation.QueriesFileError as exc:
             typer.echo(f"ERROR {exc}", err=True)
             raise typer.Exit(2) from None
-        result = thresholds.calibrate_labelled(rows)
+        results = thresholds.calibrate_labelled(rows)
     else:
-        result = thresholds.current()
-    typer.echo(f"decline {result.describe()}")
+        results = thresholds.all()
+    for key, result in results.items():
+        typer.echo(f"decline {result.describe()} for {_language_label(key)}")
     if services.settings.retrieval.min_score is not None:
         typer.echo(
             f"note: CHATBOT_RETRIEVAL__MIN_SCORE={services.settings.retrieval.min_score} "
             "overrides it while set",
             err=True,
         )
+
+
+def _language_label(key: str) -> str:
+    from knowledge_base.threshold import OTHER
+
+    return "other languages" if key == OTHER else f"questions in {key}"
+
+
+def _thresholds_line(services: Any) -> str:
+    """ "0.282" for one threshold; "en 0.282, zh 0.201, other 0.190" for several."""
+    from knowledge_base.threshold import OTHER
+
+    dialogue = services.dialogue
+    if dialogue.min_score is not None:
+        return f"{dialogue.min_score:.3f}"
+    found = dialogue.thresholds.all()
+    if len(found) == 1:
+        return f"{next(iter(found.values())).threshold:.3f}"
+    return ", ".join(f"{'other' if k == OTHER else k} {c.threshold:.3f}" for k, c in found.items())
 
 
 @db_app.command("upgrade")

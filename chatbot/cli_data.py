@@ -53,9 +53,18 @@ def export(
             "fallback (declined at least once), handoff, none.",
         ),
     ] = None,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            "--language",
+            help="Only conversations in this language (its latest customer message's), "
+            "as a code: en, zh, de, ...",
+        ),
+    ] = None,
 ) -> None:
-    """Export conversations with their messages, decisions, sources, ratings, notes and labels
-    (CSV: one row per message; jsonl: one conversation per line). Streamed: any size works."""
+    """Export conversations with their messages, languages, decisions, sources, ratings, notes
+    and labels (CSV: one row per message; jsonl: one conversation per line). Streamed: any
+    size works."""
     from chatbot import export as exp
 
     if fmt not in exp.FORMATS:
@@ -65,6 +74,7 @@ def export(
             since=_day(since, "--since") if since else None,
             until=_day(until, "--until") if until else None,
             outcome=outcome,
+            language=language,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

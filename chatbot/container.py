@@ -25,6 +25,12 @@ from chatbot.storage import db
 from chatbot.upload_registry import UploadRegistry
 from knowledge_base.embedders import Embedder, SentenceTransformerEmbedder
 from knowledge_base.limits import MB, Limits
+from knowledge_base.loaders import LOADERS
+from knowledge_base.multilingual import (
+    LanguageRoutedEmbedder,
+    multilingual_embedder,
+    similarity_of,
+)
 from knowledge_base.retriever import HybridRetriever, RetrievalConfig
 from knowledge_base.service import IngestResult, KnowledgeBase
 from knowledge_base.threshold import Thresholds
@@ -77,6 +83,15 @@ def ingest_limits(settings: Settings) -> Limits:
     )
 
 
+def build_embedder(settings: Settings) -> Embedder:
+    """The English embedder, joined with the multilingual one unless that is switched off."""
+    m = settings.models
+    english = SentenceTransformerEmbedder(m.embedder, settings.models_dir)
+    if not m.multilingual_embedder:
+        return english
+    return LanguageRoutedEmbedder(english, multilingual_embedder(m.multilingual_embedder))
+
+
 def build(
     settings: Settings,
     *,
@@ -93,12 +108,13 @@ def build(
     if embedder is None or generator is None:
         configure_runtime(settings)
     if embedder is None:
-        embedder = SentenceTransformerEmbedder(settings.models.embedder, settings.models_dir)
+        embedder = build_embedder(settings)
     if generator is None:
         generator = build_generator(settings)
     r = settings.retrieval
     retriever = HybridRetriever(
-        RetrievalConfig(knn=r.knn, lexical_weight=r.lexical_weight, use_answers=r.use_answers)
+        RetrievalConfig(knn=r.knn, lexical_weight=r.lexical_weight, use_answers=r.use_answers),
+        similarity_of(embedder),
     )
     kb = KnowledgeBase(
         sessions,
@@ -146,12 +162,32 @@ def secret_key(settings: Settings) -> bytes:
     return load_or_create_key(settings.data_dir / KEY_FILE)
 
 
+SAMPLE_DATA = Path(__file__).parent / "sample_data"
+# English at the top of sample_data (other code reads those paths), each other language in a
+# subfolder named by its code.
+SAMPLE_FOLDERS = {
+    "en": (SAMPLE_DATA,),
+    "zh": (SAMPLE_DATA / "zh",),
+    "both": (SAMPLE_DATA, SAMPLE_DATA / "zh"),
+}
+
+
+def sample_files(language: str) -> list[Path]:
+    """The bundled sample documents of `language` (a `Settings.sample_kb` value). Only each
+    folder's own files: the English folder holds the other languages' folders."""
+    return [
+        path
+        for folder in SAMPLE_FOLDERS[language]
+        for path in sorted(folder.iterdir())
+        if path.is_file() and path.suffix.lower() in LOADERS
+    ]
+
+
 def load_sample_if_empty(services: Services) -> list[IngestResult]:
     """First start: give the app something to answer from."""
     if not services.settings.load_sample_kb or not services.kb.is_empty():
         return []
-    folder = Path(__file__).parent / "sample_data"
-    results = services.kb.ingest_paths([folder])
+    results = services.kb.ingest_paths(sample_files(services.settings.sample_kb))
     for r in results:
         log.info("sample knowledge base: %s %s (%d passages)", r.name, r.status, r.passages)
     return results

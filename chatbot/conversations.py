@@ -44,6 +44,7 @@ class MessageView:
     rating_reason: str | None = None
     draft: str | None = None  # a generated draft the check withheld from the customer
     draft_rejection: str | None = None  # why (a chatbot.grounding reason code)
+    language: str | None = None  # a customer message's language (ISO 639-1)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class TranscriptView:
     notes: list[NoteView] = field(default_factory=list)
     handled_at: datetime | None = None
     handled_by: str | None = None
+    language: str | None = None  # the latest customer message's language
 
 
 class ConversationLog:
@@ -103,6 +105,7 @@ class ConversationLog:
                         m.rating_reason,
                         m.draft,
                         m.draft_rejection,
+                        m.language,
                     )
                     for m in conv.messages
                 ],
@@ -112,6 +115,7 @@ class ConversationLog:
                 rq.notes(s, conv.id),
                 conv.handled_at,
                 conv.handled_by,
+                conv.language,
             )
 
     # ---- review ---------------------------------------------------------------------------
@@ -122,6 +126,11 @@ class ConversationLog:
         number of matches. ReviewError for an unknown outcome, rating or label."""
         with self._sessions() as s:
             return rq.search_conversations(s, filters or ReviewFilters(), page, page_size)
+
+    def languages(self) -> list[str]:
+        """The language codes conversations are in, most conversations first."""
+        with self._sessions() as s:
+            return rq.conversation_languages(s)
 
     def handoff_queue(self, limit: int = 100) -> list[QueueItem]:
         """Handed-off conversations nobody has handled yet, longest waiting first."""

@@ -40,24 +40,27 @@ from chatbot.extractive import SentencePicker, join_sentences
 from chatbot.followup import rewrite_query
 from chatbot.generation.base import GenerationTimeout, Generator
 from chatbot.grounding import AnswerCheck, GroundingResult, PassageVectors
+from chatbot.i18n import N_, gettext_for
 from chatbot.prompts import build_prompt, fit_prompt
 from chatbot.question_parts import split_question
 from chatbot.storage import repositories as repo
 from chatbot.storage.db import StorageUnavailable, unavailable_as_error
 from chatbot.storage.repositories import SourceRecord
+from knowledge_base.language import ENGLISH, detect
 from knowledge_base.records import SearchHit
 from knowledge_base.service import KnowledgeBase
 from knowledge_base.threshold import Thresholds
 
 log = logging.getLogger(__name__)
 
-PROMPT_FOR_QUESTION = "Please type a question and I'll do my best to help."
-FALLBACK_TEXT = (
+# Fixed texts in English; the customer reads them in their language (chatbot.i18n).
+PROMPT_FOR_QUESTION = N_("Please type a question and I'll do my best to help.")
+FALLBACK_TEXT = N_(
     "I'm sorry, I don't know that: I couldn't find it in our help articles. "
     "Would you like me to connect you with a member of our support team? "
     'Just say "talk to a human".'
 )
-ERROR_TEXT = "Sorry, something went wrong while I was answering. Please try again."
+ERROR_TEXT = N_("Sorry, something went wrong while I was answering. Please try again.")
 SNIPPET_CHARS = 200
 APPROVED, GENERATED, PASSAGE, CANNED = "approved", "generated", "passage", "canned"
 TOO_LONG = "too_long"  # the reason of a reply refusing an over-long message
@@ -80,12 +83,15 @@ def _separated(before: str, piece: str) -> str:
     return " " + piece.lstrip()
 
 
-def too_long_text(length: int, limit: int) -> str:
-    return (
-        f"Your message is {length:,} characters long, and I can read at most {limit:,}. "
-        "Please send just your question in a shorter message (you can add details in the "
-        "next one)."
-    )
+TOO_LONG_TEXT = N_(
+    "Your message is {length} characters long, and I can read at most {limit}. "
+    "Please send just your question in a shorter message (you can add details in the "
+    "next one)."
+)
+
+
+def too_long_text(length: int, limit: int, language: str = ENGLISH) -> str:
+    return gettext_for(language)(TOO_LONG_TEXT).format(length=f"{length:,}", limit=f"{limit:,}")
 
 
 class EmptyMessageError(ValueError):
@@ -93,7 +99,7 @@ class EmptyMessageError(ValueError):
 
 
 # Shown instead of an answer when the customer's message could not be stored.
-NOT_SENT_TEXT = (
+NOT_SENT_TEXT = N_(
     "Sorry, your message was not sent: we could not save it just now. "
     "Please send it again in a moment."
 )
@@ -149,6 +155,7 @@ class Reply:
     draft: str | None = None
     draft_rejection: str | None = None
     message_id: int | None = None  # the stored bot message, once the stream has ended
+    language: str = ENGLISH  # the customer's message's: every fixed text of the reply is in it
     _pieces: Iterator[str] = field(default_factory=lambda: iter(()), repr=False)
     _closed: bool = field(default=False, repr=False)
 
@@ -173,6 +180,7 @@ class _Turn:
     rewritten: str | None
     decision: dec.Decision
     threshold: float
+    language: str
     # A question in parts: each part with the best entry for it (empty: one question).
     parts: tuple[tuple[str, SearchHit], ...] = ()
 
@@ -239,11 +247,12 @@ class DialogueManager:
             pass
 
     # ---- decision ------------------------------------------------------------------------
-    def threshold(self) -> float:
-        """The decline threshold: the setting when given, else the calibrated one."""
+    def threshold(self, language: str = ENGLISH) -> float:
+        """The decline threshold for questions in `language`: the setting when given, else
+        the calibrated one."""
         if self.min_score is not None:
             return self.min_score
-        return self.thresholds.current().threshold
+        return self.thresholds.current(language).threshold
 
     def approve_threshold(self, threshold: float) -> float:
         """Near-certain matches, answered with the stored FAQ answer: halfway from the decline
@@ -253,7 +262,7 @@ class DialogueManager:
     def decide(self, text: str, previous_declines: int = 0) -> dec.Decision:
         """Retrieve and decide without generating (used by `chatbot eval`)."""
         hits = self.kb.search(text, k=self.top_k)
-        return self.decide_on(text, hits, previous_declines, self.threshold())
+        return self.decide_on(text, hits, previous_declines, self.threshold(detect(text)))
 
     def decide_on(
         self, text: str, hits: list[SearchHit], declines: int, threshold: float
@@ -274,7 +283,8 @@ class DialogueManager:
         if not text:
             raise EmptyMessageError(PROMPT_FOR_QUESTION)
         if len(text) > self.max_message_chars:
-            return self._too_long_reply(conversation_id, len(text))
+            language = detect(text[: self.max_message_chars])
+            return self._too_long_reply(conversation_id, len(text), language)
         started = time.perf_counter()
         deadline = time.monotonic() + self.turn_timeout_s
         with _taking_message(), self._sessions.begin() as s:
@@ -283,19 +293,22 @@ class DialogueManager:
             if conv is None:
                 conv = repo.create_conversation(s, channel, title=stored_text)
             history = repo.history(s, conv.id)
-            repo.add_user_message(s, conv, stored_text)
+            # A message with no telling words ("ok", an order number) keeps the
+            # conversation's language.
+            language = detect(text, default=getattr(conv, "language", None) or ENGLISH)
+            repo.add_user_message(s, conv, stored_text, language=language)
             conv_id = conv.id
             handed_off = conv.needs_human
             declines = dec.consecutive_declines(repo.recent_decisions(s, conv_id))
         # After a handoff the customer was asked for an address; a later one replaces it.
         contact = handoff.extract_contact(text)
         if contact and handed_off:
-            return self._contact_reply(conv_id, contact, started)
+            return self._contact_reply(conv_id, contact, started, language)
         try:
-            turn = self._plan(text, history, declines)
+            turn = self._plan(text, history, declines, language)
         except Exception as exc:
             log.exception("retrieval failed")
-            reply = Reply(conv_id, dec.FALLBACK, "error", [])
+            reply = Reply(conv_id, dec.FALLBACK, "error", [], language=language)
             reply._pieces = self._store_error(reply, [], started, exc)
             return reply
         d = turn.decision
@@ -307,6 +320,7 @@ class DialogueManager:
             d.reason,
             [Source.from_hit(h, self.contacts) for h in shown],
             rewritten_query=turn.rewritten,
+            language=language,
         )
         if d.kind == dec.HANDOFF and contact:  # "... email me at jane@example.com"
             with self._sessions.begin() as s:
@@ -314,8 +328,10 @@ class DialogueManager:
         reply._pieces = self._run(reply, turn, started, deadline)
         return reply
 
-    def _plan(self, text: str, history: list[tuple[str, str]], declines: int) -> _Turn:
-        threshold = self.threshold()
+    def _plan(
+        self, text: str, history: list[tuple[str, str]], declines: int, language: str
+    ) -> _Turn:
+        threshold = self.threshold(language)
         questions = split_question(text)
         if len(questions) > 1:
             # The question and its parts embedded in one call (the embedder remembers them
@@ -338,7 +354,7 @@ class DialogueManager:
         if parts and decision.kind == dec.FALLBACK:
             # The whole question matched nothing well, but its parts do: answer those.
             decision = dec.Decision(dec.ANSWER, "parts", [h for _, h in parts])
-        return _Turn(text, query, rewritten, decision, threshold, parts)
+        return _Turn(text, query, rewritten, decision, threshold, language, parts)
 
     def _parts(self, questions: list[str], threshold: float) -> tuple[tuple[str, SearchHit], ...]:
         """A question in two or three parts (`split_question`): each part with its best
@@ -370,7 +386,7 @@ class DialogueManager:
         d = turn.decision
         try:
             if d.kind != dec.ANSWER:
-                reply.text = self._canned(d)
+                reply.text = self._canned(d, turn.language)
                 first_token_ms = (time.perf_counter() - started) * 1000
                 yield reply.text
             elif (
@@ -509,7 +525,14 @@ class DialogueManager:
             for h in used
         ]
         budget = self.generator.context_tokens() - self.max_new_tokens
-        prompt = fit_prompt(question, trimmed, self.generator.count_tokens, budget, message=message)
+        prompt = fit_prompt(
+            question,
+            trimmed,
+            self.generator.count_tokens,
+            budget,
+            message=message,
+            language=reply.language,
+        )
         pieces = self.generator.stream(prompt, self.max_new_tokens, deadline=deadline)
         try:
             for piece in pieces:
@@ -552,23 +575,24 @@ class DialogueManager:
         return text
 
     @staticmethod
-    def _canned(d: dec.Decision) -> str:
+    def _canned(d: dec.Decision, language: str) -> str:
         if d.kind == dec.FALLBACK:
-            return FALLBACK_TEXT
-        return handoff.HANDOFF_TEXT.get(d.reason, handoff.HANDOFF_TEXT[handoff.REQUESTED])
+            return gettext_for(language)(FALLBACK_TEXT)
+        return handoff.handoff_text(d.reason, language)
 
-    def _too_long_reply(self, conversation_id: str | None, length: int) -> Reply:
+    def _too_long_reply(self, conversation_id: str | None, length: int, language: str) -> Reply:
         """An over-long message is neither stored nor searched: the customer is told the
         limit. (Storing it would put megabytes in every staff view of the conversation.)"""
         log.info("message of %d characters refused (limit %d)", length, self.max_message_chars)
-        text = too_long_text(length, self.max_message_chars)
-        reply = Reply(conversation_id, dec.FALLBACK, TOO_LONG, [], text=text)
+        text = too_long_text(length, self.max_message_chars, language)
+        reply = Reply(conversation_id, dec.FALLBACK, TOO_LONG, [], text=text, language=language)
         reply._pieces = iter([text])
         return reply
 
-    def _contact_reply(self, conv_id: str, contact: str, started: float) -> Reply:
+    def _contact_reply(self, conv_id: str, contact: str, started: float, language: str) -> Reply:
         """The customer left an address after a handoff: keep it for the team and confirm."""
-        reply = Reply(conv_id, dec.HANDOFF, "contact", [], text=handoff.contact_saved_text(contact))
+        text = handoff.contact_saved_text(contact, language)
+        reply = Reply(conv_id, dec.HANDOFF, "contact", [], text=text, language=language)
         with self._sessions.begin() as s:
             repo.set_contact(s, conv_id, contact)
 
@@ -626,7 +650,8 @@ class DialogueManager:
         self, reply: Reply, hits: list[SearchHit], started: float, exc: Exception
     ) -> Iterator[str]:
         partial = reply.text
-        reply.text = f"{partial.strip()}\n\n{ERROR_TEXT}".strip()
+        error_text = gettext_for(reply.language)(ERROR_TEXT)
+        reply.text = f"{partial.strip()}\n\n{error_text}".strip()
         error = f"{type(exc).__name__}: {exc}"
         self._store(reply, hits, started, None, status="error", error=error)
-        yield ("\n\n" if partial else "") + ERROR_TEXT
+        yield ("\n\n" if partial else "") + error_text

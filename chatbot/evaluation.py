@@ -9,6 +9,7 @@ from pathlib import Path
 
 from chatbot import decision as dec
 from chatbot.dialogue import DialogueManager
+from knowledge_base.language import detect
 
 RANK_DEPTH = 10
 OUT_OF_SCOPE = "__out_of_scope__"
@@ -62,11 +63,11 @@ def read_queries(path: Path) -> list[tuple[str, str]]:
 def evaluate(dialogue: DialogueManager, rows: list[tuple[str, str]]) -> list[QueryResult]:
     """Retrieve and decide (no generation) for each query, as a fresh conversation would."""
     kb = dialogue.kb
-    threshold = dialogue.threshold()
     vectors = kb.embedder.encode([q for q, _ in rows], batch_size=64)
     results = []
     for (query, expected), vector in zip(rows, vectors, strict=True):
         hits = kb.search_vector(vector, k=RANK_DEPTH, text=query)
+        threshold = dialogue.threshold(detect(query))
         d = dialogue.decide_on(query, hits[: dialogue.top_k], 0, threshold)
         ids = [h.entry_id for h in hits]
         rank = ids.index(expected) + 1 if expected and expected in ids else None

@@ -8,7 +8,10 @@
   bot answer with its sources.
 
 Both carry, for a bot message, the generated draft the answer check withheld from the customer
-(`draft`, model output) and why (`draft_rejection`); empty when nothing was withheld.
+(`draft`, model output) and why (`draft_rejection`); empty when nothing was withheld. A customer
+message carries its language (`language`, ISO 639-1 such as `en` or `zh`) and a conversation the
+language of its latest customer message (`conversation_language` in CSV, `language` in JSON
+Lines); empty where it is not known.
 
 Conversations are streamed from one query in batches, so an export of 100,000 conversations
 never holds more than one batch in memory.
@@ -70,20 +73,32 @@ MESSAGE_COLUMNS = [
     # last, so existing columns keep their positions).
     "draft",
     "draft_rejection",
+    "language",
 ]
-CSV_COLUMNS = CONVERSATION_COLUMNS + MESSAGE_COLUMNS
+# The conversation's language was added after the message columns: it goes after them too,
+# so every earlier column keeps its position.
+LATER_CONVERSATION_COLUMNS = ["conversation_language"]
+CSV_COLUMNS = CONVERSATION_COLUMNS + MESSAGE_COLUMNS + LATER_CONVERSATION_COLUMNS
 
 
 @dataclass(frozen=True)
 class ExportFilter:
     """Conversations started from `since` to `until` (both days included, UTC), optionally
-    only those with one outcome."""
+    only those with one outcome, or in one language (the conversation's, an ISO 639-1 code)."""
 
     since: date | None = None
     until: date | None = None
     outcome: str | None = None
+    language: str | None = None
 
     def __post_init__(self) -> None:
+        if self.language is not None:
+            code = self.language.strip().lower()
+            if not code or len(code) > 8:
+                raise ValueError(
+                    f"language must be a language code such as en or zh, not {self.language!r}"
+                )
+            object.__setattr__(self, "language", code)
         if self.outcome is not None and self.outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
         if self.since and self.until and self.until < self.since:
@@ -127,6 +142,8 @@ def _conditions(flt: ExportFilter, outcome: ColumnElement[str]) -> list[ColumnEl
         where.append(Conversation.created_at < _midnight(flt.until + timedelta(days=1)))
     if flt.outcome is not None:
         where.append(outcome == flt.outcome)
+    if flt.language is not None:
+        where.append(Conversation.language == flt.language)
     return where
 
 
@@ -146,6 +163,7 @@ _CONVERSATION_FIELDS = (
     Conversation.handled_at,
     Conversation.handled_by,
     Conversation.labels,
+    Conversation.language,
 )
 _MESSAGE_FIELDS = (
     Message.id,
@@ -164,6 +182,7 @@ _MESSAGE_FIELDS = (
     Message.rating_reason,
     Message.draft,
     Message.draft_rejection,
+    Message.language,
 )
 
 
@@ -185,6 +204,7 @@ def _message(m: Any, sources: list[dict[str, Any]]) -> dict[str, Any]:
         "sources": sources,
         "draft": m.draft,
         "draft_rejection": m.draft_rejection,
+        "language": m.language,
     }
 
 
@@ -197,6 +217,7 @@ def _conversation(
         "updated_at": _iso(c.updated_at),
         "channel": c.channel,
         "title": c.title,
+        "language": c.language,
         "outcome": c.outcome,
         "needs_human": bool(c.needs_human),
         "handoff_reason": c.handoff_reason,
@@ -289,9 +310,10 @@ def csv_rows(conversation: dict[str, Any]) -> Iterator[list[Any]]:
         ",".join(conversation["labels"]),
         json.dumps(conversation["notes"], ensure_ascii=False) if conversation["notes"] else "",
     ]
+    later = [conversation["language"]]
     messages = conversation["messages"]
     if not messages:
-        yield [*conv, *([None] * len(MESSAGE_COLUMNS))]
+        yield [*conv, *([None] * len(MESSAGE_COLUMNS)), *later]
         return
     for m in messages:
         yield [
@@ -312,6 +334,8 @@ def csv_rows(conversation: dict[str, Any]) -> Iterator[list[Any]]:
             json.dumps(m["sources"], ensure_ascii=False) if m["sources"] else "",
             m["draft"],
             m["draft_rejection"],
+            m["language"],
+            *later,
         ]
 
 

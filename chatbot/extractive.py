@@ -16,6 +16,7 @@ import numpy as np
 from chatbot import text as tx
 from chatbot.grounding import PassageVectors
 from knowledge_base.embedders import Embedder
+from knowledge_base.multilingual import similarity_of
 
 LEXICAL_WEIGHT = 0.5  # the bonus of a sentence holding every content word of the question
 # A sentence this short (in content words), or one that introduces a list, needs the next one.
@@ -45,7 +46,7 @@ class SentencePicker:
             return []
         # (The embedder remembers single texts: the question is not embedded again.)
         q = np.asarray(self.embedder.encode([question]))[0]
-        similarity = np.asarray(vectors) @ q
+        similarity = similarity_of(self.embedder)(np.asarray(vectors), q)
         scored = [
             Scored(float(similarity[i]) + LEXICAL_WEIGHT * tx.overlap(question, s), i, s)
             for i, s in enumerate(sentences)

@@ -4,12 +4,21 @@ Pure heuristics over the words of the message, no model. A follow-up borrows its
 the previous customer question, so the rewrite is simply that question followed by the new
 message (minus its leading connective). Retrieval embeds the whole query, so the combined text
 carries the topic ("return policy") and the new detail ("how long").
+
+Chinese messages (any with Chinese characters) have rules of their own, read on normalised
+text (`knowledge_base.language.normalise`: traditional characters simplified, full-width
+punctuation folded). Chinese has no spaces, so the marks are found as substrings: a leading
+"那" ("那运费呢？", "what about shipping then?"), a back-reference ("它多少钱？", "这个呢"),
+a short "…呢？" ("国际订单呢？"), or nothing of its own ("要多久？"). "退货要多久？" names
+its topic and stands on its own.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Final
+
+from knowledge_base.language import normalise
 
 
 def _word_set(words: str) -> frozenset[str]:
@@ -79,6 +88,72 @@ MAX_SHORT_WORDS: Final = 3  # "how long?", "for express?"
 MAX_CHAIN: Final = 3  # previous customer messages joined when follow-ups follow follow-ups
 
 
+# ---- Chinese --------------------------------------------------------------------------------
+# Han characters (the ranges knowledge_base.language reads as Chinese).
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# "那" / "那么" opening a message is "then" / "what about": a continuation, unless it is the
+# demonstrative "那个", "那里", "那些" (a back-reference, below).
+_ZH_STRONG_CONNECTIVE = re.compile(r"^\W*(?:那么|那(?![个些里边儿种款件样位次天时])|至于)\W*")
+# Plainer openers ("另外", "also"): a follow-up when the rest names little of its own.
+# "还有" only with a pause after it: "还有货吗？" asks whether something is in stock.
+_ZH_WEAK_CONNECTIVE = re.compile(
+    r"^\W*(?:另外|此外|还有(?=\W)|以及|然后|顺便问一下|再问一下|还想问一下?|也)\W*"
+)
+_ZH_BACK_REFERENCE = re.compile(
+    r"它|这个|那个|这些|那些|这种|那种|这款|那款|这件|那件|这样|那样|同样|一样|这里|那里|刚才|刚刚"
+)
+# Uses of those words that point at nothing earlier: "这个月" (this month), "我这边" (on my
+# side), "其它" (other).
+_ZH_DUMMY_USES = re.compile(r"这个月|这个星期|这个周末|我这边|我们这边|你们那边|你那边|其它")
+# Question words, pronouns and particles: what is left after them is what the message is
+# about. Longest first, so "多少钱" goes before "多".
+_ZH_FUNCTION = re.compile(
+    r"多长时间|多少钱|多少|多久|多长|几天|怎么样|怎么办|怎么|如何|怎样|什么|为什么|为何|哪里|哪儿|"
+    r"哪个|哪些|是不是|能不能|可不可以|可以|有没有|会不会|要不要|需不需要|需要|请问|一下|时候|"
+    r"还是|或者|如果|的话|要是|是否|能否|这个|那个|这些|那些|这种|那种|这款|那款|这件|那件|这样|"
+    r"那样|同样|一样|这里|那里|这边|那边|刚才|刚刚|"
+    r"[那这它们我你您他她的了吗呢吧啊呀哦嘛么是有没不要能会也还都就和跟与或在几又再得很太请给对把被让将个些哪]"
+)
+# "…呢？" after a short topic is "what about …?" ("国际订单呢？"), but "我的订单呢？" asks
+# where the customer's own order is.
+_ZH_WHAT_ABOUT = re.compile(r"呢\W*$")
+_ZH_PLEASANTRIES = re.compile(
+    r"(?:谢谢你?们?|谢了|多谢|非常感谢|感谢|辛苦了|好的|好吧|好|嗯|哦|噢|ok|okay|明白了?|知道了|"
+    r"了解了?|收到|懂了|你好|您好|在吗|有人吗|再见|拜拜|没问题|行|可以了?|对|是的|不用了|没事了?|"
+    r"没有了|就这样|啊|呀|吧|了|\W)+"
+)
+
+
+def _zh_content_words(text: str) -> int:
+    """About how many words of its own a Chinese message names: the characters left after
+    the function words, two to a word (most Chinese words have two), and any Latin words."""
+    rest = _ZH_FUNCTION.sub(" ", text)
+    return (len(_HAN.findall(rest)) + 1) // 2 + len(_content_words(_words(rest)))
+
+
+def _zh_strip_connective(text: str) -> str:
+    stripped = _ZH_STRONG_CONNECTIVE.sub("", text, count=1)
+    if stripped == text:
+        stripped = _ZH_WEAK_CONNECTIVE.sub("", text, count=1)
+    return stripped.strip() or text.strip()
+
+
+def _zh_is_followup(text: str) -> bool:
+    rest = _zh_strip_connective(text)
+    if _ZH_PLEASANTRIES.fullmatch(rest):
+        return False  # "好的，谢谢", and "那好吧" too
+    if _ZH_STRONG_CONNECTIVE.match(text):
+        return True
+    content = _zh_content_words(rest)
+    if content > MAX_CONTENT_WORDS:
+        return False
+    if _ZH_WEAK_CONNECTIVE.match(text) or _ZH_BACK_REFERENCE.search(_ZH_DUMMY_USES.sub(" ", rest)):
+        return True
+    if _ZH_WHAT_ABOUT.search(rest) and "我" not in rest:
+        return True
+    return content == 0
+
+
 def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower().replace("\u2019", "'"))
 
@@ -94,7 +169,10 @@ def _refers_back(text: str) -> bool:
 
 
 def strip_connective(text: str) -> str:
-    """The message without a leading "and" / "what about" and the like."""
+    """The message without a leading "and" / "what about" and the like ("那", "另外": a
+    Chinese message comes back normalised)."""
+    if _HAN.search(text):
+        return _zh_strip_connective(normalise(text))
     stripped = _STRONG_CONNECTIVE.sub("", text, count=1)
     if stripped == text:
         stripped = _WEAK_CONNECTIVE.sub("", text, count=1)
@@ -103,6 +181,8 @@ def strip_connective(text: str) -> str:
 
 def is_followup(text: str) -> bool:
     """True when the message leans on earlier context to make sense."""
+    if _HAN.search(text):
+        return _zh_is_followup(normalise(text))
     words = _words(text)
     if not words or all(w in _PLEASANTRIES for w in words):
         return False

@@ -6,6 +6,11 @@ explainable to support staff ("the bot handed off because the customer swore"). 
 target the *form* of an angry message (an insult aimed at us, a threat, shouting) rather than
 single negative words, because ordinary support questions are full of words like "cancel",
 "complaint", "damaged" or "scam" that are not anger at all.
+
+Chinese messages are read by their own patterns (below the English ones) on normalised text
+(`knowledge_base.language.normalise`: full-width forms folded, traditional characters
+simplified, so "轉人工" is "转人工"). They follow the same rules: the person must be what is
+asked for, an insult needs a target, and a threat is a statement, not a question.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
+
+from chatbot.i18n import N_, gettext_for
+from knowledge_base.language import ENGLISH, normalise
 
 # Reason codes, stored with the bot's message (`reason`) and shown in review.
 REQUESTED: Final = "requested"
@@ -50,11 +58,17 @@ _HANDOFF_PATTERNS = [
         r"\b(customer service|support team|live chat|call me)\b.{0,20}\b(please|now)\b", re.I
     ),
 ]
+# Chinese requests ("转人工", which the Chinese decline tells customers to say, "我要人工客服",
+# "找真人") are matched by _ZH_HANDOFF_PATTERNS below.
 
 
 def wants_human(text: str) -> bool:
-    """True when the customer asks for a person ("talk to a human", "agent please")."""
-    return any(p.search(text) for p in _HANDOFF_PATTERNS)
+    """True when the customer asks for a person ("talk to a human", "agent please", "转人工",
+    "我想和真人聊")."""
+    if any(p.search(text) for p in _HANDOFF_PATTERNS):
+        return True
+    chinese = _chinese(text)
+    return chinese is not None and _wants_human_zh(chinese)
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,15 +207,16 @@ _GRATITUDE = re.compile(
 _WORD = re.compile(r"[A-Za-z]+(?:['][A-Za-z]+)?")
 
 
-def _is_shouting(text: str) -> bool:
+def _is_shouting(text: str, chinese: str | None = None) -> bool:
     """Mostly upper-case over at least three words, or a run of exclamation marks.
 
     Acronyms ("Is my ATM PIN the same as my CVV?") stay well below the ratio, and single
-    words ("HELP", "OK") are too short to tell.
+    words ("HELP", "OK") are too short to tell. `chinese` is the normalised text of a message
+    with Chinese in it (full-width "！！！" folded to "!!!").
     """
-    if _GRATITUDE.search(text):
-        return False  # "THANK YOU SO MUCH!!!" is joy, not anger
-    if "!!!" in text:
+    if _GRATITUDE.search(text) or (chinese is not None and _ZH_GRATITUDE.search(chinese)):
+        return False  # "THANK YOU SO MUCH!!!" and "谢谢！！！" are joy, not anger
+    if "!!!" in text or (chinese is not None and "!!!" in chinese):
         return True
     words = _WORD.findall(text)
     letters = [c for w in words for c in w]
@@ -225,15 +240,164 @@ def _is_threat(text: str) -> bool:
 
 def is_angry(text: str) -> bool:
     """True for an angry or frustrated customer: swearing or insults aimed at us, strong
-    complaints, shouting, or threats to leave, complain formally or sue."""
+    complaints, shouting, or threats to leave, complain formally or sue (in English or
+    Chinese: "我要投诉", "垃圾服务", "气死我了")."""
     text = text.replace("\u2019", "'")  # typographic apostrophes (U+2019) count as plain ones
-    if _PROFANITY.search(text) or _is_shouting(text):
+    chinese = _chinese(text)
+    if _PROFANITY.search(text) or _is_shouting(text, chinese):
+        return True
+    if chinese is not None and _is_angry_zh(chinese):
         return True
     if any(p.search(text) for p in _INSULT_PATTERNS):
         return True
     if any(p.search(text) for p in _COMPLAINT_PATTERNS):
         return True
     return _is_threat(text)
+
+
+# --------------------------------------------------------------------------------------------
+# Chinese
+# --------------------------------------------------------------------------------------------
+
+# Han characters (the ranges knowledge_base.language reads as Chinese).
+_HAN_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HAN = re.compile(f"[{_HAN_RANGES}]")
+_SPACE_IN_CHINESE = re.compile(rf"(?<=[{_HAN_RANGES}])\s+(?=[{_HAN_RANGES}])")
+
+
+def _chinese(text: str) -> str | None:
+    """The normalised, lower-cased text when it has Chinese in it, else None (English
+    messages never reach the Chinese patterns). Spaces between Chinese characters are
+    dropped: Chinese is written without them, so "转 人工" is "转人工"."""
+    if not _HAN.search(text):
+        return None
+    return _SPACE_IN_CHINESE.sub("", normalise(text).lower())
+
+
+# The person asked for. Atomic, so "人工客服电话" cannot be read as "人工" + "客服电话"
+# to escape the look-ahead: what follows must not make it something other than a person
+# ("人工智能", "人工费" labour cost, "人工审核" manual review) or an attribute of the service
+# ("客服电话", "人工客服的工作时间"), which are questions the knowledge base answers.
+_ZH_HUMAN = (
+    r"(?>人工客服|人工服务|人工坐席|人工座席|人工|真人客服|真人|活人|客服人员|客服专员|客服代表|"
+    r"工作人员|服务人员|客服|经理|主管|负责人)"
+    r"(?!智能|智慧|合成|费|成本|草|湖|降雨|呼吸|审核|处理|操作|检查|检测|复核|核实|录入|干预|"
+    r"的?(?:电话|热线|号码|邮箱|地址|微信|qq|时间|工作时间|上班|下班|几点|营业|在哪))"
+)
+_ZH_HANDOFF_PATTERNS = [
+    # Transfer: 转人工, 请帮我转接人工服务, 转到人工客服, 接人工, 换真人
+    re.compile(rf"(?:转接?|接|切换?|换)(?:到|给|成|为)?(?:一?个|一下|下)?{_ZH_HUMAN}"),
+    # Asking for one: 我要人工, 我要找人工, 找客服, 需要真人, 联系人工客服, 叫你们经理
+    re.compile(rf"(?:要|找|叫|需要|呼叫|接通|联系|求)(?:一?个|一下|下|你们的?)?{_ZH_HUMAN}"),
+    # Talking to one: 我想和真人聊, 跟客服说, 与人工客服沟通
+    re.compile(rf"(?:和|跟|与|同)(?:一?个|你们的?)?{_ZH_HUMAN}(?:聊|说|谈|沟通|通话|对话|交流|讲)"),
+    # The whole message: 人工, 人工客服！, 我要人工, 请给我人工客服, 人工客服在吗
+    re.compile(
+        rf"^\W*(?:我要|我想要|要|请|请给我|给我|麻烦)?{_ZH_HUMAN}\W*"
+        r"(?:在吗|在不在|在么|吧|呢|啊|呀|谢谢|please)?\W*$"
+    ),
+    # Whether there is one, as the whole message: 有没有人工, 有人工客服吗？ ("周末有人工客服
+    # 吗？" asks about opening hours, as "Is customer service open on weekends?" does.)
+    re.compile(
+        rf"^\W*(?:请问|你好|您好)?\W*(?:你们|这里|这边)?(?:有没有|有无|有)(?:一?个)?{_ZH_HUMAN}"
+        r"(?:可以|能)?(?:聊|说|沟通|帮我)?\W*(?:啊|呀|呢|吗|么)?\W*$"
+    ),
+]
+# "不用转人工了", "我不需要人工客服", "别转客服": a refusal, not a request. "不能转人工吗？"
+# asks for one.
+_ZH_REFUSAL = re.compile(r"(?:不用|不要|不需要|不想|不必|别|无需|无须|没必要|用不着)\w{0,2}$|不$")
+
+
+def _wants_human_zh(text: str) -> bool:
+    for pattern in _ZH_HANDOFF_PATTERNS:
+        for m in pattern.finditer(text):
+            clause = re.split(r"\W", text[max(0, m.start() - 6) : m.start()])[-1]
+            if not _ZH_REFUSAL.search(clause):
+                return True
+    return False
+
+
+# Profanity: anger on its own. "滚" only as the whole message or "给我滚" ("滚筒洗衣机" is a
+# washing machine); "sb" only as a word of its own.
+_ZH_PROFANITY = re.compile(
+    r"他妈|妈的|tmd|特么|草泥马|卧槽|我操|操你|我靠|傻逼|傻b|傻x|煞笔|脑残|去死|滚蛋|给我滚|"
+    r"^\W*滚\W*$|(?<![a-z])sb(?![a-z])"
+)
+# What an insult is aimed at: us and our service, as the English _US (a product or a
+# delivery that is "很差" is a problem the knowledge base can help with).
+_ZH_US = r"(?:服务|客服|售后|公司|平台|商家|店家|店铺|网店|网站|软件|app|应用|系统|机器人|你们)"
+_ZH_INSULT_PATTERNS = [
+    # 垃圾服务, 垃圾公司, 服务太垃圾了, 什么垃圾 (not 垃圾袋, 垃圾分类, 垃圾短信)
+    re.compile(
+        rf"垃圾的?{_ZH_US}|{_ZH_US}\w{{0,4}}(?:太|真|好|超|极|很|非常|特别|就是|简直)"
+        r"(?:差|烂|坑|垃圾|恶心|恶劣)"
+    ),
+    re.compile(
+        r"(?:什么|真|太|好|超|简直|就是|纯)垃圾(?!袋|桶|分类|邮件|短信|箱|站|车|回收|处理|可以|"
+        r"属于|是|怎么|能)|垃圾!|^\W*垃圾\W*$"
+    ),
+    # 骗子 said to us: 骗子！, 你们是骗子, 一群骗子, 骗子公司 (not "我遇到了骗子，怎么办？",
+    # a fraud report)
+    re.compile(
+        r"(?:你们|你)(?:是|都是|就是|真是|简直是|是不是|这些|这帮|这群|这伙)?(?:一群|一帮|一伙|大)?骗子|"
+        r"(?:都是|就是|简直是|一群|一帮|一伙|这群|这帮|这伙)骗子|"
+        r"骗子(?:公司|平台|商家|网站|店|客服|机器人|!)|^\W*(?:大)?骗子\W*$|"
+        r"(?:你们|你)(?:这是|是|就是|简直是|纯属|这不是)?(?:诈骗|欺诈|骗钱|骗人|抢钱)"
+    ),
+    # 什么破服务, 破app (not 破损 damaged)
+    re.compile(rf"破{_ZH_US}|什么破(?!损|了|裂|洞|掉)"),
+    # Name-calling aimed at us: 你们是白痴, 一群废物, 你们有病吧, 你是不是傻
+    re.compile(
+        r"(?:你们|你|一群|一帮|这群|这帮|都是)(?:是|真是|就是|简直是|这些)?(?:白痴|智障|废物|蠢货|"
+        r"蠢猪|笨蛋|饭桶|神经病|强盗|土匪|吸血鬼)|(?:你们|你)(?:是不是|真是|就是)?有病|(?:你们|你)是不是(?:傻|有病)"
+    ),
+]
+_ZH_COMPLAINT = re.compile(
+    r"气死|气炸|烦死了|火大|恼火|生气|愤怒|受够了|忍无可忍|太过分|过分了|岂有此理|离谱|无语|"
+    r"失望透顶|差劲|坑人|坑爹|坑钱|黑店|奸商|黑心|不要脸|无耻|欺人太甚|"
+    r"最差的?(?:服务|客服|公司|平台|体验|商家|店)|"
+    # Long waits: 等了两个星期, 等了一个多月, 等了好久
+    r"等了(?:整整|快|将近|差不多|足足|好)?(?:\d+|一|两|三|四|五|六|几|好几|半)(?:个多|个|多)?"
+    r"(?:星期|礼拜|周|月)|等了(?:好久|很久|半天|这么久|那么久)|"
+    # Being ignored or repeating oneself, never again
+    r"(?:没人|没有人|都没人)(?:理|管|回|回复|处理|接|联系|解决)|"
+    r"说了(?:多少|无数|好几|几|\d+|三|四|五)(?:遍|次)|"
+    r"第(?:三|四|五|六|十|\d+)次(?:问|联系|打|找|催|反映)|再也不(?:买|来|用|在)|"
+    # "What is wrong with you?": 你们到底怎么回事, 你们怎么回事！, 干什么吃的, 在搞什么
+    r"你们(?:到底|究竟)(?:是)?(?:怎么回事|在干什么|在搞什么)|你们(?:是)?怎么回事(?:啊|呀)?!|"
+    r"干什么吃的|搞什么(?:鬼|名堂|飞机)|在搞什么(?!\w)"
+)
+# Threats to complain, go to the consumer association (消协, the 12315 hotline) or sue.
+# "投诉流程是什么？" and "怎么投诉？" ask how to complain, as "What's your complaint
+# process?" does: only a statement that the customer will complain counts.
+_ZH_THREAT = re.compile(
+    r"我(?:要|想|会|将|得|就|必须|一定要?|一定会|肯定|马上|现在就|立刻|立即)?(?:要|会)?"
+    r"(?:去|到\w{0,6}|向\w{0,6})?(?:投诉|举报|起诉|告你们|告你|曝光|报警|找律师|请律师|差评|"
+    r"给差评|打差评|给你们差评)|"
+    r"(?:投诉|举报|起诉|告|曝光)你们|"
+    # Conditional: 不然我就投诉, 否则我取消订阅
+    r"(?:不然|否则|要不然|要不)\W?我?(?:就|会|要)?去?(?:投诉|起诉|举报|取消|注销|退订|销户|报警|"
+    r"差评|曝光)|"
+    r"消协|消费者协会|12315|工商局|市场监管局|律师函|法庭见|法院见|走法律程序|法律途径"
+)
+_ZH_SENTENCE_END = re.compile(r"(?<=[.!?;。])|\n+")
+# A Chinese question ends with a question mark or a question particle (吗, 呢, 么).
+_ZH_QUESTION = re.compile(r"(?:\?|吗|呢|么)\W*$")
+_ZH_GRATITUDE = re.compile(
+    r"谢谢|感谢|多谢|太好了|太棒了|好棒|开心|喜欢|爱你们|给力|满意|完美|厉害"
+)
+
+
+def _is_angry_zh(text: str) -> bool:
+    if _ZH_PROFANITY.search(text) or _ZH_COMPLAINT.search(text):
+        return True
+    if any(p.search(text) for p in _ZH_INSULT_PATTERNS):
+        return True
+    for sentence in _ZH_SENTENCE_END.split(text):
+        sentence = sentence.strip()
+        if sentence and not _ZH_QUESTION.search(sentence) and _ZH_THREAT.search(sentence):
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,20 +455,26 @@ _PHONE_CUE = re.compile(
 # What the customer is told
 # --------------------------------------------------------------------------------------------
 
-ASK_FOR_CONTACT: Final = (
+ASK_FOR_CONTACT: Final = N_(
     "If you'd like us to contact you, please type your email address or phone number."
 )
-_NEXT_STEPS = (
-    "I've passed this conversation to our support team. A member of staff will reply here "
-    "during opening hours."
+# Whole replies, not pieces joined: a translation may need other sentence breaks.
+HANDOFF_REQUESTED_TEXT: Final = N_(
+    "Of course. I've passed this conversation to our support team. A member of staff will "
+    "reply here during opening hours. If you'd like us to contact you, please type your email "
+    "address or phone number."
 )
-HANDOFF_REQUESTED_TEXT: Final = f"Of course. {_NEXT_STEPS} {ASK_FOR_CONTACT}"
-HANDOFF_REPEATED_DECLINES_TEXT: Final = (
-    f"I'm sorry I couldn't find an answer to that. {_NEXT_STEPS} {ASK_FOR_CONTACT}"
+HANDOFF_REPEATED_DECLINES_TEXT: Final = N_(
+    "I'm sorry I couldn't find an answer to that. I've passed this conversation to our "
+    "support team. A member of staff will reply here during opening hours. If you'd like us to "
+    "contact you, please type your email address or phone number."
 )
-HANDOFF_ANGRY_TEXT: Final = (
-    f"I'm really sorry about the trouble you've had. {_NEXT_STEPS} {ASK_FOR_CONTACT}"
+HANDOFF_ANGRY_TEXT: Final = N_(
+    "I'm really sorry about the trouble you've had. I've passed this conversation to our "
+    "support team. A member of staff will reply here during opening hours. If you'd like us to "
+    "contact you, please type your email address or phone number."
 )
+# The English texts; `handoff_text` gives them in the customer's language.
 HANDOFF_TEXT: Final[Mapping[str, str]] = MappingProxyType(
     {
         REQUESTED: HANDOFF_REQUESTED_TEXT,
@@ -312,13 +482,15 @@ HANDOFF_TEXT: Final[Mapping[str, str]] = MappingProxyType(
         ANGRY: HANDOFF_ANGRY_TEXT,
     }
 )
+CONTACT_SAVED_TEXT: Final = N_("Thanks — our team will contact you at {contact}.")
 
 
-def handoff_text(reason: str) -> str:
-    """The reply for a hand-off with this reason code (unknown reasons: the generic one)."""
-    return HANDOFF_TEXT.get(reason, HANDOFF_REQUESTED_TEXT)
+def handoff_text(reason: str, language: str = ENGLISH) -> str:
+    """The reply for a hand-off with this reason code (unknown reasons: the generic one), in
+    `language`."""
+    return gettext_for(language)(HANDOFF_TEXT.get(reason, HANDOFF_REQUESTED_TEXT))
 
 
-def contact_saved_text(contact: str) -> str:
-    """Confirms the contact details the customer gave."""
-    return f"Thanks — our team will contact you at {contact}."
+def contact_saved_text(contact: str, language: str = ENGLISH) -> str:
+    """Confirms the contact details the customer gave, in `language`."""
+    return gettext_for(language)(CONTACT_SAVED_TEXT).format(contact=contact)

@@ -1,19 +1,24 @@
 """Privacy: mask personal data before a message is stored, and delete old conversations.
 
-`mask_pii` replaces e-mail addresses, phone numbers and payment card numbers with "[email]",
-"[phone]" and "[card]". It is regex based on purpose (fast, predictable, explainable), and
-biased against masking look-alikes that support staff need to read: order and tracking
-numbers, dates, prices, version numbers.
+`mask_pii` replaces e-mail addresses, Chinese resident ID numbers, payment card numbers and
+phone numbers with "[email]", "[id]", "[card]" and "[phone]". It is regex based on purpose
+(fast, predictable, explainable), and biased against masking look-alikes that support staff
+need to read: order and tracking numbers, dates, prices, version numbers.
 
 The rules, in the order they are applied:
 
 1. **E-mail**: `local@domain.tld` (a dot and a 2+ letter top-level domain are required).
-2. **Card**: a run of digits, optionally grouped by single spaces or dashes, whose digits
+2. **Resident ID** (mainland China, GB 11643): 18 characters, 17 digits and a check digit
+   (0-9 or X), optionally grouped 6-8-4 by single spaces or dashes, whose check digit is right
+   (`stdnum.cn.ric`) and whose digits 7-14 are a birth date between 1900 and today. An
+   18-digit order number with a wrong check digit or an impossible date stays as it is. It
+   comes before the card rule: an ID number passes the Luhn check one time in ten.
+3. **Card**: a run of digits, optionally grouped by single spaces or dashes, whose digits
    (13-19 of them, the lengths card numbers have) pass the Luhn check. If the whole run does
    not, contiguous groups of it are tried (longest first, then the rest of the run again),
    so "qty 3 4111 1111 1111 1111" still masks the card, and two cards in one run are both
    masked. Luhn-invalid numbers are never masked as cards.
-3. **Phone**: a run of digits (separated by single spaces, dots or dashes, optionally with a
+4. **Phone**: a run of digits (separated by single spaces, dots or dashes, optionally with a
    leading "+" and an area code in parentheses) with 7 to 15 digits (the E.164 maximum) that
    also has at least one of:
    - a leading "+" (international format): "+44 20 7946 0958", "+14155552671";
@@ -22,16 +27,24 @@ The rules, in the order they are applied:
      "020 7946 0958", "06 12 34 56 78"; a single-digit country code first is allowed when
      four or more groups follow it, "1-800-555-0199");
    - a cue word shortly before or after: call, phone, mobile, cell, tel(ephone), whatsapp,
-     sms, text, fax, "my number": "call me on 5551234567", "07700900123 is my mobile".
+     sms, text, fax, "my number" (or 电话, 手机, 号码, 联系方式, 微信, 短信, 座机, 传真):
+     "call me on 5551234567", "07700900123 is my mobile", "电话010-12345678";
+   - the form of a mainland China mobile number: 11 digits starting 13-19, in any grouping,
+     after an optional country code 86 or 0086 written as its own group: "13812345678",
+     "138-1234-5678", "86-13812345678", "0086 138 1234 5678". An 11-digit number starting
+     10, 11 or 12 is not one.
 
    Never a phone: a date ("2024-01-15", "15.01.2024"), an IPv4 address, an amount next to a
    currency sign or word ("$1 250 000", "12 500 000 EUR"), or anything right after an
-   identifier word such as order, invoice, tracking, ticket, ref, sku, version (or "#"):
-   "order 12345678", "tracking 1234 5678 9012". A plain number with no such cue stays as it
-   is: "order 12345678", "12345678" alone, or "555-1234" (two groups) are not masked.
+   identifier word such as order, invoice, tracking, ticket, ref, sku, version, 订单号, 单号,
+   发票 (or "#"): "order 12345678", "tracking 1234 5678 9012", "订单号：13812345678". The
+   identifier rule holds for ID and card numbers too. A plain number with no such cue stays
+   as it is: "order 12345678", "12345678" alone, or "555-1234" (two groups) are not masked.
 
 Numbers glued to letters or slashes are never candidates, so codes like
-"1Z999AA10123456784" and URL paths stay intact.
+"1Z999AA10123456784" and URL paths stay intact. Chinese characters are not letters here:
+Chinese has no spaces, so "手机13812345678" and "我的邮箱是jane@example.com" hold a phone
+number and an e-mail address.
 
 Masking takes time linear in the text's length, whatever it holds: each rule looks only at a
 bounded neighbourhood of a candidate, and a long text is masked in chunks of at most 16 KB,
@@ -42,14 +55,17 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError
 
 from chatbot.storage import scrub as storage_scrub
 from chatbot.storage.models import Conversation, ConversationNote, Message, MessageSource
@@ -60,27 +76,45 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EMAIL, PHONE, CARD = "[email]", "[phone]", "[card]"
+EMAIL, PHONE, CARD, ID_NUMBER = "[email]", "[phone]", "[card]", "[id]"
 
-_EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}(?![\w-])")
+# Chinese characters (the ranges knowledge_base.language reads as Han) count as word
+# characters for `\w`, but Chinese writes no spaces: a number or address right after "手机"
+# or "邮箱是" is still a separate word. _GLUE is a word character that is not Han.
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_GLUE = rf"[^\W{_HAN}]"
+_NOT_HAN = rf"(?![{_HAN}])"
+
+_EMAIL = re.compile(
+    rf"(?<!{_GLUE})(?<![.%+-])(?:{_NOT_HAN}[\w.%+-])+@(?:{_NOT_HAN}[\w-])+"
+    rf"(?:\.(?:{_NOT_HAN}[\w-])+)*\.[^\W\d_{_HAN}]{{2,}}(?!{_GLUE}|-)"
+)
 
 # Digits in groups separated by single spaces or dashes, not glued to a word, a "+", a path,
 # or a decimal point.
-_CARD_RUN = re.compile(r"(?<![\w+/.,-])\d+(?:[ -]\d+)*(?![\w]|[.,]\d)")
+_CARD_RUN = re.compile(rf"(?<!{_GLUE})(?<![+/.,-])\d+(?:[ -]\d+)*(?!{_GLUE}|[.,]\d)")
 
 # Digit groups separated by single spaces, dots or dashes; an optional leading "+" and an area
 # code in parentheses.
 _PHONE_RUN = re.compile(
-    r"(?<![\w+/.,-])(?P<plus>\+ ?)?(?:\(\d{1,5}\) ?)?\d+(?:[ .-](?:\(\d{1,5}\) ?)?\d+)*"
-    r"(?![\w]|[.,]\d)"
+    rf"(?<!{_GLUE})(?<![+/.,-])(?P<plus>\+ ?)?(?:\(\d{{1,5}}\) ?)?\d+"
+    rf"(?:[ .-](?:\(\d{{1,5}}\) ?)?\d+)*(?!{_GLUE}|[.,]\d)"
 )
+# A resident ID number, alone (not part of a longer run of digit groups): 17 digits and a
+# check character, optionally grouped 6-8-4.
+_RESIDENT_ID = re.compile(
+    rf"(?<!{_GLUE})(?<![+/.,-])(?<!\d[ -])\d{{6}}[ -]?\d{{8}}[ -]?\d{{3}}[\dXx]"
+    rf"(?!{_GLUE}|[.,]\d|[ -]\d)"
+)
+_OLDEST_BIRTH_YEAR = 1900
+_SEPARATOR = re.compile(r"[ -]")
 # The run and e-mail patterns are linear: a match can only start after a character that
 # cannot continue it (the lookbehinds), so a failed attempt is never rescanned from inside.
 _GROUP = re.compile(r"\d+")
 
 _PHONE_CUE = re.compile(
     r"\b(?:call|calls|calling|phone|mobile|cell|cellphone|tel|telephone|whatsapp|sms|text|"
-    r"fax|ring)\b|\bmy\s+number\b",
+    r"fax|ring)\b|\bmy\s+number\b|电话|手机|号码|联系方式|致电|打给我|微信|短信|座机|传真",
     re.IGNORECASE,
 )
 _CUE_BEFORE, _CUE_AFTER = 30, 20
@@ -90,13 +124,23 @@ _ID_BEFORE = re.compile(
     r"(?:\b(?:order|orders|invoice|tracking|track|ticket|case|ref|reference|parcel|package|"
     r"shipment|receipt|sku|item|product|model|serial|account|acct|customer|member|booking|"
     r"confirmation|version|ver|build|release|firmware|ios|android|windows|zip|postcode|"
-    r"postal)\b\.?(?:\s*(?:number|num|no\.?|nr\.?|id|code))?(?:\s+(?:is|was))?|#)"
-    r"\s*[:#]?\s*$",
+    r"postal)\b\.?(?:\s*(?:number|num|no\.?|nr\.?|id|code))?(?:\s+(?:is|was))?|#"
+    # The Chinese words for order, waybill, tracking, invoice, ticket, receipt, product,
+    # model, serial, version, postcode, member, customer, booking (and their "number"
+    # forms). Not 账号 (account): in China the account name is often the mobile number.
+    r"|(?:订单|运单|快递单|物流单|单|追踪|跟踪|发票|工单|小票|收据|商品|产品|型号|序列|版本|"
+    r"邮编|邮政编码|会员|客户|预订|预约|确认)(?:号码|编号|号|码)(?:是|为)?"
+    r"|(?:订单|运单|发票|工单|小票|收据|商品|产品|型号|版本|邮编|邮政编码|会员|客户)(?:是|为)?)"
+    r"\s*[:#：]?\s*$",
     re.IGNORECASE,
 )
-_CURRENCY_BEFORE = re.compile(r"[$€£¥₹]\s*$|\b(?:usd|eur|gbp|chf|cad|aud|jpy)\s*$", re.I)
+_CURRENCY_BEFORE = re.compile(
+    r"[$€£¥₹￥]\s*$|\b(?:usd|eur|gbp|chf|cad|aud|jpy|rmb|cny)\s*$|人民币\s*$", re.I
+)
 _CURRENCY_AFTER = re.compile(
-    r"^\s*(?:[$€£¥₹]|(?:usd|eur|gbp|chf|cad|aud|jpy|dollars?|euros?|pounds?|cents?)\b)", re.I
+    r"^\s*(?:[$€£¥₹￥元块圆]|人民币|"
+    r"(?:usd|eur|gbp|chf|cad|aud|jpy|rmb|cny|dollars?|euros?|pounds?|cents?)\b)",
+    re.I,
 )
 _DATE = re.compile(
     r"^(?:(?P<y1>\d{4})(?P<s1>[-.])(?P<m1>\d{1,2})(?P=s1)(?P<d1>\d{1,2})"
@@ -133,6 +177,10 @@ def _card_spans(text: str) -> list[tuple[int, int]]:
         groups = list(_GROUP.finditer(run.group()))
         if sum(len(g.group()) for g in groups) < _CARD_MIN or _after_identifier(text, run.start()):
             continue
+        # A mainland mobile number with its country code has 13-15 digits; no card number
+        # starts with 86 or 0086.
+        if _mainland_mobile([g.group() for g in groups]):
+            continue
         for first, last in _card_windows([g.group() for g in groups]):
             spans.append((run.start() + groups[first].start(), run.start() + groups[last].end()))
     return spans
@@ -161,6 +209,37 @@ def _card_windows(groups: list[str]) -> list[tuple[int, int]]:
             taken[first : last + 1] = [True] * (last + 1 - first)
             windows.append((first, last))
     return windows
+
+
+def _valid_resident_id(candidate: str) -> bool:
+    # Not `ric.is_valid`: it also looks the first six digits up in a table of places, and an
+    # ID from a place missing from the table must still be masked.
+    number = _SEPARATOR.sub("", unicodedata.normalize("NFKC", candidate).upper())
+    if ric.calc_check_digit(number) != number[-1]:
+        return False
+    try:
+        born = ric.get_birth_date(number)
+    except ValidationError:
+        return False
+    return born.year >= _OLDEST_BIRTH_YEAR and born <= date.today()
+
+
+def _resident_id_spans(text: str) -> list[tuple[int, int]]:
+    return [
+        (m.start(), m.end())
+        for m in _RESIDENT_ID.finditer(text)
+        if _valid_resident_id(m.group()) and not _after_identifier(text, m.start())
+    ]
+
+
+def _mainland_mobile(groups: list[str]) -> bool:
+    """11 digits starting 13-19, after an optional country code written as its own group
+    ("86-13812345678", "0086 138 1234 5678") or run together as 0086. Full-width digits, as
+    Chinese input methods type them, count as digits."""
+    if len(groups) > 1 and groups[0] in ("86", "0086"):
+        groups = groups[1:]
+    digits = unicodedata.normalize("NFKC", "".join(groups)).removeprefix("0086")
+    return len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789"
 
 
 def _is_date(candidate: str) -> bool:
@@ -225,6 +304,7 @@ def _is_phone(text: str, m: re.Match[str], cues: _Cues) -> bool:
         bool(m.group("plus"))
         or "(" in candidate
         or _phone_like_groups(groups)
+        or _mainland_mobile(groups)
         or cues.near(m.start(), m.end())
     )
 
@@ -253,6 +333,7 @@ def phone_spans(text: str) -> list[tuple[int, int]]:
 
 def _mask(text: str) -> str:
     text = _replace(text, email_spans(text), EMAIL)
+    text = _replace(text, _resident_id_spans(text), ID_NUMBER)
     text = _replace(text, _card_spans(text), CARD)
     return _replace(text, phone_spans(text), PHONE)
 
@@ -280,8 +361,9 @@ def _cut(text: str, limit: int) -> int:
 
 
 def mask_pii(text: str) -> str:
-    """`text` with e-mail addresses, phone numbers and card numbers replaced by "[email]",
-    "[phone]" and "[card]" (rules in the module docstring). Everything else is unchanged.
+    """`text` with e-mail addresses, resident ID numbers, card numbers and phone numbers
+    replaced by "[email]", "[id]", "[card]" and "[phone]" (rules in the module docstring).
+    Everything else is unchanged.
 
     Linear in the length of the text: every rule looks at a bounded neighbourhood of each
     candidate, and text longer than _CHUNK characters is masked a chunk at a time, so no

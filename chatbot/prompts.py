@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from chatbot.generation.base import ChatMessage
+from knowledge_base.language import ENGLISH
 from knowledge_base.records import SearchHit
 
 # Fixed, and first in every prompt: engines that cache the prompt (llama.cpp) read it once, so
@@ -66,9 +67,12 @@ def neutralise_delimiters(text: str) -> str:
     return _REFERENCE_TAG.sub(lambda m: f"[{m.group(1)}reference]", text)
 
 
-def build_prompt(question: str, hits: list[SearchHit]) -> list[ChatMessage]:
+def build_prompt(
+    question: str, hits: list[SearchHit], language: str = ENGLISH
+) -> list[ChatMessage]:
     """System rules, the worked examples as earlier turns, then the reference passages and
-    the question in the last user turn.
+    the question in the last user turn (with the language to answer in, when it is not
+    English: a small model given an English reference otherwise tends to answer in English).
 
     A small model follows one relevant passage well and drifts with several, so callers pass
     only the passages that scored close to the best one.
@@ -79,12 +83,28 @@ def build_prompt(question: str, hits: list[SearchHit]) -> list[ChatMessage]:
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         *_EXAMPLE_TURNS,
-        {"role": "user", "content": _user_turn(reference, neutralise_delimiters(question))},
+        {
+            "role": "user",
+            "content": _user_turn(reference, neutralise_delimiters(question), language),
+        },
     ]
 
 
-def _user_turn(reference: str, question: str) -> str:
-    return f"<reference>\n{reference}\n</reference>\n\nCustomer question: {question.strip()}"
+def _user_turn(reference: str, question: str, language: str = ENGLISH) -> str:
+    turn = f"<reference>\n{reference}\n</reference>\n\nCustomer question: {question.strip()}"
+    if language != ENGLISH:
+        turn += f"\n\nAnswer in {language_name(language)}."
+    return turn
+
+
+def language_name(code: str) -> str:
+    """The English name of a language code ("zh" -> "Chinese"), from the CLDR data."""
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        return str(Locale.parse(code).get_display_name("en"))
+    except (ValueError, UnknownLocaleError):
+        return code
 
 
 _EXAMPLE_TURNS: tuple[ChatMessage, ...] = tuple(
@@ -108,6 +128,7 @@ def fit_prompt(
     budget: int,
     *,
     message: str | None = None,
+    language: str = ENGLISH,
 ) -> list[ChatMessage]:
     """`build_prompt`, cut to at most `budget` tokens as `count_tokens` counts them.
 
@@ -116,25 +137,25 @@ def fit_prompt(
     customer's own message, used instead of `question`), then the weakest passages, then the
     end of the best passage. The prompt is counted once when it fits, as it nearly always does.
     """
-    if count_tokens(build_prompt(question, hits)) <= budget:
-        return build_prompt(question, hits)
+    if count_tokens(build_prompt(question, hits, language)) <= budget:
+        return build_prompt(question, hits, language)
     if message is not None and message != question:
         question = message
 
     def fits(kept: list[SearchHit]) -> bool:
-        return count_tokens(build_prompt(question, kept)) <= budget
+        return count_tokens(build_prompt(question, kept, language)) <= budget
 
     kept = list(hits)
     while len(kept) > 1 and not fits(kept):
         kept.pop()
     if fits(kept):
-        return build_prompt(question, kept)
+        return build_prompt(question, kept, language)
     if kept:
         best = kept[0]
         cut = _longest_prefix(best.answer, lambda text: fits([replace(best, answer=text)]))
         if cut:
-            return build_prompt(question, [replace(best, answer=cut)])
-    needed = count_tokens(build_prompt(question, []))
+            return build_prompt(question, [replace(best, answer=cut)], language)
+    needed = count_tokens(build_prompt(question, [], language))
     raise PromptTooLongError(
         f"the system rules and the question alone take {needed} tokens, but only {budget} are "
         "left for a prompt (the model's context minus the answer's max_new_tokens): lower "

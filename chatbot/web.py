@@ -30,7 +30,7 @@ from chatbot.container import Services
 from chatbot.health import add_health_route
 from chatbot.login_limit import LoginLimiter
 from chatbot.staff_sessions import StaffSessions
-from chatbot.ui.app import CONSOLE_PATH, build_chat_page, build_console
+from chatbot.ui.app import CONSOLE_PATH, build_chat_page, build_console, chat_page_i18n
 from chatbot.web_files import guard_files, mark_launched
 from chatbot.web_security.install import install_web_security
 from knowledge_base.limits import MB
@@ -123,6 +123,7 @@ def create_app(services: Services) -> FastAPI:
         max_file_size=CHAT_PAGE_MAX_UPLOAD,
         # Customers see the support chat only: no API docs, settings or "Built with" links.
         footer_links=[],
+        i18n=chat_page_i18n(),  # the page's labels in the browser's language
         # The public page must not serve the files staff upload to the console (both apps
         # share Gradio's upload folder).
         blocked_paths=[get_upload_folder()],

@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from knowledge_base.index import VectorIndex
+from knowledge_base.language import ENGLISH
 from knowledge_base.retriever import HybridRetriever
 from knowledge_base.store import PassageMeta
 
+_DATA = Path(__file__).parent / "data"
 MIN_HELD_OUT = 20
 MAX_HELD_OUT = 500
 UNLABELLED = "kb-phrasings"
@@ -46,18 +48,24 @@ class Calibration:
         )
 
 
-def background_questions() -> list[str]:
-    text = (Path(__file__).parent / "data" / "background_questions.txt").read_text(encoding="utf-8")
+def _background_file(lang: str) -> Path:
+    name = "background_questions.txt" if lang == ENGLISH else f"background_questions_{lang}.txt"
+    return Path(__file__).parent / "data" / name
+
+
+def background_languages() -> list[str]:
+    """Languages with their own set of off-topic questions (English first)."""
+    found = sorted(p.stem.rsplit("_", 1)[-1] for p in _DATA.glob("background_questions_*.txt"))
+    return [ENGLISH, *(lang for lang in found if lang != ENGLISH)]
+
+
+def background_questions(lang: str = ENGLISH) -> list[str]:
+    text = _background_file(lang).read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def held_out_scores(
-    retriever: HybridRetriever,
-    index: VectorIndex,
-    meta: dict[int, PassageMeta] | object,
-    revision: int,
-) -> np.ndarray:
-    """Leave-one-out scores of phrasings of entries that have at least two."""
+def held_out_pids(meta: dict[int, PassageMeta] | object) -> list[int]:
+    """Phrasings of entries that have at least two (an even sample of at most MAX_HELD_OUT)."""
     assert isinstance(meta, dict)
     by_entry: dict[str, list[int]] = {}
     for pid, m in meta.items():
@@ -66,9 +74,26 @@ def held_out_scores(
     pids = sorted(p for group in by_entry.values() if len(group) >= 2 for p in group)
     if len(pids) > MAX_HELD_OUT:  # an even, deterministic sample
         pids = [pids[i] for i in np.linspace(0, len(pids) - 1, MAX_HELD_OUT).astype(int)]
+    return pids
+
+
+def held_out_scores(
+    retriever: HybridRetriever,
+    index: VectorIndex,
+    meta: dict[int, PassageMeta] | object,
+    revision: int,
+    pids: list[int] | None = None,
+    vectors: np.ndarray | None = None,
+) -> np.ndarray:
+    """Leave-one-out scores of held-out phrasings (`held_out_pids` unless given), each scored
+    with its own vector or with `vectors` (the same phrasings as if asked another way)."""
+    assert isinstance(meta, dict)
+    if pids is None:
+        pids = held_out_pids(meta)
     if not pids:
         return np.zeros(0)
-    vectors = index.vectors(pids)
+    if vectors is None:
+        vectors = index.vectors(pids)
     scores = [
         retriever.entry_score(index, meta, revision, vec, meta[pid].entry_id, exclude=pid)
         for pid, vec in zip(pids, vectors, strict=True)

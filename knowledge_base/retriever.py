@@ -14,22 +14,23 @@ Why this shape (see docs/EVALUATION.md for the measurements):
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from knowledge_base import language
 from knowledge_base.index import VectorIndex
+from knowledge_base.multilingual import inner_product
 from knowledge_base.records import SearchHit
 from knowledge_base.store import PassageMeta
 
 log = logging.getLogger(__name__)
 
-_WORD = re.compile(r"[a-z0-9]+")
+Similarity = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,15 @@ class _Prepared:
 class HybridRetriever:
     """Dense (FAISS) + lexical (BM25) retrieval; results are FAQ entries or prose passages."""
 
-    def __init__(self, config: RetrievalConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: RetrievalConfig | None = None,
+        similarity: Similarity = inner_product,
+    ) -> None:
         self.config = config or RetrievalConfig()
+        # FAISS finds the candidates; this scores them (per language pair for a
+        # LanguageRoutedEmbedder, see knowledge_base/multilingual.py).
+        self.similarity = similarity
         self._prepared: _Prepared | None = None
         self._lock = threading.Lock()
 
@@ -127,7 +135,7 @@ class HybridRetriever:
         vector: np.ndarray,
         lexical: float,
     ) -> tuple[float, SearchHit]:
-        sims = index.vectors(pids) @ vector
+        sims = self.similarity(index.vectors(pids), vector)
         questions = sorted(
             (float(s) for p, s in zip(pids, sims, strict=True) if meta[p].kind == "question"),
             reverse=True,
@@ -161,16 +169,14 @@ class HybridRetriever:
         self, prepared: _Prepared, meta: Mapping[int, PassageMeta], text: str, fetch: int
     ) -> dict[str, float]:
         """BM25 per entry (best passage), scaled so the query's best entry scores 1."""
-        if prepared.bm25 is None or not _WORD.findall(text.lower()):
+        if prepared.bm25 is None:
             return {}
-        import bm25s
-
-        tokens = bm25s.tokenize([text], stopwords="en", show_progress=False)
-        if not tokens.vocab:
+        tokens = [t for t in language.tokens(text) if t in prepared.bm25.vocab_dict]
+        if not tokens:
             return {}
         try:
             docs, scores = prepared.bm25.retrieve(
-                tokens, k=min(fetch, len(prepared.bm25_pids)), show_progress=False
+                [tokens], k=min(fetch, len(prepared.bm25_pids)), show_progress=False
             )
         except (ValueError, IndexError):  # no query term is in the corpus
             return {}
@@ -190,7 +196,6 @@ def _build_bm25(meta: Mapping[int, PassageMeta]) -> tuple[Any, list[int]]:
     pids = sorted(meta)
     corpus = [meta[p].text for p in pids]
     retriever = bm25s.BM25()
-    retriever.index(
-        bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False
-    )
+    # The product's own tokens: Chinese segmented into words, traditional folded to simplified.
+    retriever.index([language.tokens(t) for t in corpus], show_progress=False)
     return retriever, pids

@@ -8,8 +8,10 @@ whether its in-memory index is stale.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     DateTime,
     Float,
     ForeignKey,
@@ -104,4 +106,7 @@ class KbState(Base):
     threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
     threshold_method: Mapped[str | None] = mapped_column(String(32), nullable=True)
     threshold_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # One calibration per customer language ({"zh": {"threshold": ..., "method": ...}, ...});
+    # `threshold` above is the English one.
+    thresholds: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -33,6 +33,9 @@ class Conversation(Base):
     handled_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Comma-separated review labels, e.g. "wrong-answer,missing-faq".
     labels: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # The language of the latest customer message (ISO 639-1, e.g. "en", "zh"), for the
+    # console's language column and filter; None until a message's language is known.
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )
@@ -59,6 +62,8 @@ class Message(Base):
     )
     role: Mapped[str] = mapped_column(String(16))  # user | assistant
     content: Mapped[str] = mapped_column(Text)
+    # A customer message's language (ISO 639-1); None for bot answers and older messages.
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
     decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # How the answer text was produced: generated | approved (stored FAQ answer) | passage

@@ -35,6 +35,7 @@ class ConversationSummary:
     messages: int
     needs_human: bool
     last_decision: str | None
+    language: str | None = None
 
 
 def create_conversation(session: Session, channel: str, title: str) -> Conversation:
@@ -48,10 +49,17 @@ def get_conversation(session: Session, conversation_id: str) -> Conversation | N
     return session.get(Conversation, conversation_id)
 
 
-def add_user_message(session: Session, conversation: Conversation, text: str) -> Message:
-    msg = Message(conversation_id=conversation.id, role="user", content=text)
+def add_user_message(
+    session: Session, conversation: Conversation, text: str, language: str | None = None
+) -> Message:
+    """Store a customer message with its language (ISO 639-1, or None when unknown); a known
+    language becomes the conversation's language, so it follows the customer's latest one."""
+    language = (language or "").strip().lower()[:8] or None
+    msg = Message(conversation_id=conversation.id, role="user", content=text, language=language)
     session.add(msg)
     conversation.updated_at = utcnow()
+    if language is not None:
+        conversation.language = language
     session.flush()
     return msg
 
@@ -190,7 +198,7 @@ def list_conversations(
     ).all()
     return [
         ConversationSummary(
-            c.id, c.title, c.channel, c.created_at, c.updated_at, n, c.needs_human, d
+            c.id, c.title, c.channel, c.created_at, c.updated_at, n, c.needs_human, d, c.language
         )
         for c, n, d in rows
     ]

@@ -49,6 +49,7 @@ class ReviewFilters:
     rating: str | None = None  # one of RATINGS
     text: str = ""  # case-insensitive substring of any message
     label: str | None = None  # one of LABELS
+    language: str | None = None  # the conversation's language code ("en", "zh", ...)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class ReviewRow:
     labels: tuple[str, ...]
     thumbs_up: int
     thumbs_down: int
+    language: str | None = None  # the latest customer message's language
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,9 @@ def filter_clauses(f: ReviewFilters, dialect: str = "sqlite") -> list[ColumnElem
         out.append(Conversation.created_at >= _day_start(f.date_from))
     if f.date_to is not None:
         out.append(Conversation.created_at < _day_start(f.date_to + timedelta(days=1)))
+    language = (f.language or "").strip().lower()
+    if language:
+        out.append(Conversation.language == language)
     if f.label:
         (label,) = clean_labels([f.label])
         padded = literal(",") + func.coalesce(Conversation.labels, "") + literal(",")
@@ -246,9 +251,23 @@ def _rows(session: Session, ids: list[str]) -> list[ReviewRow]:
                 split_labels(c.labels),
                 up,
                 down,
+                c.language,
             )
         )
     return rows
+
+
+def conversation_languages(session: Session) -> list[str]:
+    """The languages conversations are in, most conversations first (for the filter)."""
+    count = func.count(Conversation.id)
+    return list(
+        session.scalars(
+            select(Conversation.language)
+            .where(Conversation.language.is_not(None))
+            .group_by(Conversation.language)
+            .order_by(count.desc(), Conversation.language)
+        )
+    )
 
 
 # ---- handoff queue -------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""The "Analytics" tab: activity, outcomes, ratings and latency for a period; the questions
-customers ask most and those the bot could not answer (grouped by meaning), each unanswered
-group one click from becoming an FAQ entry; and a download of the conversations."""
+"""The "Analytics" tab: activity, outcomes, ratings and latency for a period; how many
+questions each language had; the questions customers ask most and those the bot could not
+answer (grouped by meaning, across languages), each unanswered group one click from becoming
+an FAQ entry; and a download of the conversations."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from gradio.utils import get_upload_folder
 from chatbot import analytics, export, export_files
 from chatbot.analytics import AnalyticsReport, Period, QuestionGroup
 from chatbot.container import Services
+from chatbot.language_names import language_label
 from chatbot.ui.staff import actor, admin_refusal, bind
 from knowledge_base.entries import MANUAL_DOCUMENT, EntryError
 
@@ -25,6 +27,7 @@ PERIODS = [LAST_7, LAST_30, LAST_90, CUSTOM]
 PERIOD_DAYS = {LAST_7: 7, LAST_30: 30, LAST_90: 90}
 QUESTION_HEADERS = ["#", "asked", "question (most typical wording)", "other wordings"]
 TIMING_HEADERS = ["measure", "p50 (ms)", "p95 (ms)", "answers"]
+LANGUAGE_HEADERS = ["language", "questions", "share", "unanswered"]
 OUTCOME_ORDER = ["answered", "declined", "handed off", "errors"]
 ANY_OUTCOME = "any"
 
@@ -93,6 +96,15 @@ def timing_rows(report: AnalyticsReport) -> list[Row]:
     ]
 
 
+def language_rows(report: AnalyticsReport) -> list[Row]:
+    """Questions per language, most asked first: "zh (中文)", count, share, unanswered."""
+    total = sum(x.questions for x in report.languages)
+    return [
+        [language_label(x.language), x.questions, _pct(x.questions / total), x.unanswered]
+        for x in report.languages
+    ]
+
+
 def question_rows(groups: list[QuestionGroup]) -> list[Row]:
     return [
         [i, g.count, g.representative, "\n".join(g.examples)] for i, g in enumerate(groups, start=1)
@@ -128,18 +140,20 @@ def show_report(
     services: Services, choice: str | None, first: Any = None, last: Any = None
 ) -> tuple[Any, ...]:
     """Everything the tab shows for a period: (summary, per-day plot, outcome plot, timing
-    rows, top questions, top unanswered, unanswered groups (state), group dropdown)."""
+    rows, questions per language, top questions, top unanswered, unanswered groups (state),
+    group dropdown)."""
     try:
         period = resolve_period(choice, first, last)
     except ValueError as exc:
         empty = pd.DataFrame()
-        return (f"❌ {exc}", empty, empty, [], [], [], [], gr.update(choices=[], value=None))
+        return (f"❌ {exc}", empty, empty, [], [], [], [], [], gr.update(choices=[], value=None))
     report = analytics.build_report(services.sessions, services.kb.embedder, period)
     return (
         summary_markdown(report),
         per_day_frame(report),
         outcome_frame(report),
         timing_rows(report),
+        language_rows(report),
         question_rows(report.top_questions),
         question_rows(report.top_unanswered),
         report.top_unanswered,
@@ -276,17 +290,24 @@ def build_analytics_tab(services: Services) -> gr.Tab:
                 y_lim=[0, 100],
                 elem_id="an-outcomes",
             )
-        timings = gr.Dataframe(
-            headers=TIMING_HEADERS,
-            interactive=False,
-            label="Answer latency",
-            elem_id="an-latency",
-        )
+        with gr.Row():
+            timings = gr.Dataframe(
+                headers=TIMING_HEADERS,
+                interactive=False,
+                label="Answer latency",
+                elem_id="an-latency",
+            )
+            languages = gr.Dataframe(
+                headers=LANGUAGE_HEADERS,
+                interactive=False,
+                label="Customer questions by language",
+                elem_id="an-languages",
+            )
         top = gr.Dataframe(
             headers=QUESTION_HEADERS,
             interactive=False,
             wrap=True,
-            label="Top questions (grouped by meaning)",
+            label="Top questions (grouped by meaning, across languages)",
             elem_id="an-top",
         )
         unanswered = gr.Dataframe(
@@ -321,7 +342,17 @@ def build_analytics_tab(services: Services) -> gr.Tab:
             download = gr.File(label="Download", interactive=False, elem_id="an-download")
             export_status = gr.Markdown(elem_id="an-export-status")
 
-        report_outputs = [summary, per_day, outcomes, timings, top, unanswered, groups, group]
+        report_outputs = [
+            summary,
+            per_day,
+            outcomes,
+            timings,
+            languages,
+            top,
+            unanswered,
+            groups,
+            group,
+        ]
         show.click(
             bind(show_report, services),
             inputs=[period, first, last],

@@ -4,13 +4,15 @@ see chatbot.web). Each tab is built by its own module; no logic here, only layou
 from __future__ import annotations
 
 import logging
+from functools import cache
 
 import gradio as gr
 
 from chatbot.container import Services
+from chatbot.i18n import N_, translations
 from chatbot.ui.analytics import build_analytics_tab
 from chatbot.ui.audit import build_audit_tab
-from chatbot.ui.chat import build_chat_tab
+from chatbot.ui.chat import TAB_TEXTS, build_chat_tab
 from chatbot.ui.handoff_queue import build_handoff_tab
 from chatbot.ui.knowledge import build_knowledge_tab
 from chatbot.ui.review import build_review_tab
@@ -18,17 +20,27 @@ from chatbot.ui.staff import bind, signed_in_line
 
 log = logging.getLogger(__name__)
 
-TITLE = "Support chat"
+TITLE = N_("Support chat")
 CONSOLE_TITLE = "Staff console"
 CONSOLE_PATH = "/admin"  # where chatbot.web mounts the console
 
 
+@cache
+def chat_page_i18n() -> gr.I18n:
+    """The customer page's labels in every supported language, for Gradio to show in the
+    browser's (mount the page with it). Keyed by the English text, the catalogs' ids; "zh"
+    also serves zh-CN, zh-TW, ... (Gradio looks up "zh" after "zh-CN")."""
+    return gr.I18n(**translations((TITLE, *TAB_TEXTS)))
+
+
 def build_chat_page(services: Services) -> gr.Blocks:
-    """The customer page: the chat and nothing else. Built, not launched."""
+    """The customer page: the chat and nothing else. Built, not launched; mount it with
+    `i18n=chat_page_i18n()`. (The browser tab's title stays English: Gradio sets it as is.)"""
+    i18n = chat_page_i18n()
     with gr.Blocks(title=TITLE) as page:
-        gr.Markdown(f"## {TITLE}")
+        gr.Markdown("## " + i18n(TITLE))
         with gr.Tabs():
-            build_chat_tab(services, page)
+            build_chat_tab(services, page, i18n)
     return page
 
 

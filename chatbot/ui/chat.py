@@ -13,6 +13,12 @@ be swapped for another conversation's), so reloading the page brings the convers
 
 The chat history lives on the server (a per-session gr.State): no event of this page takes
 the conversation, files or any other structured value from the browser, only the typed text.
+
+Languages: the page's labels follow the browser's language (gr.I18n, see chatbot.ui.app), and
+so do the texts the page itself writes into the chat (a prompt for a question, the staff reply
+heading, the thumbs-down reasons); the page's language is a per-session gr.State taken from
+the browser's Accept-Language on load. A reply, its sources and its error texts are in the
+language of the customer's message (Reply.language), whatever the page's.
 """
 
 from __future__ import annotations
@@ -33,9 +39,11 @@ from chatbot.dialogue import (
     MessageNotSent,
     Source,
 )
+from chatbot.i18n import LANGUAGES, N_, browser_language, gettext_for
 from chatbot.review import STAFF
 from chatbot.ui.render import answer_markdown, code, escape_text, link, one_line
 from chatbot.ui.staff import bind
+from knowledge_base.language import ENGLISH, detect
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +53,51 @@ ChatMessage = dict[str, Any]
 ChatTurn = tuple[list[ChatMessage], list[ChatMessage], str | None, str, list[int | None]]
 # Thumbs render as icons; the other options are reasons for a thumbs-down (under a flag).
 LIKE, DISLIKE = "Like", "Dislike"
-DISLIKE_REASONS = ("Wrong answer", "Didn't answer my question", "Hard to understand")
+# Stored (and shown to staff) in English, whatever language the customer chose them in.
+DISLIKE_REASONS = (
+    N_("Wrong answer"),
+    N_("Didn't answer my question"),
+    N_("Hard to understand"),
+)
 FEEDBACK_OPTIONS = (LIKE, DISLIKE, *DISLIKE_REASONS)
-STAFF_PREFIX = "💬 **From our support team:**"
+FROM_SUPPORT_TEAM = N_("From our support team:")
+STAFF_PREFIX = f"💬 **{FROM_SUPPORT_TEAM}**"
 STAFF_REPLY_POLL_SECONDS = 5
+SOURCES = N_("Sources")
+IN_DOCUMENT = N_("{entry} in {document}")
+SCORE = N_("score {score}")
+# The tab's labels, translated in the browser (chatbot.ui.app.chat_page_i18n).
+CHAT, SUPPORT, ASK_A_QUESTION = N_("Chat"), N_("Support"), N_("Ask a question…")
+TYPE_YOUR_QUESTION = N_("Type your question and press Enter")
+SEND, NEW_CONVERSATION = N_("Send"), N_("New conversation")
+CHECK_FOR_REPLIES = N_("Check for replies")
+TAB_TEXTS = (
+    CHAT,
+    SUPPORT,
+    ASK_A_QUESTION,
+    TYPE_YOUR_QUESTION,
+    SEND,
+    NEW_CONVERSATION,
+    CHECK_FOR_REPLIES,
+)
+
+
+def staff_prefix(language: str = ENGLISH) -> str:
+    return f"💬 **{gettext_for(language)(FROM_SUPPORT_TEAM)}**"
+
+
+def feedback_options(language: str = ENGLISH) -> tuple[str, ...]:
+    """The thumbs and the thumbs-down reasons as the customer reads them."""
+    _ = gettext_for(language)
+    return (LIKE, DISLIKE, *(_(reason) for reason in DISLIKE_REASONS))
+
+
+def page_language(request: gr.Request | None = None) -> tuple[str, Any]:
+    """On page load: the page's language (the browser's), and the chat's thumbs-down reasons
+    in it."""
+    headers = getattr(request, "headers", None) or {}
+    language = browser_language(headers.get("accept-language"))
+    return language, gr.update(feedback_options=feedback_options(language))
 
 
 def md_escape(text: str) -> str:
@@ -57,16 +106,20 @@ def md_escape(text: str) -> str:
     return escape_text(text)
 
 
-def format_sources(sources: Sequence[Source]) -> str:
+def format_sources(sources: Sequence[Source], language: str = ENGLISH) -> str:
     """A markdown "Sources" block: title (linked only to an http(s) URL, percent-encoded),
-    entry in document, score, snippet; every piece of knowledge-base text escaped."""
-    lines = ["---", "**Sources**", ""]
+    entry in document, score, snippet; every piece of knowledge-base text escaped. Its
+    headings in `language`."""
+    _ = gettext_for(language)
+    lines = ["---", f"**{_(SOURCES)}**", ""]
     for i, src in enumerate(sources, start=1):
         title = link(one_line(src.title), src.url)
-        where = code(src.entry_id) + (
-            f" in {escape_text(one_line(src.document))}" if src.document else ""
-        )
-        lines.append(f"{i}. **{title}** · {where} · score {src.score:.2f}")
+        where = code(src.entry_id)
+        if src.document:
+            document = escape_text(one_line(src.document))
+            where = _(IN_DOCUMENT).format(entry=where, document=document)
+        score = _(SCORE).format(score=f"{src.score:.2f}")
+        lines.append(f"{i}. **{title}** · {where} · {score}")
         lines.append(f"   {escape_text(one_line(src.snippet))}")
     return "\n".join(lines)
 
@@ -98,13 +151,15 @@ def chat_turn(
     history: list[ChatMessage] | None,
     conversation_id: str | None,
     message_ids: list[int | None] | None = None,
+    language: str | None = ENGLISH,
 ) -> Iterator[ChatTurn]:
     """Run one customer turn, streaming.
 
     Args: `message` is the textbox value, `history` the per-session gr.State of the chat as
     shown (messages format; never mutated), `conversation_id` the per-session gr.State (None
     starts a conversation), `message_ids` the per-session gr.State of stored message ids,
-    one per chat message.
+    one per chat message, `language` the page's (the prompt for an empty message is in it;
+    the reply is in the message's own).
 
     Yields `(chat, history, conversation_id, textbox_value, message_ids)`: first the user
     message with the typing indicator (TYPING), then once per streamed piece (text that
@@ -117,8 +172,9 @@ def chat_turn(
     base = list(history or [])
     ids = _aligned(message_ids, len(base))
     text = message.strip() if isinstance(message, str) else ""
+    page = language or ENGLISH
     if not text:
-        chat = _with_reply(base, PROMPT_FOR_QUESTION)
+        chat = _with_reply(base, gettext_for(page)(PROMPT_FOR_QUESTION))
         yield chat, chat, conversation_id, "", [*ids, None]
         return
     limit = services.dialogue.max_message_chars
@@ -144,12 +200,14 @@ def chat_turn(
         final = answer_markdown(reply.text or shown)
     except MessageNotSent as exc:
         log.warning("customer message not stored (database %s)", exc.reason)
-        chat = _with_reply(base, NOT_SENT_TEXT)
+        chat = _with_reply(base, gettext_for(detect(text, default=page))(NOT_SENT_TEXT))
         yield chat, chat, conversation_id, text, pending  # the message back in the box
         return
     except Exception:
         log.exception("chat turn failed")
-        chat = _with_reply(base, answer_markdown(f"{shown}\n\n{ERROR_TEXT}".strip()))
+        said = reply.language if reply is not None else detect(text, default=page)
+        error_text = gettext_for(said)(ERROR_TEXT)
+        chat = _with_reply(base, answer_markdown(f"{shown}\n\n{error_text}".strip()))
         # Not taken at all: the customer gets the message back to send again.
         box = text if reply is None else ""
         yield chat, chat, conversation_id, box, pending
@@ -159,7 +217,7 @@ def chat_turn(
             # Also when Gradio closes this generator (the customer left): stop generating.
             reply.close()
     if reply.sources:
-        final = f"{final}\n\n{format_sources(reply.sources)}"
+        final = f"{final}\n\n{format_sources(reply.sources, reply.language)}"
     chat = _with_reply(base, final)
     # A refused over-long message stays in the box, for the customer to shorten.
     box = text if reply.reason == TOO_LONG else ""
@@ -175,9 +233,18 @@ def no_message_ids() -> list[int | None]:
     return []
 
 
+def _english_reasons() -> dict[str, str]:
+    return {
+        gettext_for(language)(reason): reason
+        for language in LANGUAGES
+        for reason in DISLIKE_REASONS
+    }
+
+
 def feedback_rating(liked: bool | str) -> tuple[int | None, str | None]:
     """gr.LikeData.liked as (rating, reason): True is +1, False -1, a reason option -1 with
-    that reason, and "" (the customer clicked their choice again) takes the rating back."""
+    that reason (in English, as the options are translated for the customer), and "" (the
+    customer clicked their choice again) takes the rating back."""
     if liked is True:
         return 1, None
     if liked is False:
@@ -186,7 +253,7 @@ def feedback_rating(liked: bool | str) -> tuple[int | None, str | None]:
         return 1, None
     if liked == DISLIKE:
         return -1, None
-    return (-1, liked) if liked else (None, None)
+    return (-1, _english_reasons().get(liked, liked)) if liked else (None, None)
 
 
 def record_feedback(
@@ -209,10 +276,12 @@ def record_feedback(
 
 
 def load_conversation(
-    services: Services, conversation_id: str | None
+    services: Services, conversation_id: str | None, language: str | None = ENGLISH
 ) -> tuple[list[ChatMessage], list[int | None]]:
     """The conversation as stored (with any staff replies), and its message ids, so the
-    customer sees what support wrote since. Sources are not repeated."""
+    customer sees what support wrote since; staff replies are headed in the page's
+    `language`. Sources are not repeated."""
+    prefix = staff_prefix(language or ENGLISH)
     t = services.conversations.transcript(conversation_id) if conversation_id else None
     if t is None:
         return [], []
@@ -221,7 +290,7 @@ def load_conversation(
     for m in t.messages:
         content = answer_markdown(m.content) if m.role == "assistant" else md_escape(m.content)
         if m.role == "assistant" and m.decision == STAFF:
-            content = f"{STAFF_PREFIX}\n\n{md_escape(m.content)}"
+            content = f"{prefix}\n\n{md_escape(m.content)}"
         history.append(
             {"role": "assistant" if m.role == "assistant" else "user", "content": content}
         )
@@ -230,7 +299,10 @@ def load_conversation(
 
 
 def check_for_staff_replies(
-    services: Services, conversation_id: str | None, message_ids: list[int | None] | None
+    services: Services,
+    conversation_id: str | None,
+    message_ids: list[int | None] | None,
+    language: str | None = ENGLISH,
 ) -> tuple[Any, Any]:
     """On each timer tick: the stored conversation when it holds a staff reply the page does
     not show yet (its id is not among the page's message ids), else no change. One small
@@ -240,36 +312,39 @@ def check_for_staff_replies(
     shown = set(message_ids or [])
     if all(i in shown for i in services.conversations.staff_reply_ids(conversation_id)):
         return gr.skip(), gr.skip()
-    return load_conversation(services, conversation_id)
+    return load_conversation(services, conversation_id, language)
 
 
 def restore_conversation(
-    services: Services, saved: str | None
+    services: Services, saved: str | None, language: str | None = ENGLISH
 ) -> tuple[list[ChatMessage], list[ChatMessage], str | None, list[int | None]]:
     """On page load: the conversation this browser held, if its token is one this server
     signed and the conversation is still stored. Anything else starts afresh."""
     conversation_id = services.tokens.verify(saved)
-    history, ids = load_conversation(services, conversation_id)
+    history, ids = load_conversation(services, conversation_id, language)
     if not history:
         return [], [], None, []
     return history, history, conversation_id, ids
 
 
 def reload_conversation(
-    services: Services, conversation_id: str | None
+    services: Services, conversation_id: str | None, language: str | None = ENGLISH
 ) -> tuple[list[ChatMessage], list[ChatMessage], list[int | None]]:
     """The stored conversation, for the chat and its server-side history."""
-    history, ids = load_conversation(services, conversation_id)
+    history, ids = load_conversation(services, conversation_id, language)
     return history, history, ids
 
 
 def poll_staff_replies(
-    services: Services, conversation_id: str | None, message_ids: list[int | None] | None
+    services: Services,
+    conversation_id: str | None,
+    message_ids: list[int | None] | None,
+    language: str | None = ENGLISH,
 ) -> Any:
     """`check_for_staff_replies` for the timer: `(history, ids)` when a staff reply arrived,
     else no change. It goes to a gr.State, not to the chat: an event with the chat as output
     resets the chat's loading status, and Gradio's typing dots of a running turn would go."""
-    history, ids = check_for_staff_replies(services, conversation_id, message_ids)
+    history, ids = check_for_staff_replies(services, conversation_id, message_ids, language)
     return (history, ids) if isinstance(history, list) else gr.skip()
 
 
@@ -288,8 +363,12 @@ def remember(services: Services, conversation_id: str | None) -> str | None:
     return services.tokens.mint(conversation_id) if conversation_id else None
 
 
-def build_chat_tab(services: Services, page: gr.Blocks) -> gr.Tab:
-    with gr.Tab("Chat", id="chat") as tab:
+def build_chat_tab(services: Services, page: gr.Blocks, i18n: gr.I18n) -> gr.Tab:
+    """The chat tab; `i18n` translates its labels in the browser (the page is mounted with
+    the same instance)."""
+    with gr.Tab(i18n(CHAT), id="chat") as tab:
+        # The page's language, from the browser (see page_language); English until it loads.
+        language = gr.State(ENGLISH)
         conversation = gr.State(None)
         # The chat as shown, kept on the server: the browser's copy is never read back.
         history = gr.State([])
@@ -301,30 +380,30 @@ def build_chat_tab(services: Services, page: gr.Blocks) -> gr.Tab:
         message_ids = gr.State([])
         chatbot = gr.Chatbot(
             elem_id="chatbot",
-            label="Support",
+            label=i18n(SUPPORT),
             height=520,
             feedback_options=FEEDBACK_OPTIONS,
             # One bubble per message, so each answer (and staff reply) has its own thumbs:
             # a grouped bubble would report only its first message's index.
             group_consecutive_messages=False,
-            placeholder="Ask a question…",
+            placeholder=str(i18n(ASK_A_QUESTION)),
         )
         with gr.Row():
             box = gr.Textbox(
                 elem_id="chat-input",
-                placeholder="Type your question and press Enter",
+                placeholder=i18n(TYPE_YOUR_QUESTION),
                 show_label=False,
                 autofocus=True,
                 scale=8,
             )
-            send = gr.Button("Send", elem_id="chat-send", variant="primary", scale=1)
+            send = gr.Button(i18n(SEND), elem_id="chat-send", variant="primary", scale=1)
         with gr.Row():
-            new = gr.Button("New conversation", elem_id="new-conversation", size="sm")
-            reload = gr.Button("Check for replies", elem_id="chat-reload", size="sm")
+            new = gr.Button(i18n(NEW_CONVERSATION), elem_id="new-conversation", size="sm")
+            reload = gr.Button(i18n(CHECK_FOR_REPLIES), elem_id="chat-reload", size="sm")
         gr.on(
             triggers=[box.submit, send.click],
             fn=partial(chat_turn, services),
-            inputs=[box, history, conversation, message_ids],
+            inputs=[box, history, conversation, message_ids, language],
             outputs=[chatbot, history, conversation, box, message_ids],
             api_name="chat",
         )
@@ -341,13 +420,13 @@ def build_chat_tab(services: Services, page: gr.Blocks) -> gr.Tab:
         )
         reload.click(
             bind(reload_conversation, services),
-            inputs=[conversation],
+            inputs=[conversation, language],
             outputs=[chatbot, history, message_ids],
             api_visibility="private",
         )
         poll.tick(
             bind(poll_staff_replies, services),
-            inputs=[conversation, message_ids],
+            inputs=[conversation, message_ids, language],
             outputs=[staff_replies],
             api_visibility="private",
             show_progress="hidden",
@@ -361,9 +440,15 @@ def build_chat_tab(services: Services, page: gr.Blocks) -> gr.Tab:
             show_progress="hidden",
         )
         conversation.change(bind(remember, services), conversation, saved, api_visibility="private")
+        # The language first: a restored conversation's staff replies are headed in it.
         page.load(
+            page_language,
+            outputs=[language, chatbot],
+            api_visibility="private",
+            show_progress="hidden",
+        ).then(
             bind(restore_conversation, services),
-            inputs=[saved],
+            inputs=[saved, language],
             outputs=[chatbot, history, conversation, message_ids],
             api_visibility="private",
         )

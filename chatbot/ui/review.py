@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from chatbot.container import Services
+from chatbot.language_names import language_label
 from chatbot.review import LABELS, OUTCOMES, RATINGS, ReviewError, ReviewFilters, ReviewRow
 from chatbot.ui import review_actions as act
 from chatbot.ui.render import escape_text
@@ -22,6 +23,7 @@ __all__ = [
     "NOTHING_CHOSEN",
     "build_review_tab",
     "conversations_table",
+    "language_choices",
     "next_page",
     "parse_filters",
     "previous_page",
@@ -34,6 +36,7 @@ CONVERSATION_HEADERS = [
     "started",
     "title",
     "channel",
+    "language",
     "messages",
     "last decision",
     "needs human",
@@ -44,6 +47,7 @@ ANY = "any"
 OUTCOME_CHOICES = [ANY, *OUTCOMES]
 RATING_CHOICES = [ANY, *RATINGS]
 LABEL_CHOICES = [ANY, *LABELS]
+ALL_LANGUAGES = "all"
 PAGE_SIZE = 20
 
 Row = list[Any]
@@ -70,9 +74,10 @@ def parse_filters(
     rating: str | None,
     text: str | None,
     label: str | None,
+    language: str | None = None,
 ) -> ReviewFilters:
-    """The filter controls as ReviewFilters ("any" and blanks mean no filter); ReviewError
-    for a date that is not YYYY-MM-DD."""
+    """The filter controls as ReviewFilters ("any", "all" and blanks mean no filter);
+    ReviewError for a date that is not YYYY-MM-DD."""
     return ReviewFilters(
         date_from=_day(date_from, "from"),
         date_to=_day(date_to, "to"),
@@ -80,6 +85,7 @@ def parse_filters(
         rating=None if rating in (None, "", ANY) else rating,
         text=(text or "").strip(),
         label=None if label in (None, "", ANY) else label,
+        language=None if language in (None, "", ANY, ALL_LANGUAGES) else language,
     )
 
 
@@ -117,6 +123,7 @@ def _table(found: list[ReviewRow]) -> tuple[list[Row], list[tuple[str, str]], li
             fmt_time(c.created_at),
             c.title,
             c.channel,
+            language_label(c.language) if c.language else "",
             c.messages,
             c.last_decision or "",
             _needs_human_cell(c),
@@ -139,11 +146,12 @@ def search_page(
     label: str | None,
     page: float | None = 1,
     current: str | None = None,
+    language: str | None = None,
 ) -> SearchResult:
     """Run the search for one page (clamped to the pages there are); the conversation
     dropdown keeps `current` when it is still listed."""
     try:
-        filters = parse_filters(date_from, date_to, outcome, rating, text, label)
+        filters = parse_filters(date_from, date_to, outcome, rating, text, label, language)
         wanted = max(1, int(page or 1))
         found, total = services.conversations.search(filters, wanted, PAGE_SIZE)
         pages = max(1, -(-total // PAGE_SIZE))
@@ -175,9 +183,10 @@ def previous_page(
     label: str | None,
     page: float | None = 1,
     current: str | None = None,
+    language: str | None = None,
 ) -> SearchResult:
     filters = (date_from, date_to, outcome, rating, text, label)
-    return search_page(services, *filters, int(page or 1) - 1, current)
+    return search_page(services, *filters, int(page or 1) - 1, current, language)
 
 
 def next_page(
@@ -190,9 +199,10 @@ def next_page(
     label: str | None,
     page: float | None = 1,
     current: str | None = None,
+    language: str | None = None,
 ) -> SearchResult:
     filters = (date_from, date_to, outcome, rating, text, label)
-    return search_page(services, *filters, int(page or 1) + 1, current)
+    return search_page(services, *filters, int(page or 1) + 1, current, language)
 
 
 def first_page(
@@ -205,10 +215,20 @@ def first_page(
     label: str | None,
     page: float | None = 1,
     current: str | None = None,
+    language: str | None = None,
 ) -> SearchResult:
     """A new search starts on page 1."""
     filters = (date_from, date_to, outcome, rating, text, label)
-    return search_page(services, *filters, 1, current)
+    return search_page(services, *filters, 1, current, language)
+
+
+def language_choices(services: Services, current: str | None = None) -> Any:
+    """The language filter's choices: "all", then the languages conversations are in (most
+    conversations first), each shown as "zh (中文)"; keeps `current` when it is listed."""
+    codes = services.conversations.languages()
+    choices = [(ALL_LANGUAGES, ALL_LANGUAGES), *((language_label(c), c) for c in codes)]
+    value = current if current in codes else ALL_LANGUAGES
+    return gr.update(choices=choices, value=value)
 
 
 def select_row(ids: list[str], evt: gr.SelectData) -> str | None:
@@ -232,6 +252,14 @@ def build_review_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
             )
             label = gr.Dropdown(
                 LABEL_CHOICES, value=ANY, label="Label", elem_id="review-label", scale=1
+            )
+            # Choices are the languages conversations are in, read when the tab is shown.
+            language = gr.Dropdown(
+                [ALL_LANGUAGES],
+                value=ALL_LANGUAGES,
+                label="Language",
+                elem_id="review-language",
+                scale=1,
             )
         with gr.Row():
             text = gr.Textbox(
@@ -259,7 +287,7 @@ def build_review_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
         transcript = gr.Markdown(NOTHING_CHOSEN, elem_id="review-transcript")
         panel = act.build_review_panel(services, choice, transcript)
 
-        inputs = [date_from, date_to, outcome, rating, text, label, page, choice]
+        inputs = [date_from, date_to, outcome, rating, text, label, page, choice, language]
         outputs = [table, choice, ids, info, page]
         # Every event that fills the list (or picks from it) runs in one queue, one at a time,
         # in the order it was triggered: the refresh on page load / tab select (the filters as
@@ -275,13 +303,15 @@ def build_review_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
             api_name="conversations",
             **in_order,
         )
-        for control in (outcome, rating, label):
+        for control in (outcome, rating, label, language):
             control.input(bind(first_page, services), inputs, outputs, **ordered)
         page.submit(bind(search_page, services), inputs, outputs, **ordered)
         prev.click(bind(previous_page, services), inputs, outputs, **ordered)
         nxt.click(bind(next_page, services), inputs, outputs, **ordered)
         tab.select(bind(search_page, services), inputs, outputs, **ordered)
         demo.load(bind(search_page, services), inputs, outputs, **ordered)
+        for shown in (tab.select, demo.load):
+            shown(bind(language_choices, services), [language], [language], **private)
         table.select(select_row, inputs=[ids], outputs=[choice], **ordered)
         choice.change(
             bind(render_transcript, services),

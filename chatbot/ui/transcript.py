@@ -10,6 +10,7 @@ from datetime import datetime
 
 from chatbot.container import Services
 from chatbot.conversations import MessageView, TranscriptView
+from chatbot.language_names import language_label
 from chatbot.review import STAFF
 from chatbot.ui.render import answer_markdown, code, escape_text, link, one_line
 
@@ -51,8 +52,9 @@ def _draft_markdown(m: MessageView) -> list[str]:
 def _message_markdown(m: MessageView) -> list[str]:
     if m.role != "assistant":
         # Customer text is shown as typed: no links, images or tables of theirs in staff view.
+        said_in = f" · {escape_text(language_label(m.language))}" if m.language else ""
         return [
-            f"**🧑 {m.role.capitalize()}** · {fmt_time(m.created_at)}",
+            f"**🧑 {m.role.capitalize()}** · {fmt_time(m.created_at)}{said_in}",
             "",
             escape_text(m.content),
             "",
@@ -97,6 +99,8 @@ def _message_markdown(m: MessageView) -> list[str]:
 
 def _head(t: TranscriptView) -> str:
     head = f"`{t.id}` · {t.channel} · started {fmt_time(t.created_at)}"
+    if t.language:
+        head += f" · language **{escape_text(language_label(t.language))}**"
     if t.needs_human:
         head += " · ⚠️ **needs a human**"
     if t.handoff_reason:

@@ -9,11 +9,32 @@ from knowledge_base.chunking import split_text
 from knowledge_base.limits import PassageBudget
 from knowledge_base.records import FaqEntry, PassageDraft
 
-_QA = re.compile(r"^\s*Q:\s*(?P<q>.+?)\s*\n\s*A:\s*(?P<a>.+?)(?=^\s*Q:|\Z)", re.S | re.M)
+# `Q:`/`A:` with an ASCII or a full-width colon (as Chinese text writes it).
+_QA = re.compile(
+    r"^\s*Q[:：]\s*(?P<q>.+?)\s*\n\s*A[:：]\s*(?P<a>.+?)(?=^\s*Q[:：]|\Z)", re.S | re.M
+)
+# A heading that asks: ASCII or full-width question mark.
+_QUESTION_MARKS = ("?", "？")
+_HAN_KANA = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HANGUL = "\uac00-\ud7af"
+# Han and kana plus CJK and full-width punctuation. Not hangul: Korean spaces its words.
+_UNSPACED = f"{_HAN_KANA}\u3000-\u303f\uff01-\uff60\uffe0-\uffe6"
+# A line break between two of them is where the text was wrapped, not a space: Chinese and
+# Japanese put no spaces between words (the rule CSS Text 3 applies to segment breaks).
+_WRAPPED = re.compile(f"(?<=[{_UNSPACED}])[ \t]*\n[ \t]*(?=[{_UNSPACED}])")
+_NOT_SLUG = re.compile(f"[^a-z0-9{_HAN_KANA}{_HANGUL}]+")
 
 
 def slugify(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "section"
+    """Lower-case letters and digits joined by "-"; Chinese, Japanese and Korean letters are
+    kept, so a Chinese heading's id names it instead of being a numbered "section"."""
+    return _NOT_SLUG.sub("-", text.lower()).strip("-")[:60] or "section"
+
+
+def join_wrapped_lines(text: str) -> str:
+    """Remove the line breaks that wrapping put between two Chinese or Japanese characters;
+    elsewhere a line break stays, to become a space as in English."""
+    return _WRAPPED.sub("", text)
 
 
 def unique_id(entry_id: str, used: set[str]) -> str:
@@ -32,9 +53,10 @@ def section_passages(
 ) -> list[PassageDraft]:
     """Turn (heading path, body) sections into passages, counted against `budget`.
 
-    A heading that ends in `?` is an FAQ entry whose answer is its body, and `Q:`/`A:` pairs in
-    a body are FAQ entries too; FAQ entries are never split. The rest of each body is split by
-    size (with overlap) into text passages titled by the heading path.
+    A heading that ends in `?` (or a full-width `？`) is an FAQ entry whose answer is its body,
+    and `Q:`/`A:` pairs in a body are FAQ entries too; FAQ entries are never split. The rest of
+    each body is split by size (with overlap) into text passages titled by the heading path.
+    Line breaks that wrapped Chinese text are removed first (`join_wrapped_lines`).
     """
     passages: list[PassageDraft] = []
     slug = slugify(stem)
@@ -44,9 +66,9 @@ def section_passages(
         passages.extend(new)
 
     for heading_path, raw_body in sections:
-        body = raw_body.strip()
+        body = join_wrapped_lines(raw_body).strip()
         heading = heading_path[-1]
-        if heading.endswith("?") and body:
+        if heading.endswith(_QUESTION_MARKS) and body:
             entry = FaqEntry(unique_id(f"{slug}#{slugify(heading)}", used), (heading,), body)
             add(entry.passages())
             continue

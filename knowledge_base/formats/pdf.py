@@ -8,7 +8,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from knowledge_base.chunking import split_text
-from knowledge_base.formats.common import slugify, unique_id
+from knowledge_base.formats.common import join_wrapped_lines, slugify, unique_id
 from knowledge_base.formats.sniff import describe, is_pdf
 from knowledge_base.limits import (
     DEFAULT_LIMITS,
@@ -84,7 +84,7 @@ def load_pdf(name: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedD
     passages = PassageBudget(name, limits)
     for number, text in enumerate(texts, start=1):
         page_title = f"{title}, page {number}"
-        for chunk in split_text(text):
+        for chunk in split_text(join_wrapped_lines(text)):
             passages.take()
             entry_id = unique_id(f"{slug}#page-{number}", used)
             doc.passages.append(

@@ -75,6 +75,24 @@ def test_export_jsonl_and_csv(runner: CliRunner, stored: dict[str, str], tmp_pat
     assert len(to_stdout.stdout.splitlines()) == 3
 
 
+def test_export_carries_languages_and_filters_by_one(
+    runner: CliRunner, services: Services, tmp_path: Path
+) -> None:
+    chinese = add_conversation(
+        services.sessions, at("2024-03-01"), [Turn("退货要多久", language="zh")]
+    )
+    add_conversation(services.sessions, at("2024-03-02"), [Turn("Hi", language="en")])
+    out = tmp_path / "zh.jsonl"
+    result = runner.invoke(
+        app, ["export", "--format", "jsonl", "--language", "zh", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    [line] = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert (line["id"], line["language"], line["messages"][0]["language"]) == (chinese, "zh", "zh")
+    bad = runner.invoke(app, ["export", "--language", "  ", "--out", str(out)])
+    assert bad.exit_code == 2 and "language code" in bad.stderr
+
+
 def test_export_refuses_bad_options(runner: CliRunner, tmp_path: Path) -> None:
     out = str(tmp_path / "x")
     bad_format = runner.invoke(app, ["export", "--format", "xml", "--out", out])

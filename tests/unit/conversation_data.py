@@ -31,6 +31,7 @@ class Turn:
     rating_reason: str | None = None
     status: str = "complete"
     sources: Sequence[SourceRecord] = field(default_factory=tuple)
+    language: str | None = None  # the customer message's, as the dialogue detects it
 
 
 def source(entry_id: str, score: float, title: str | None = None) -> SourceRecord:
@@ -57,7 +58,7 @@ def add_conversation(
         conv = repo.create_conversation(s, channel, turns[0].question if turns else "")
         step = 0
         for t in turns:
-            user = repo.add_user_message(s, conv, t.question)
+            user = repo.add_user_message(s, conv, t.question, language=t.language)
             user.created_at = when + timedelta(seconds=step)
             step += 1
             if t.decision is None:

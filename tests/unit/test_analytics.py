@@ -9,20 +9,31 @@ import pandas as pd
 import pytest
 
 from chatbot import analytics
-from chatbot.analytics import Outcomes, Period, QuestionGroup, Ratings, group_questions
+from chatbot.analytics import (
+    LanguageCount,
+    Outcomes,
+    Period,
+    QuestionGroup,
+    Ratings,
+    group_questions,
+)
 from chatbot.container import Services
 from chatbot.generation.scripted import ScriptedGenerator
+from chatbot.question_groups import group_threshold
 from chatbot.ui.analytics import (
     CUSTOM,
+    LANGUAGE_HEADERS,
     LAST_7,
     QUESTION_HEADERS,
     add_to_faq,
     build_analytics_tab,
+    language_rows,
     pick_group,
     resolve_period,
     show_report,
 )
 from knowledge_base.embedders import HashEmbedder
+from knowledge_base.multilingual import LanguageRoutedEmbedder, UseEmbedder
 from tests.unit.conversation_data import Turn, add_conversation, at
 
 PERIOD = Period.between(date(2024, 3, 1), date(2024, 3, 3))
@@ -230,6 +241,82 @@ def test_group_questions_groups_paraphrases_with_a_central_representative() -> N
     assert group_questions(["  ", ""], HashEmbedder()) == []
 
 
+# ---- languages ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def routed() -> LanguageRoutedEmbedder:
+    """What the knowledge base uses: an English model (here the hash embedder) joined with
+    the real multilingual USE model."""
+    return LanguageRoutedEmbedder(HashEmbedder(), UseEmbedder())
+
+
+def test_questions_are_grouped_across_languages(routed: LanguageRoutedEmbedder) -> None:
+    questions = [
+        "如何重置密码",
+        "我怎么重置密码？",
+        "How do I reset my password?",
+        "How do I reset my password please?",
+        "How do I reset my password?",
+        "Where is my order?",
+        "我的订单在哪里",
+        "Do gift cards expire?",
+        "Can I pay with a gift card?",
+    ]
+    groups = group_questions(questions, routed)
+    as_sets = [(g.count, set(g.questions)) for g in groups]
+    assert as_sets[0] == (5, set(questions[:4]))
+    assert as_sets[1] == (2, {"Where is my order?", "我的订单在哪里"})
+    # Two English questions are compared by the English model, which tells these apart
+    # (the multilingual one alone scores them close).
+    assert sorted(as_sets[2:], key=str) == [
+        (1, {"Can I pay with a gift card?"}),
+        (1, {"Do gift cards expire?"}),
+    ]
+    # Without the multilingual model the Chinese wordings have nothing in common with the
+    # English ones.
+    english_only = group_questions(questions, HashEmbedder())
+    assert all(len(g.questions) < 4 for g in english_only)
+
+
+def test_report_groups_chinese_and_english_and_counts_questions_per_language(
+    services: Services, routed: LanguageRoutedEmbedder
+) -> None:
+    s = services.sessions
+    add_conversation(
+        s,
+        at("2024-03-01"),
+        [Turn("如何重置密码", language="zh"), Turn("我的订单在哪里", "fallback", language="zh")],
+    )
+    add_conversation(
+        s, at("2024-03-02"), [Turn("How do I reset my password?", "fallback", language="en")]
+    )
+    # Stored before languages were recorded: counted as unknown, grouped all the same.
+    add_conversation(s, at("2024-03-03"), [Turn("Wie setze ich mein Passwort zurück?")])
+    r = analytics.build_report(s, routed, PERIOD)
+    top, order = r.top_questions
+    assert (top.count, set(top.questions)) == (
+        3,
+        {"如何重置密码", "How do I reset my password?", "Wie setze ich mein Passwort zurück?"},
+    )
+    assert order == QuestionGroup(1, "我的订单在哪里", [])
+    assert r.languages == [
+        LanguageCount("zh", 2, 1),
+        LanguageCount("en", 1, 1),
+        LanguageCount(None, 1, 0),
+    ]
+    assert language_rows(r) == [
+        ["zh (中文)", 2, "50%", 1],
+        ["en (English)", 1, "25%", 1],
+        ["unknown", 1, "25%", 0],
+    ]
+    assert len(language_rows(r)[0]) == len(LANGUAGE_HEADERS)
+
+
+def test_the_multilingual_model_groups_on_its_own_scale(routed: LanguageRoutedEmbedder) -> None:
+    # Its translations score lower than the English models' paraphrases.
+    assert group_threshold(routed.multilingual) < analytics.DEFAULT_GROUP_THRESHOLD
+    assert group_threshold(routed.english) == analytics.DEFAULT_GROUP_THRESHOLD
+
+
 # ---- the tab ----------------------------------------------------------------------------
 def test_resolve_period() -> None:
     assert resolve_period(LAST_7).days()[-1] == datetime.now(UTC).date()
@@ -241,7 +328,7 @@ def test_resolve_period() -> None:
 
 
 def test_show_report_fills_plots_tables_and_the_faq_picker(history: Services) -> None:
-    (summary, per_day, outcomes, timings, top, unanswered, groups, picker) = show_report(
+    (summary, per_day, outcomes, timings, languages, top, unanswered, groups, picker) = show_report(
         history, CUSTOM, "2024-03-01", "2024-03-03"
     )
     assert "5 conversations, 18 messages, 8 bot answers" in summary
@@ -255,6 +342,8 @@ def test_show_report_fills_plots_tables_and_the_faq_picker(history: Services) ->
     shares = dict(zip(outcomes["outcome"], outcomes["share (%)"], strict=True))
     assert shares["answered"] == 37.5 and shares["handed off"] == 25.0
     assert timings[0] == ["full answer", "300", "570", 7]
+    # These messages were stored without a language (as before languages were recorded).
+    assert languages == [["unknown", 8, "100%", 3]]
     assert len(top[0]) == len(QUESTION_HEADERS)
     assert unanswered[0][:2] == [1, 3]
     assert len(groups) == 1 and picker["choices"] == [

@@ -71,7 +71,8 @@ def test_the_chat_page_has_only_the_chat(services: Services) -> None:
     ids = element_ids(page)
     assert {"chatbot", "chat-input"} <= ids
     assert not {i for i in ids if i.startswith(("kb-", "review-", "audit-"))}
-    tabs = [b.label for b in page.blocks.values() if isinstance(b, gr.Tab)]
+    # The chat page's labels are translation keys (gr.I18n), the English texts.
+    tabs = [getattr(b.label, "key", b.label) for b in page.blocks.values() if isinstance(b, gr.Tab)]
     assert tabs == ["Chat"]
 
 

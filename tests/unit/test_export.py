@@ -153,6 +153,48 @@ def test_filter_by_dates_and_outcome(services: Services, stored: dict[str, str])
         export_text(services, "xml")
 
 
+def test_exports_carry_each_customer_message_and_conversation_language(
+    services: Services,
+) -> None:
+    chinese = add_conversation(
+        services.sessions,
+        at("2024-03-01"),
+        [Turn("退货要多久", language="zh"), Turn("ok thanks", language="en")],
+    )
+    german = add_conversation(
+        services.sessions, at("2024-03-02"), [Turn("Wie lange dauert das?", language="de")]
+    )
+    unknown = add_conversation(services.sessions, at("2024-03-03"), [Turn("hello")])
+
+    first, second, third = jsonl(services)
+    # The conversation's language is its latest customer message's.
+    assert (first["id"], first["language"]) == (chinese, "en")
+    assert [(m["role"], m["language"]) for m in first["messages"]] == [
+        ("user", "zh"),
+        ("assistant", None),
+        ("user", "en"),
+        ("assistant", None),
+    ]
+    assert (second["language"], third["language"]) == ("de", None)
+
+    rows = list(csv.DictReader(io.StringIO(export_text(services, "csv"), newline="")))
+    assert CSV_COLUMNS[-2:] == ["language", "conversation_language"]
+    assert [(r["role"], r["language"], r["conversation_language"]) for r in rows[:2]] == [
+        ("user", "zh", "en"),
+        ("assistant", "", "en"),
+    ]
+    assert {r["conversation_language"] for r in rows if r["conversation_id"] == unknown} == {""}
+
+    def ids(flt: ExportFilter) -> list[str]:
+        return [c["id"] for c in jsonl(services, flt)]
+
+    assert ids(ExportFilter(language="de")) == [german]
+    assert ids(ExportFilter(language=" EN ")) == [chinese]
+    assert ids(ExportFilter(language="zh")) == []  # no longer the conversation's language
+    with pytest.raises(ValueError, match="language code"):
+        ExportFilter(language="   ")
+
+
 def test_export_streams_in_batches(services: Services) -> None:
     same_time = at("2024-04-01")
     ids = [add_conversation(services.sessions, same_time, [Turn(f"q{i}")]) for i in range(5)]

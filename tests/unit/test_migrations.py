@@ -144,3 +144,57 @@ def test_the_migrated_schema_enforces_cascades(url: str) -> None:
             assert conn.scalar(sa.text("SELECT count(*) FROM message_sources")) == 0
     finally:
         engine.dispose()
+
+
+def columns(url: str, table: str) -> set[str]:
+    engine = db.make_engine(url)
+    try:
+        return {c["name"] for c in sa.inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def test_language_columns_are_added_to_stored_conversations_and_removed_again(
+    url: str,
+) -> None:
+    """0007 adds the (empty) language columns to a database that has conversations, and its
+    downgrade takes them out without losing a message."""
+    db.upgrade(url, "0006")
+    assert "language" not in columns(url, "messages")
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+    engine = db.make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO conversations (id, channel, title, needs_human, created_at, "
+                    "updated_at) VALUES ('c', 'web', '退货要多久', :no, :when, :when)"
+                ),
+                {"no": False, "when": when},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO messages (id, conversation_id, role, content, status, "
+                    "created_at) VALUES (1, 'c', 'user', '退货要多久', 'complete', :when)"
+                ),
+                {"when": when},
+            )
+        db.upgrade(url)
+        assert "language" in columns(url, "messages")
+        assert "language" in columns(url, "conversations")
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT language FROM messages")).all() == [(None,)]
+            conn.execute(sa.text("UPDATE messages SET language = 'zh'"))
+            conn.execute(sa.text("UPDATE conversations SET language = 'zh'"))
+            assert conn.execute(
+                sa.text("SELECT id FROM conversations WHERE language = 'zh'")
+            ).all() == [("c",)]
+        assert schema_diff(url) == []
+        command.downgrade(db.alembic_config(url), "0006")
+        assert "language" not in columns(url, "messages")
+        assert "language" not in columns(url, "conversations")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT content FROM messages")).all() == [("退货要多久",)]
+        assert current_revision(url) == "0006"
+    finally:
+        engine.dispose()

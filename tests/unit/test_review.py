@@ -44,15 +44,16 @@ def add_conversation(
     *,
     answer: str = "Here is what our help articles say.",
     contact: str | None = None,
+    language: str | None = None,
 ) -> str:
     """A stored conversation started at `when`: (customer text, bot decision or None) turns,
-    messages a minute apart."""
+    messages a minute apart; `language` is every customer message's."""
     with services.sessions.begin() as s:
         conv = repo.create_conversation(s, "web", turns[0][0])
         conv.created_at = conv.updated_at = when
         at = when
         for text, decision in turns:
-            repo.add_user_message(s, conv, text).created_at = at
+            repo.add_user_message(s, conv, text, language=language).created_at = at
             at += timedelta(minutes=1)
             if decision:
                 reason = {"answer": "matched", "fallback": "low_score"}.get(decision, "requested")
@@ -379,6 +380,76 @@ def test_customer_questions_know_the_entry_that_answered(with_faq: Services) -> 
     assert ReviewActions(with_faq).customer_questions("nope") == []
 
 
+# ---- languages -----------------------------------------------------------------------------
+def test_customer_messages_keep_their_language_and_the_conversation_follows_the_latest(
+    services: Services,
+) -> None:
+    with services.sessions.begin() as s:
+        conv = repo.create_conversation(s, "web", "退货要多久")
+        assert conv.language is None
+        first = repo.add_user_message(s, conv, "退货要多久", language="zh")
+        assert (first.language, conv.language) == ("zh", "zh")
+        # Nothing detected (an order number): the conversation keeps its language.
+        repo.add_user_message(s, conv, "12345", language=None)
+        assert conv.language == "zh"
+        repo.add_user_message(s, conv, "thanks", language="en")
+        conversation_id = conv.id
+    t = services.conversations.transcript(conversation_id)
+    assert t is not None and t.language == "en"
+    assert [m.language for m in t.messages] == ["zh", None, "en"]
+    [summary] = services.conversations.recent()
+    assert summary.language == "en"
+
+
+def test_filter_by_language_lists_only_conversations_in_it(
+    services: Services, stored: dict[str, str]
+) -> None:
+    later = T0 + timedelta(days=5)
+    zh = add_conversation(services, later, [("退货要多久", "answer")], language="zh")
+    zh_declined = add_conversation(
+        services, later + timedelta(days=1), [("运费是多少", "fallback")], language="zh"
+    )
+    en = add_conversation(
+        services, later + timedelta(days=2), [("How long is shipping?", "answer")], language="en"
+    )
+    assert found(services, language="zh") == [zh_declined, zh]
+    assert found(services, language="en") == [en]
+    assert found(services, language="de") == []
+    assert found(services, language="zh", outcome="declined") == [zh_declined]
+    assert len(found(services)) == len(stored) + 3  # no filter: every language, and none
+    # The filter's choices: the languages conversations are in, most conversations first.
+    assert services.conversations.languages() == ["zh", "en"]
+
+
+def test_console_shows_languages_and_filters_by_them(
+    services: Services, stored: dict[str, str]
+) -> None:
+    zh = add_conversation(
+        services, T0 + timedelta(days=5), [("退货要多久", "answer")], language="zh"
+    )
+    choices = ui.language_choices(services)
+    assert choices["choices"] == [("all", "all"), ("zh (中文)", "zh")]
+    assert choices["value"] == "all"
+    assert ui.language_choices(services, "zh")["value"] == "zh"
+    assert ui.language_choices(services, "ko")["value"] == "all"
+
+    column = ui.CONVERSATION_HEADERS.index("language")
+    rows, _, ids, info, _ = ui.search_page(services, "", "", "any", "any", "", "any", 1, None, "zh")
+    assert ids == [zh] and rows[0][column] == "zh (中文)"
+    assert info == "Page 1 of 1 · conversations 1-1 of 1 (newest first)"
+    rows, _, ids, _, _ = ui.first_page(services, "", "", "any", "any", "", "any", 3, None, "all")
+    assert len(ids) == len(stored) + 1
+    assert rows[ids.index(stored["refund"])][column] == ""  # stored without a language
+    *_, ids, _, page = ui.next_page(services, "", "", "any", "any", "", "any", 1, None, "zh")
+    assert (ids, page) == ([zh], 1)
+    assert ui.parse_filters("", "", "any", "any", "", "any", "zh").language == "zh"
+    assert ui.parse_filters("", "", "any", "any", "", "any", "all").language is None
+
+    transcript = ui.render_transcript(services, zh)
+    assert "language **zh (中文)**" in transcript
+    assert "· zh (中文)" in transcript  # on the customer's message too
+
+
 # ---- console handlers ----------------------------------------------------------------------
 def test_search_page_handler_renders_rows_and_clamps_pages(
     services: Services, stored: dict[str, str]
@@ -391,10 +462,10 @@ def test_search_page_handler_renders_rows_and_clamps_pages(
     assert info == "Page 1 of 1 · conversations 1-5 of 5 (newest first)"
     assert dropdown["value"] == stored["refund"]
     refund = rows[ids.index(stored["refund"])]
-    assert refund[5:] == ["", "👍 1", "resolved, good-answer"]
+    assert refund[6:] == ["", "👍 1", "resolved, good-answer"]
     declined = rows[ids.index(stored["declined"])]
-    assert declined[4:] == ["fallback", "", "👎 1", "missing-faq"]
-    assert rows[ids.index(stored["handoff"])][5] == "yes"
+    assert declined[5:] == ["fallback", "", "👎 1", "missing-faq"]
+    assert rows[ids.index(stored["handoff"])][6] == "yes"
 
     *_, page = ui.next_page(services, "", "", "any", "any", "", "any", 1, None)
     assert page == 1  # there is only one page

@@ -188,7 +188,7 @@ def test_review_lists_conversations_and_renders_transcript_with_scores(
     rows, choices, ids = conversations_table(loaded)
     assert ids == [conversation_id]
     assert len(rows[0]) == len(CONVERSATION_HEADERS)
-    assert rows[0][1:] == [QUESTION, "web", 2, "answer", "", "", ""]
+    assert rows[0][1:] == [QUESTION, "web", "en (English)", 2, "answer", "", "", ""]
     assert choices[0][1] == conversation_id
 
     md = render_transcript(loaded, conversation_id)
