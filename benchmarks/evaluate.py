@@ -5,6 +5,12 @@
 For each embedder and data set it ingests the FAQ once (cached in --work), then evaluates the
 dev queries under each retrieval configuration, with the threshold the product calibrates by
 itself (no labels). Prints a Markdown table.
+
+    .venv/bin/python benchmarks/evaluate.py --languages
+
+instead evaluates the product's method on each data set's dev queries per language (xSID's
+English, Chinese and German translations of one query set against an English FAQ), with the
+English embedder alone and joined with the multilingual one.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from chatbot import evaluation
 from chatbot.container import build, configure_runtime
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import DEFAULT_EMBEDDER, FAST_EMBEDDER, Settings
-from knowledge_base.multilingual import similarity_of
+from knowledge_base.multilingual import USE_SPEC, similarity_of
 from knowledge_base.retriever import HybridRetriever, RetrievalConfig
 
 CONFIGS = [
@@ -35,12 +41,30 @@ CONFIGS = [
 SETS = {"covid_faq": "COVID FAQ", "clinc150_banking": "CLINC150 banking"}
 
 
+# Languages: each data set's dev queries per language, English-only vs language-routed.
+LANGUAGE_SETS = {
+    "xsid_multilingual": ["dev_queries_en", "dev_queries_zh", "dev_queries_de"],
+    "covid_faq": ["dev_queries"],
+    "clinc150_banking": ["dev_queries"],
+}
+LANGUAGE_EMBEDDERS = {"English only": "", "English + multilingual (product)": USE_SPEC}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--work", type=Path, default=Path("/tmp/chatbot-eval"))
     parser.add_argument("--embedders", default=f"{FAST_EMBEDDER},{DEFAULT_EMBEDDER}")
+    parser.add_argument(
+        "--languages",
+        action="store_true",
+        help="instead: the product's method per query language, with and without the "
+        "multilingual embedder (the default English embedder)",
+    )
     args = parser.parse_args()
+    if args.languages:
+        languages(args.data, args.work)
+        return
     print(
         "| embedder | data set | method | threshold | recall@1 | recall@5 | MRR@10 | "
         "in-scope acc | OOS recall | OOS precision | MCC |"
@@ -69,6 +93,39 @@ def main() -> None:
                     f"| {short} | {title} | {name} | {threshold:.3f} | {m.recall_at_1:.3f} | "
                     f"{m.recall_at_5:.3f} | {m.mrr_at_10:.3f} | {m.in_scope_accuracy:.3f} | "
                     f"{m.oos_recall:.3f} | {m.oos_precision:.3f} | {m.mcc:.3f} |",
+                    flush=True,
+                )
+            services.engine.dispose()
+
+
+def languages(data: Path, work: Path) -> None:
+    print(
+        "| embedder | data set | queries | threshold | recall@1 | in-scope acc | OOS recall | MCC |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for label, multilingual in LANGUAGE_EMBEDDERS.items():
+        for folder, query_files in LANGUAGE_SETS.items():
+            settings = Settings(
+                data_dir=work
+                / "languages"
+                / (multilingual or "english").replace(":", "_")
+                / folder,
+                load_sample_kb=False,
+            )
+            settings.models.multilingual_embedder = multilingual
+            settings.models.cache_dir = work / "models"
+            configure_runtime(settings)
+            services = build(settings, generator=ScriptedGenerator())
+            if services.kb.is_empty():
+                services.kb.ingest_paths([data / folder / "faq.csv"])
+            for name in query_files:
+                rows = evaluation.read_queries(data / folder / f"{name}.csv")
+                lang = name.rsplit("_", 1)[-1] if name != "dev_queries" else "en"
+                threshold = services.dialogue.threshold(lang)
+                m = evaluation.metrics(evaluation.evaluate(services.dialogue, rows))
+                print(
+                    f"| {label} | {folder} | {lang} | {threshold:.3f} | {m.recall_at_1:.3f} | "
+                    f"{m.in_scope_accuracy:.3f} | {m.oos_recall:.3f} | {m.mcc:.3f} |",
                     flush=True,
                 )
             services.engine.dispose()

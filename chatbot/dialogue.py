@@ -392,7 +392,7 @@ class DialogueManager:
             elif (
                 turn.rewritten is None
                 and not turn.parts
-                and self._approved(d.hits[0], turn.threshold)
+                and self._approved(d.hits[0], turn.threshold, turn.language)
             ):
                 # (A follow-up asks something new about the entry: the stored answer to its
                 # main question would just repeat the previous reply, so it is generated.)
@@ -435,13 +435,15 @@ class DialogueManager:
         reply.text = reply.text.strip()
         self._store(reply, hits, started, first_token_ms, status=ABANDONED)
 
-    def _approved(self, hit: SearchHit, threshold: float) -> bool:
+    def _approved(self, hit: SearchHit, threshold: float, language: str) -> bool:
         """A near-certain FAQ match (the question is nearly one of the entry's own phrasings)
-        is answered with the entry's own, approved answer."""
+        is answered with the entry's own, approved answer, when it is written in the
+        customer's language (otherwise the model writes it in theirs, and it is checked)."""
         return (
             self.approved_answers
             and hit.kind == "question"
             and hit.similarity >= self.approve_threshold(threshold)
+            and detect(hit.answer, default=language) == language
         )
 
     def _generate(self, reply: Reply, turn: _Turn, deadline: float) -> Iterator[str]:

@@ -25,6 +25,8 @@ ENGLISH = "en"
 CHINESE = "zh"
 DEFAULT_LANGUAGE = ENGLISH
 MIN_CONFIDENCE = 0.5
+ONE_WORD_CONFIDENCE = 0.9
+_UNSPACED = frozenset({CHINESE, "ja", "ko"})  # languages whose script detection settles
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _KANA = "\u3040-\u30ff"
@@ -55,9 +57,17 @@ def detect(text: str, default: str = DEFAULT_LANGUAGE) -> str:
             return CHINESE
     if not _LETTER.search(text):
         return default
-    found = _detector()(" ".join(text.split()), model="lite", k=1)
-    if found and float(found[0]["score"]) >= MIN_CONFIDENCE:
+    words = text.split()
+    found = _detector()(" ".join(words), model="lite", k=1)
+    # One word ("ok", "thanks", "refund?") says little about a language: it keeps the
+    # conversation's unless the model is all but certain.
+    needed = MIN_CONFIDENCE if len(_WORD.findall(text)) > 1 else ONE_WORD_CONFIDENCE
+    if found and float(found[0]["score"]) >= needed:
         return str(found[0]["lang"])
+    if needed == MIN_CONFIDENCE and default in _UNSPACED:
+        # A whole sentence without one Chinese character is not Chinese, however unsure the
+        # model is about which spaced language it is.
+        return ENGLISH
     return default
 
 

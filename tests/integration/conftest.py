@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.container import Services, build
+from chatbot.container import Services, build, build_embedder
 from chatbot.settings import TRANSFORMERS_GENERATOR, Settings
-from knowledge_base.embedders import SentenceTransformerEmbedder
+from knowledge_base.embedders import Embedder
 from tests.conftest import SHARED_DATA
 
 
@@ -20,9 +20,10 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_embedder() -> SentenceTransformerEmbedder:
-    embedder = SentenceTransformerEmbedder(Settings().models.embedder)
-    embedder.warm_up()
+def real_embedder() -> Embedder:
+    """The product's embedder: the English one joined with the multilingual one."""
+    embedder = build_embedder(Settings())
+    getattr(embedder, "warm_up", lambda: None)()
     return embedder
 
 
@@ -38,7 +39,7 @@ def real_generator(models_dir: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def covid_services(
     tmp_path_factory: pytest.TempPathFactory,
-    real_embedder: SentenceTransformerEmbedder,
+    real_embedder: Embedder,
     real_generator,  # type: ignore[no-untyped-def]
 ) -> Iterator[Services]:
     """The COVID FAQ in a real SQLite database with the real models."""

@@ -42,3 +42,27 @@ def test_clinc_banking_out_of_scope_detection(
     assert m.mcc >= 0.93
     assert m.oos_recall >= 0.93
     services.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("language", "recall", "accuracy"), [("en", 0.92, 0.89), ("zh", 0.78, 0.70)]
+)
+def test_xsid_queries_in_english_and_chinese_match_an_english_faq(
+    tmp_path_factory: pytest.TempPathFactory,
+    real_embedder,  # type: ignore[no-untyped-def]
+    real_generator,  # type: ignore[no-untyped-def]
+    language: str,
+    recall: float,
+    accuracy: float,
+) -> None:
+    # The same queries in two languages against one English FAQ (docs/EVALUATION.md,
+    # "Languages"): the bars sit just under the measured figures, to catch a regression.
+    settings = Settings(data_dir=tmp_path_factory.mktemp("xsid"), load_sample_kb=False)
+    services = build(settings, embedder=real_embedder, generator=real_generator)
+    services.kb.ingest_paths([SHARED_DATA / "xsid_multilingual" / "faq.csv"])
+    rows = evaluation.read_queries(
+        SHARED_DATA / "xsid_multilingual" / f"dev_queries_{language}.csv"
+    )
+    m = evaluation.metrics(evaluation.evaluate(services.dialogue, rows))
+    assert m.recall_at_1 >= recall and m.in_scope_accuracy >= accuracy
+    services.engine.dispose()

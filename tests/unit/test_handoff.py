@@ -188,15 +188,3 @@ def test_contact_saved_text() -> None:
     assert contact_saved_text("jane@example.com") == (
         "Thanks — our team will contact you at jane@example.com."
     )
-
-
-@pytest.mark.parametrize(
-    "text", ["转人工", "我要人工客服", "请帮我转接人工服务", "找真人", "真人客服"]
-)
-def test_chinese_requests_for_a_person(text: str) -> None:
-    assert wants_human(text)
-
-
-@pytest.mark.parametrize("text", ["人工智能可以帮我退货吗？", "怎么退货？", "我的订单什么时候到？"])
-def test_chinese_questions_are_not_requests_for_a_person(text: str) -> None:
-    assert not wants_human(text)
