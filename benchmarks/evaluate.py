@@ -29,7 +29,7 @@ from chatbot import evaluation
 from chatbot.container import build, configure_runtime
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import DEFAULT_EMBEDDER, FAST_EMBEDDER, Settings
-from knowledge_base.multilingual import USE_SPEC, similarity_of
+from knowledge_base.multilingual import USE_SPEC
 from knowledge_base.retriever import HybridRetriever, RetrievalConfig
 
 CONFIGS = [
@@ -84,7 +84,7 @@ def main() -> None:
                 services.kb.ingest_paths([args.data / folder / "faq.csv"])
             rows = evaluation.read_queries(args.data / folder / "dev_queries.csv")
             for name, config in CONFIGS:
-                services.kb.retriever = HybridRetriever(config, similarity_of(services.kb.embedder))
+                services.kb.retriever = HybridRetriever.for_embedder(services.kb.embedder, config)
                 services.dialogue.thresholds._cached = None
                 services.dialogue.thresholds.reset()
                 threshold = services.dialogue.threshold()

@@ -33,9 +33,22 @@ LINK: Final = "link"
 LINK_REMOVED: Final = "[link removed]"
 CONTACT_REMOVED: Final = "[contact removed]"
 
+# Chinese, Japanese and Korean characters and the full-width and CJK punctuation written
+# with them (。，！？；：、“”（）【】《》…). Those languages put no space between a link and
+# the next word, so a link ends at the first of them; one written right after them starts
+# there ("详情见https://..."). A link whose path is in Chinese characters is cut at them:
+# prose cannot tell where such a path ends.
+_CJK = (
+    "\u2014\u2018\u2019\u201c\u201d\u2026\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf"
+    "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+)
 # http(s):// or www. up to a space or a character that cannot be part of a bare URL in
-# prose or markdown; trailing punctuation is trimmed afterwards.
-_URL = re.compile(r"(?<![\w@.-])(?:https?://|www\.)[^\s<>()\[\]{}\"'`\\|^]{1,2048}", re.I)
+# prose or markdown; trailing punctuation is trimmed afterwards. A word character before it
+# (other than CJK) makes it part of something else ("xhttps://", "a.www.").
+_URL = re.compile(
+    rf"(?<![^\W{_CJK}])(?<![@.-])(?:https?://|www\.)[^\s<>()\[\]{{}}\"'`\\|^{_CJK}]{{1,2048}}",
+    re.I,
+)
 _URL_TRAILING = ".,;:!?*_~"
 # Separators inside a written number ("+1 (800) 555-0199"): dropped to compare digits.
 _DIGIT_SEPARATOR = re.compile(r"(?<=\d)[ ().-]{1,3}(?=[\d(])")

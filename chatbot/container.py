@@ -26,11 +26,7 @@ from chatbot.upload_registry import UploadRegistry
 from knowledge_base.embedders import Embedder, SentenceTransformerEmbedder
 from knowledge_base.limits import MB, Limits
 from knowledge_base.loaders import LOADERS
-from knowledge_base.multilingual import (
-    LanguageRoutedEmbedder,
-    multilingual_embedder,
-    similarity_of,
-)
+from knowledge_base.multilingual import LanguageRoutedEmbedder, multilingual_embedder
 from knowledge_base.retriever import HybridRetriever, RetrievalConfig
 from knowledge_base.service import IngestResult, KnowledgeBase
 from knowledge_base.threshold import Thresholds
@@ -112,9 +108,9 @@ def build(
     if generator is None:
         generator = build_generator(settings)
     r = settings.retrieval
-    retriever = HybridRetriever(
+    retriever = HybridRetriever.for_embedder(
+        embedder,
         RetrievalConfig(knn=r.knn, lexical_weight=r.lexical_weight, use_answers=r.use_answers),
-        similarity_of(embedder),
     )
     kb = KnowledgeBase(
         sessions,

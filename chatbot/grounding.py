@@ -376,7 +376,10 @@ class AnswerCheck:
         closest one)."""
         vectors = self._passage_vectors()
         answer = np.asarray(self.embedder.encode([sentence]))[0]
-        scores = similarity_of(self.embedder)(vectors, answer)
+        # Single sentences only: a whole short passage holds every number in it.
+        scores = np.where(
+            self._whole[: len(vectors)], -np.inf, similarity_of(self.embedder)(vectors, answer)
+        )
         close = set(np.flatnonzero(scores >= self.min_similarity)) | {int(scores.argmax())}
         return {n for i in close for n in numbers_in(self._sentences[i])}
 

@@ -404,14 +404,22 @@ def _is_angry_zh(text: str) -> bool:
 # Contact details
 # --------------------------------------------------------------------------------------------
 
+# Chinese is written without spaces, so "邮箱是jane@example.com" and "电话13812345678" hold
+# an address and a number: a Chinese character next to one does not make it part of a word,
+# as any other word character does (the rule chatbot.privacy masks by).
+_GLUE = rf"[^\W{_HAN_RANGES}]"
+
 # Practical, not RFC 5322: local part, @, a dotted domain with a 2+ letter top-level domain.
 _EMAIL = re.compile(
-    r"(?<![\w.+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]*[A-Za-z0-9_%+-])?"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}\b"
+    rf"(?<!{_GLUE})(?<![.+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]*[A-Za-z0-9_%+-])?"
+    rf"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{{2,}}(?!{_GLUE})"
 )
 # A phone number: an optional leading +, then digits in groups with single separators
 # (space, dash, dot) and optional parenthesised groups: "+44 (0)20 7946 0958", "555-123-4567".
-_PHONE = re.compile(r"(?<![\w+])(?:\+\s?)?(?:\(\d{1,5}\)|\d)(?:[ .\-]?(?:\(\d{1,5}\)|\d))+(?![\w])")
+_PHONE = re.compile(
+    rf"(?<!{_GLUE})(?<!\+)(?:\+\s?)?(?:\(\d{{1,5}}\)|\d)(?:[ .\-]?(?:\(\d{{1,5}}\)|\d))+"
+    rf"(?!{_GLUE})"
+)
 _DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
 MIN_PHONE_DIGITS: Final = 7
 MAX_PHONE_DIGITS: Final = 15
@@ -429,19 +437,45 @@ def _valid_phone(candidate: str) -> bool:
     return not _DATE.match(candidate)
 
 
+def _words_besides(text: str, candidate: str) -> int:
+    """How many words `text` has besides `candidate`. Chinese has no spaces to count by:
+    two characters count as a word (most Chinese words have two)."""
+    rest = text.replace(candidate, " ")
+    return len(_WORD.findall(rest)) + (len(_HAN.findall(rest)) + 1) // 2
+
+
+def _is_phone_zh(text: str, chinese: str, start: int, candidate: str) -> bool | None:
+    """For a message with Chinese in it (`chinese`: its normalised form): False for a number
+    right after an identifier word ("订单号123456789012"), True for one a cue word names
+    ("我的电话是...") or in the form of a mainland mobile number, None when neither decides."""
+    if _ZH_IDENTIFIER_BEFORE.search(normalise(text[max(0, start - 12) : start])):
+        return False
+    if _ZH_PHONE_CUE.search(chinese):
+        return True
+    return bool(_MAINLAND_MOBILE.match(normalise(candidate))) or None
+
+
 def extract_contact(text: str) -> str | None:
     """The first email address in the text, else the first phone number (7-15 digits), else
     None. Returned as typed (trimmed), so staff see what the customer wrote."""
     email = _EMAIL.search(text)
     if email:
         return email.group(0)
+    chinese = _chinese(text)
     for match in _PHONE.finditer(text):
         candidate = match.group(0).strip()
+        if not _valid_phone(candidate):
+            continue
+        if chinese is not None:
+            decided = _is_phone_zh(text, chinese, match.start(), candidate)
+            if decided is not None:
+                if decided:
+                    return candidate
+                continue
         # A bare number inside a question is far more often an order or account number than
         # a phone number: take it only when the message is little more than the number, or
         # says it is a phone number.
-        rest = _WORD.findall(text.replace(candidate, " "))
-        if _valid_phone(candidate) and (len(rest) <= 3 or _PHONE_CUE.search(text)):
+        if _words_besides(text, candidate) <= 3 or _PHONE_CUE.search(text):
             return candidate
     return None
 
@@ -449,6 +483,16 @@ def extract_contact(text: str) -> str | None:
 _PHONE_CUE = re.compile(
     r"\b(call|phone|ring|text|sms|whats\s*app|mobile|cell|tel|number\s+is|reach\s+me)\b", re.I
 )
+# Chinese words for phone, mobile, number, contact details, call me, WeChat, text message.
+_ZH_PHONE_CUE = re.compile(r"电话|手机|号码|联系方式|致电|打给我|打我|联系我|回电|微信|短信|座机")
+# An order, waybill, invoice, ticket, product, member or customer number ("订单号", "运单编号：")
+# right before the number: the customer is quoting it, not giving a phone number.
+_ZH_IDENTIFIER_BEFORE = re.compile(
+    r"(?:(?:订单|运单|快递单|物流单|发票|工单|小票|收据|商品|产品|型号|版本|邮编|会员|客户|预订|"
+    r"预约|退款|退货|账单)(?:号码|编号|号|码)?|(?:单|序列)(?:号码|编号|号))(?:是|为)?\s*[:#]?\s*$"
+)
+# A mainland China mobile number: 11 digits starting 13-19, after an optional +86 / 0086.
+_MAINLAND_MOBILE = re.compile(r"^(?:\+?86[ -]?|0086[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}$")
 
 
 # --------------------------------------------------------------------------------------------

@@ -99,6 +99,11 @@ def _segmenter() -> Any:
         return jieba
 
 
+def has_han(text: str) -> bool:
+    """Whether the text holds Chinese characters."""
+    return bool(_HAN_RUN.search(text))
+
+
 def normalise(text: str) -> str:
     """NFKC (full-width forms to ASCII), and traditional Chinese characters to simplified."""
     text = unicodedata.normalize("NFKC", text)

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from knowledge_base import language
+from knowledge_base.embedders import Embedder
 from knowledge_base.index import VectorIndex
-from knowledge_base.multilingual import inner_product
+from knowledge_base.multilingual import inner_product, similarity_of
 from knowledge_base.records import SearchHit
 from knowledge_base.store import PassageMeta
 
@@ -65,6 +66,12 @@ class HybridRetriever:
         self.similarity = similarity
         self._prepared: _Prepared | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def for_embedder(
+        cls, embedder: Embedder, config: RetrievalConfig | None = None
+    ) -> HybridRetriever:
+        return cls(config, similarity_of(embedder))
 
     def _prepare(self, meta: Mapping[int, PassageMeta], revision: int) -> _Prepared:
         prepared = self._prepared
@@ -181,10 +188,14 @@ class HybridRetriever:
         except (ValueError, IndexError):  # no query term is in the corpus
             return {}
         best: dict[str, float] = {}
+        # Words match only within a script: a Chinese question's one token shared with an
+        # English FAQ (a number, a brand) must not earn that entry the whole bonus.
+        chinese = language.has_han(text)
         for doc, score in zip(docs[0], scores[0], strict=True):
-            if score <= 0:
+            passage = meta[prepared.bm25_pids[int(doc)]]
+            if score <= 0 or language.has_han(passage.text) != chinese:
                 continue
-            entry = meta[prepared.bm25_pids[int(doc)]].entry_id
+            entry = passage.entry_id
             best[entry] = max(best.get(entry, 0.0), float(score))
         top = max(best.values(), default=0.0)
         return {e: s / top for e, s in best.items()} if top > 0 else {}

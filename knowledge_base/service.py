@@ -26,7 +26,6 @@ from knowledge_base.entries import MANUAL_DOCUMENT, EntryError, make_entry, new_
 from knowledge_base.index import Manifest, VectorIndex
 from knowledge_base.limits import Limits
 from knowledge_base.loaders import LOADERS, load_document
-from knowledge_base.multilingual import similarity_of
 from knowledge_base.records import FaqEntry, IngestError, PassageDraft, SearchHit
 from knowledge_base.retriever import HybridRetriever
 from knowledge_base.store import DocumentInfo, PassageMeta, PassageView, SavedPassages
@@ -122,7 +121,7 @@ class KnowledgeBase:
         self._index_dir = index_dir
         self._batch_size = batch_size
         self.limits = limits or Limits()
-        self.retriever = retriever or HybridRetriever(similarity=similarity_of(embedder))
+        self.retriever = retriever or HybridRetriever.for_embedder(embedder)
         # Held while this process writes (commit + index swap, in revision order) or reloads.
         # Searches take it only when their snapshot is stale; embedding happens outside it.
         self._lock = threading.RLock()
