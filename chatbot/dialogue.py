@@ -46,7 +46,7 @@ from chatbot.question_parts import split_question
 from chatbot.storage import repositories as repo
 from chatbot.storage.db import StorageUnavailable, unavailable_as_error
 from chatbot.storage.repositories import SourceRecord
-from knowledge_base.language import ENGLISH, detect
+from knowledge_base.language import ENGLISH, detect, tokens
 from knowledge_base.records import SearchHit
 from knowledge_base.service import KnowledgeBase
 from knowledge_base.threshold import Thresholds
@@ -232,14 +232,18 @@ class DialogueManager:
         """Everything the first customer would otherwise wait for: the embedder and the
         generator loaded and run once, the decline threshold calibrated, the passages'
         sentence vectors computed (for a large knowledge base, as many as PRELOAD_SECONDS
-        allow; the rest on first use), and the fixed system prompt read by the model (engines
-        that cache prompts keep it for every turn)."""
-        self.kb.embedder.encode(["warm up"])
+        allow; the rest on first use), the language tools loaded (language detection, the
+        Chinese dictionary), and the fixed system prompt read by the model (engines that cache
+        prompts keep it for every turn)."""
+        self.kb.embedder.encode(["warm up", "预热"])
+        detect("warm up the language model")
+        tokens("预热中文词典")
         passages = [m.answer for m in self.kb.snapshot().meta.values()]
         cached = self._passage_vectors.preload(passages, PRELOAD_SECONDS)
         log.info("sentence vectors of %d passages computed at start", cached)
         try:
-            self.threshold()
+            if self.min_score is None:
+                self.thresholds.all()  # every language's
         except Exception as exc:  # e.g. a read-only database: the first question tries again
             log.warning("decline threshold not calibrated at start (%s)", type(exc).__name__)
         self.generator.warm_up()

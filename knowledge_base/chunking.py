@@ -40,8 +40,8 @@ def split_text(text: str, max_chars: int = MAX_CHARS, overlap: int = OVERLAP_CHA
 _CJK_ENDERS = "。！？；"
 _CJK_CLOSERS = "”’」』）》】"
 _SENTENCE_END = re.compile(
-    rf"(?<=[.!?])\s+|(?<=[{_CJK_ENDERS}{_CJK_CLOSERS}])(?<![{_CJK_CLOSERS}][{_CJK_CLOSERS}])"
-    rf"(?<![^{_CJK_ENDERS}][{_CJK_CLOSERS}])(?![{_CJK_ENDERS}{_CJK_CLOSERS}])\s*"
+    rf"(?<=[.!?])\s+|(?:(?<=[{_CJK_ENDERS}])|(?<=[{_CJK_ENDERS}][{_CJK_CLOSERS}]))"
+    rf"(?![{_CJK_ENDERS}{_CJK_CLOSERS}])\s*"
 )
 # Where an overlap carried into the next chunk may start: after a space or a Chinese
 # punctuation mark, else at a Chinese, Japanese or Korean character (those scripts have no
