@@ -137,8 +137,9 @@ class PrivacySettings(BaseModel):
 
     mask_pii: bool = Field(
         True,
-        description="Store customer messages with e-mail addresses, phone numbers and card "
-        "numbers replaced by [email], [phone], [card] (the customer's own screen keeps them).",
+        description="Store customer messages with e-mail addresses, Chinese resident ID "
+        "numbers, card numbers and phone numbers (mainland China mobile numbers included) "
+        "replaced by [email], [id], [card], [phone] (the customer's own screen keeps them).",
     )
     retention_days: int | None = Field(
         None,

@@ -4,13 +4,17 @@ UTF-8 (with or without a BOM) and BOM-marked UTF-16/UTF-32 are read as such. Any
 handed to charset-normalizer, limited to common legacy encodings (Windows code pages, ISO-8859,
 KOI8, Shift-JIS, GB18030, Big5, EUC-KR...). Its guesses on short Western text are ambiguous
 (cp1250, cp1252 and cp1257 often fit equally well), so among equally good guesses Windows-1252
-wins. Binary data is refused, not guessed at: NULs, control characters, high "chaos", or the
-0xFF filler byte decoded as a Latin letter.
+wins. Short Chinese text is as ambiguous: GBK bytes are also valid Korean (EUC-KR) or
+Japanese (EUC-JP) bytes, so a one-row GB18030 FAQ can score as well as Korean; among equally
+good guesses GB18030 wins when it reads as Chinese ideographs and the rival does not read as
+its own language. Binary data is refused, not guessed at: NULs, control characters, high
+"chaos", or the 0xFF filler byte decoded as a Latin letter.
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 
 from charset_normalizer import from_bytes
@@ -59,6 +63,19 @@ LEGACY_ENCODINGS = [
 PREFERRED_LEGACY = "cp1252"
 MAX_CHAOS = 0.2  # charset-normalizer's own threshold for "this is not text in that encoding"
 _TIE = 0.01
+CHINESE_LEGACY = "gb18030"
+_KOREAN = frozenset({"cp949", "euc_kr"})
+_JAPANESE = frozenset({"cp932", "shift_jis", "euc_jp", "iso2022_jp"})
+_MOSTLY = 0.9  # the share of the non-ASCII letters that must be Chinese ideographs
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HIRAGANA = re.compile("[\u3041-\u309f]")
+# Shift-JIS reads the lead bytes of most GBK characters as half-width katakana, which Japanese
+# text today hardly uses.
+_SHIFT_JIS = frozenset({"cp932", "shift_jis"})
+_HALF_WIDTH_KANA = re.compile("[\uff61-\uff9f]")
+# Korean puts spaces between words, Chinese does not: Hangul on both sides of a space is Korean
+# text, not Chinese bytes read as Korean.
+_SPACED_HANGUL = re.compile("[\uac00-\ud7a3] +[\uac00-\ud7a3]")
 _ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
 # 0xFF pads binary files but is not used in Western text, where code pages decode it as these.
 _FILLER_LETTERS = frozenset("ÿ˙ˇ")
@@ -112,7 +129,14 @@ def _decode_legacy(filename: str, data: bytes, utf8_error_at: int) -> str:
     if best is not None and best.chaos <= MAX_CHAOS:
         tied = [m for m in matches if m.chaos <= best.chaos + _TIE]
         western = any(PREFERRED_LEGACY in (m.encoding, *m.could_be_from_charset) for m in tied)
-        encoding = PREFERRED_LEGACY if western else best.encoding
+        if western:
+            encoding = PREFERRED_LEGACY
+        elif _reads_as_chinese(
+            data, best.encoding, {e for m in tied for e in m.could_be_from_charset}
+        ):
+            encoding = CHINESE_LEGACY
+        else:
+            encoding = best.encoding
     text = None
     if encoding is not None:
         try:
@@ -129,6 +153,28 @@ def _decode_legacy(filename: str, data: bytes, utf8_error_at: int) -> str:
         f"text in another common encoding either.{looks} Save it as UTF-8 text and upload it "
         "again",
     )
+
+
+def _reads_as_chinese(data: bytes, best: str, tied: set[str]) -> bool:
+    """Whether GB18030, tied with a Korean or Japanese best guess, is the better reading: as
+    GB18030 the text is mostly Chinese ideographs, and read as the best guess it shows none
+    of that language's signs, which Chinese bytes read as Japanese or Korean hardly ever
+    have: spaces between Hangul words for Korean; hiragana for Japanese, or for Shift-JIS
+    no half-width katakana (kanji-only Japanese such as "東京都" stays Japanese)."""
+    if CHINESE_LEGACY not in tied or best not in _KOREAN | _JAPANESE:
+        return False
+    try:
+        chinese, rival = data.decode(CHINESE_LEGACY), data.decode(best)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    letters = [ch for ch in chinese if not ch.isascii() and unicodedata.category(ch)[0] == "L"]
+    if not letters or len(_HAN.findall(chinese)) < _MOSTLY * len(letters):
+        return False
+    if best in _KOREAN:
+        return _SPACED_HANGUL.search(rival) is None
+    if best in _SHIFT_JIS and _HALF_WIDTH_KANA.search(rival) is None:
+        return False
+    return _HIRAGANA.search(rival) is None
 
 
 def _looks_binary(text: str, data: bytes, encoding: str) -> bool:

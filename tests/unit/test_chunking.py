@@ -118,3 +118,47 @@ def test_defaults() -> None:
 def test_invalid_parameters_are_rejected(max_chars: int, overlap: int) -> None:
     with pytest.raises(ValueError):
         split_text("some text", max_chars=max_chars, overlap=overlap)
+
+
+# ---- Chinese ---------------------------------------------------------------------------------
+def zh_sentence(n: int) -> str:
+    ends = "。！？；"
+    return f"第{n}条规定退货须在收货后三十天内申请，商品须保持原包装并附上购物凭证{ends[n % 4]}"
+
+
+def test_a_long_chinese_paragraph_splits_at_sentence_ends_with_overlap() -> None:
+    sentences = [zh_sentence(i) for i in range(40)]
+    text = "".join(sentences)  # no spaces anywhere
+    chunks = split_text(text, max_chars=200, overlap=60)
+    assert len(chunks) > 3
+    assert all(len(c) <= 200 for c in chunks)
+    # Every chunk ends where a sentence does, and every sentence is whole in some chunk.
+    assert all(c[-1] in "。！？；" for c in chunks)
+    for s in sentences:
+        assert any(s in c for c in chunks), s
+    for prev, nxt in itertools.pairwise(chunks):
+        # The next chunk starts with text from the end of the previous one, at a clause.
+        carried = max(k for k in range(len(nxt) + 1) if prev.endswith(nxt[:k]))
+        assert 0 < carried <= 60
+        assert prev[-carried - 1] in "，。！？；"
+    # Nothing lost and nothing put in: the chunks without their overlaps are the text.
+    rebuilt = chunks[0]
+    for prev, nxt in itertools.pairwise(chunks):
+        carried = max(k for k in range(len(nxt) + 1) if prev.endswith(nxt[:k]))
+        rebuilt += nxt[carried:]
+    assert rebuilt == text
+
+
+def test_chinese_sentences_keep_closing_quotes_and_spaces_between_them() -> None:
+    text = "他说：“请先联系客服。”然后再退货。 English follows. 最后一句！"
+    assert split_text(text, max_chars=20, overlap=0) == [
+        "他说：“请先联系客服。”然后再退货。",
+        "English follows.",
+        "最后一句！",
+    ]
+
+
+def test_a_chinese_overlap_with_no_clause_break_in_it_starts_at_a_character() -> None:
+    first = "甲" * 30 + "。"
+    chunks = split_text(first + "乙" * 30 + "。", max_chars=40, overlap=5)
+    assert chunks == [first, "甲甲甲甲。" + "乙" * 30 + "。"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.handoff import is_angry, wants_human
+from chatbot.handoff import extract_contact, is_angry, wants_human
 
 
 @pytest.mark.parametrize(
@@ -156,3 +156,45 @@ def test_an_angry_request_for_a_person_is_a_request() -> None:
     # The dialogue hands off as "requested" when both hold; both must be seen.
     text = "气死我了，转人工！"
     assert is_angry(text) and wants_human(text)
+
+
+# ---- contact details after a hand-off -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("我的电话是13812345678", "13812345678"),
+        ("我的電話是13812345678", "13812345678"),  # traditional characters
+        ("手机：138-1234-5678，谢谢", "138-1234-5678"),
+        ("13812345678", "13812345678"),
+        ("好的，13812345678", "13812345678"),
+        ("麻烦尽快处理，有问题可以打13812345678找我", "13812345678"),  # a mobile number's form
+        ("请致电021-12345678联系我", "021-12345678"),
+        ("邮箱：jane@example.com，谢谢", "jane@example.com"),
+        ("我的邮箱是jane@example.com谢谢", "jane@example.com"),
+        ("请发到jane.doe@example.com.cn", "jane.doe@example.com.cn"),
+        # The order number first, then the phone number.
+        ("订单号123456789012，电话13812345678", "13812345678"),
+        ("我的电话13812345678，订单号123456789012", "13812345678"),
+    ],
+)
+def test_chinese_contact_details_are_found(text: str, expected: str) -> None:
+    assert extract_contact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "订单号123456789012",
+        "订单号：13812345678",
+        "我的订单123456789还没到",
+        "运单编号 7712345678",
+        "我买的东西一直没有收到，单号是123456789",
+        "我买的那个东西123456789什么时候能到",  # a bare number in a question
+        "你们的电话是多少？",
+        "2024-05-01下的单",
+    ],
+)
+def test_chinese_order_numbers_and_questions_are_not_contact_details(text: str) -> None:
+    assert extract_contact(text) is None
