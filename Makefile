@@ -33,13 +33,15 @@ run: install
 	$(BIN)/chatbot serve --host $(HOST) --port $(PORT)
 
 # Headless Chromium for tests/e2e (Debian's package; Playwright never downloads a browser),
-# with CJK fonts so Chinese pages render (and screenshot) as a customer sees them.
+# with CJK fonts so Chinese pages render (and screenshot) as a customer sees them; WenQuanYi
+# Micro Hei (TrueType outlines) is the font the tests write Chinese PDFs with.
 .PHONY: e2e-deps
 e2e-deps:
-	@{ test -x /usr/bin/chromium && dpkg -s fonts-noto-cjk >/dev/null 2>&1; } || { \
+	@{ test -x /usr/bin/chromium && dpkg -s fonts-noto-cjk fonts-wqy-microhei >/dev/null 2>&1; } || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update && \
-		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-cjk; }
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-cjk \
+			fonts-wqy-microhei; }
 
 # The customer texts' catalogs (chatbot/locale): the English texts marked with N_() are
 # extracted from the code, merged into each language's .po (translate what is new or fuzzy

@@ -1,5 +1,8 @@
 """Text units that do not depend on one language: sentences, content words, lexical tokens.
 
+Built on `knowledge_base.language`, which owns detection, normalisation, stop words and Chinese
+word segmentation for retrieval too; this module adds what answers are checked and quoted by.
+
 Answers are checked, quoted and trimmed sentence by sentence, so sentence splitting has to work
 for Chinese (。！？ with no space after them) as well as for English ("e.g. the app" is one
 sentence), and "how much does it say" has to be measured in words for Latin scripts and in
@@ -9,11 +12,10 @@ characters for CJK, where there are no spaces between words.
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import cache
 from typing import Any
 
-from bm25s.stopwords import STOPWORDS_CHINESE, STOPWORDS_EN_PLUS
+from knowledge_base import language
 
 # CJK ideographs, kana and hangul: scripts written without spaces between words.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
@@ -34,8 +36,9 @@ _MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*+•]\s+|\d{1,2}[.)]\s+|>\s*)")
 
 
 def normalise(text: str) -> str:
-    """NFKC: full-width letters, digits and punctuation become their ASCII forms."""
-    return unicodedata.normalize("NFKC", text)
+    """NFKC (full-width letters, digits and punctuation become their ASCII forms), and
+    traditional Chinese characters simplified: `knowledge_base.language.normalise`."""
+    return language.normalise(text)
 
 
 def sentence_breaks(text: str) -> list[tuple[int, int]]:
@@ -72,19 +75,17 @@ def content_size(sentence: str) -> int:
     return len(_WORD.findall(sentence)) + len(_CJK_CHAR.findall(sentence)) // 2
 
 
-@cache
 def _stop_words() -> frozenset[str]:
-    return frozenset(STOPWORDS_EN_PLUS) | frozenset(STOPWORDS_CHINESE)
+    return language.stop_words()
 
 
 def lexical_tokens(text: str) -> list[str]:
-    """Lower-cased content words, and CJK character bigrams (a stand-in for Chinese words that
-    needs no segmenter: two texts about the same thing share most of their bigrams)."""
+    """Lower-cased content words; Chinese segmented into words (jieba, as for search)."""
     text = normalise(text).lower()
     stop = _stop_words()
     tokens = [w for w in _WORD.findall(text) if w not in stop]
     for run in re.findall(f"[{_CJK}]+", text):
-        tokens += [run[i : i + 2] for i in range(len(run) - 1)] if len(run) > 1 else [run]
+        tokens += [w for w in language.segment(run) if w not in stop] if len(run) > 1 else [run]
     return tokens
 
 
