@@ -11,10 +11,11 @@ Each `--candidate BACKEND[:MODEL_SPEC]` sets `models.generator_backend` and `mod
 `chatbot.generation.factory.build_generator(settings)`; `scripted` is the deterministic test
 generator (no model: a check of the benchmark itself). Every candidate answers the
 questions of benchmarks/data/answers.jsonl from the packaged sample knowledge base (a fresh
-data dir, so nothing else is in it), with the embedder the settings name
-(`CHATBOT_MODELS__EMBEDDER`). Each question is a full turn, `DialogueManager.respond` plus
-reading its stream, in a new conversation; a follow-up's earlier messages are sent first in
-the same conversation and are not timed.
+data dir, so nothing else is in it; `CHATBOT_SAMPLE_KB=zh` picks the Chinese one), with the
+embedder the settings name (`CHATBOT_MODELS__EMBEDDER`, joined with
+`CHATBOT_MODELS__MULTILINGUAL_EMBEDDER` as the app does). Each question is a full turn,
+`DialogueManager.respond` plus reading its stream, in a new conversation; a follow-up's
+earlier messages are sent first in the same conversation and are not timed.
 
 What is measured, per candidate:
 - facts: answered in-scope questions whose final text states every expected fact (each fact
@@ -261,21 +262,21 @@ def make_generator(candidate: str, settings: Settings) -> Generator:
 def run_all(
     args: argparse.Namespace, questions: list[Question], facts: SourceFacts, base: Path
 ) -> dict[str, Any]:
-    from chatbot.container import configure_runtime
-    from knowledge_base.embedders import SentenceTransformerEmbedder
+    from chatbot.container import build_embedder, configure_runtime
 
     settings = make_settings(args, base / "shared")
     configure_runtime(settings)
-    # One embedder for every candidate: the knowledge base and retrieval stay the same.
-    embedder = SentenceTransformerEmbedder(settings.models.embedder, settings.models_dir)
-    embedder.warm_up()
+    # One embedder for every candidate (the app's: the English one joined with the
+    # multilingual one): the knowledge base and retrieval stay the same.
+    embedder = build_embedder(settings)
+    getattr(embedder, "warm_up", lambda: None)()
     print(
-        f"{len(questions)} questions, embedder {settings.models.embedder}, "
+        f"{len(questions)} questions, embedder {embedder.name}, "
         f"max_new_tokens {settings.models.max_new_tokens}, "
         f"threads {settings.models.generator_threads} (torch {settings.models.torch_threads}), "
         f"approved answers {args.approved}"
     )
-    out: dict[str, Any] = {"questions": len(questions), "embedder": settings.models.embedder}
+    out: dict[str, Any] = {"questions": len(questions), "embedder": embedder.name}
     out["candidates"] = []
     rows = []
     for i, candidate in enumerate(args.candidate):

@@ -85,6 +85,8 @@ DISCOURSE_WORDS: Final = frozenset(
         *("address", "location", "located", "price", "cost", "time", "hour", "long", "much"),
     )
 )
+# A translated sentence's numbers must be in its closest passage sentence or one within this.
+NEAR_MARGIN: Final = 0.05
 # Paraphrase needs some words of its own; more new content than this is not a restatement.
 MAX_NEW_WORD_SHARE: Final = 1 / 3
 
@@ -357,8 +359,9 @@ class AnswerCheck:
     def _translated(self, sentence: str, score: float) -> GroundingResult:
         """A sentence in another language than the passages: close in meaning to a passage
         sentence (multilingual similarity; faithful translations of the sample knowledge base
-        score 0.51 and up, docs/EVALUATION.md), and each number taken from a sentence it is
-        close to, not from elsewhere in the passage."""
+        score 0.51 and up, docs/EVALUATION.md), and each number taken from the sentence it
+        translates, not from elsewhere in the passage. Word-level checks cannot apply, so a
+        translation's claims are checked less closely than a same-language answer's."""
         if tx.content_size(sentence) >= MIN_CONTENT_WORDS and score < self.min_similarity:
             return GroundingResult(False, OFF_PASSAGE, [score])
         numbers = [n for n in numbers_in(sentence) if n not in self._asked]
@@ -372,15 +375,18 @@ class AnswerCheck:
         return GroundingResult(True, SUPPORTED, [score])
 
     def _near(self, sentence: str) -> set[str]:
-        """The numbers of the passage sentences that `sentence` is close to (at least the
-        closest one)."""
+        """The numbers of the passage sentences closest to `sentence`."""
         vectors = self._passage_vectors()
         answer = np.asarray(self.embedder.encode([sentence]))[0]
         # Single sentences only: a whole short passage holds every number in it.
         scores = np.where(
             self._whole[: len(vectors)], -np.inf, similarity_of(self.embedder)(vectors, answer)
         )
-        close = set(np.flatnonzero(scores >= self.min_similarity)) | {int(scores.argmax())}
+        # The closest sentence, and any as close: a translation's numbers come from the
+        # sentence it translates ("free over $50, otherwise $14.95" is closest to the
+        # standard-shipping sentence, which says $6.95, not to the express one).
+        best = float(scores.max())
+        close = set(np.flatnonzero(scores >= best - NEAR_MARGIN)) | {int(scores.argmax())}
         return {n for i in close for n in numbers_in(self._sentences[i])}
 
     def _restates(self, sentence: str) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from chatbot.generation.base import ChatMessage
-from knowledge_base.language import ENGLISH
+from knowledge_base.language import CHINESE, ENGLISH, has_han
 from knowledge_base.records import SearchHit
 
 # Fixed, and first in every prompt: engines that cache the prompt (llama.cpp) read it once, so
@@ -51,6 +51,12 @@ EXAMPLES: tuple[tuple[str, str, str], ...] = (
         "Gift wrapping is available for $2 per item. Standard delivery costs $3.",
         "Do you gift wrap, and how much is delivery?",
         "Yes, gift wrapping is available for $2 per item, and standard delivery costs $3.",
+    ),
+    # A question in another language than the reference: answered in the question's.
+    (
+        "Orders over $40 ship free. Delivery takes 3-5 business days.",
+        "运费怎么算？多久能到？",
+        "订单满$40免运费，配送需要3-5个工作日。",
     ),
 )
 
@@ -107,11 +113,16 @@ def language_name(code: str) -> str:
         return code
 
 
+def _language(example: str) -> str:
+    # The examples are English or Chinese; the script tells them apart.
+    return CHINESE if has_han(example) else ENGLISH
+
+
 _EXAMPLE_TURNS: tuple[ChatMessage, ...] = tuple(
     turn
     for reference, question, answer in EXAMPLES
     for turn in (
-        ChatMessage(role="user", content=_user_turn(reference, question)),
+        ChatMessage(role="user", content=_user_turn(reference, question, _language(question))),
         ChatMessage(role="assistant", content=answer),
     )
 )
