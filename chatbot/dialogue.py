@@ -41,6 +41,7 @@ from chatbot.followup import rewrite_query
 from chatbot.generation.base import GenerationTimeout, Generator
 from chatbot.grounding import AnswerCheck, GroundingResult, PassageVectors
 from chatbot.i18n import N_, gettext_for
+from chatbot.privacy import mask_repeated
 from chatbot.prompts import build_prompt, fit_prompt
 from chatbot.question_parts import split_question
 from chatbot.storage import repositories as repo
@@ -156,6 +157,9 @@ class Reply:
     draft_rejection: str | None = None
     message_id: int | None = None  # the stored bot message, once the stream has ended
     language: str = ENGLISH  # the customer's message's: every fixed text of the reply is in it
+    # The customer's message, when masking hid personal data in it: masked where the stored
+    # reply repeats it.
+    _typed: str = field(default="", repr=False)
     _pieces: Iterator[str] = field(default_factory=lambda: iter(()), repr=False)
     _closed: bool = field(default=False, repr=False)
 
@@ -183,6 +187,8 @@ class _Turn:
     language: str
     # A question in parts: each part with the best entry for it (empty: one question).
     parts: tuple[tuple[str, SearchHit], ...] = ()
+    # The customer's contact details on file, confirmed by a handoff reply.
+    contact: str | None = None
 
 
 class DialogueManager:
@@ -220,8 +226,10 @@ class DialogueManager:
         self.turn_timeout_s = turn_timeout_s
         # The shop's allow-list of contacts and link hosts (empty: any the passages name).
         self.contacts = contacts or ContactPolicy()
-        # Applied to text before it is stored (personal data masking); the customer's own
-        # screen and the retrieval query keep the original words.
+        # Applied to the customer's message before it is stored (personal data masking), and
+        # to fixed replies, whose only data is the customer's contact; the customer's own
+        # screen and the retrieval query keep the original words. Answers are stored as
+        # shown (knowledge-base text is the shop's), except what repeats the customer's data.
         self.redact = redact or (lambda text: text)
         # Passage sentence vectors (the prompt's sentence choice, the check, extractive
         # answers), kept between turns.
@@ -303,9 +311,13 @@ class DialogueManager:
             repo.add_user_message(s, conv, stored_text, language=language)
             conv_id = conv.id
             handed_off = conv.needs_human
+            on_file = conv.contact
             declines = dec.consecutive_declines(repo.recent_decisions(s, conv_id))
-        # After a handoff the customer was asked for an address; a later one replaces it.
-        contact = handoff.extract_contact(text)
+        typed = text if stored_text != text else ""
+        # After a handoff the customer was asked for an address; a later one replaces it,
+        # unless it is only a guess (a bare number) and better details are on file.
+        found = handoff.find_contact(text)
+        contact = found.text if found and handoff.replaces_contact(found, on_file) else None
         if contact and handed_off:
             return self._contact_reply(conv_id, contact, started, language)
         try:
@@ -325,10 +337,13 @@ class DialogueManager:
             [Source.from_hit(h, self.contacts) for h in shown],
             rewritten_query=turn.rewritten,
             language=language,
+            _typed=typed,
         )
         if d.kind == dec.HANDOFF and contact:  # "... email me at jane@example.com"
             with self._sessions.begin() as s:
                 repo.set_contact(s, conv_id, contact)
+        if d.kind == dec.HANDOFF:  # the reply confirms the contact instead of asking for one
+            turn = replace(turn, contact=contact or on_file)
         reply._pieces = self._run(reply, turn, started, deadline)
         return reply
 
@@ -390,7 +405,7 @@ class DialogueManager:
         d = turn.decision
         try:
             if d.kind != dec.ANSWER:
-                reply.text = self._canned(d, turn.language)
+                reply.text = self._canned(d, turn.language, turn.contact)
                 first_token_ms = (time.perf_counter() - started) * 1000
                 yield reply.text
             elif (
@@ -581,10 +596,10 @@ class DialogueManager:
         return text
 
     @staticmethod
-    def _canned(d: dec.Decision, language: str) -> str:
+    def _canned(d: dec.Decision, language: str, contact: str | None = None) -> str:
         if d.kind == dec.FALLBACK:
             return gettext_for(language)(FALLBACK_TEXT)
-        return handoff.handoff_text(d.reason, language)
+        return handoff.handoff_text(d.reason, language, contact)
 
     def _too_long_reply(self, conversation_id: str | None, length: int, language: str) -> Reply:
         """An over-long message is neither stored nor searched: the customer is told the
@@ -635,7 +650,7 @@ class DialogueManager:
             msg = repo.add_assistant_message(
                 s,
                 reply.conversation_id,
-                content=self.redact(reply.text),
+                content=self._stored(reply, reply.text, hits),
                 decision=reply.decision,
                 reason=reply.reason,
                 sources=sources,
@@ -646,11 +661,23 @@ class DialogueManager:
                 answer_mode=reply.answer_mode,
                 grounded=reply.grounded,
                 rewritten_query=reply.rewritten_query,
-                draft=self.redact(reply.draft) if reply.draft else None,
+                draft=self._stored(reply, reply.draft, hits) if reply.draft else None,
                 draft_rejection=reply.draft_rejection,
             )
             reply.message_id = msg.id
         reply.stored = True
+
+    def _stored(self, reply: Reply, text: str, hits: list[SearchHit]) -> str:
+        """The bot's `text` as stored. A fixed reply holds no knowledge-base text, only the
+        customer's contact details at most: masked as their message is. An answer (or a
+        withheld draft) is the knowledge base's and the model's text, stored as it is, except
+        where it repeats personal data of the customer's message (a model may echo it);
+        the shop's own contacts, which the passages name, stay."""
+        if reply.answer_mode == CANNED:
+            return self.redact(text)
+        if not reply._typed:
+            return text
+        return mask_repeated(text, reply._typed, keep=[h.answer for h in hits])
 
     def _store_error(
         self, reply: Reply, hits: list[SearchHit], started: float, exc: Exception

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
 from chatbot.i18n import N_, gettext_for
+from chatbot.privacy import after_identifier, phone_spans
 from knowledge_base.language import ENGLISH, normalise
 
 # Reason codes, stored with the bot's message (`reason`) and shown in review.
@@ -58,14 +60,31 @@ _HANDOFF_PATTERNS = [
         r"\b(customer service|support team|live chat|call me)\b.{0,20}\b(please|now)\b", re.I
     ),
 ]
+# The bare request as the message's first clause, before what the customer adds: "agent
+# please, my email is bob@example.org", "human! I was charged twice". Without "please" (or
+# "!") what follows must not be a question: "Agent, how do I reset my password?" is a
+# question put to the bot.
+_LEADING_REQUEST = re.compile(
+    rf"^\W*(a\s+)?(live\s+|real\s+)?{_HUMAN}\s*(?P<please>\b(please|pls|plz|now)\b)?\s*"
+    r"(?P<end>[,;:!]|[.](?!\w)|\s[-\u2013\u2014])",
+    re.I,
+)
 # Chinese requests ("转人工", which the Chinese decline tells customers to say, "我要人工客服",
 # "找真人") are matched by _ZH_HANDOFF_PATTERNS below.
 
 
+def _leading_request(text: str) -> bool:
+    m = _LEADING_REQUEST.search(text)
+    if m is None:
+        return False
+    rest = text[m.end() :].strip()
+    return bool(m.group("please")) or "!" in m.group("end") or not rest.endswith("?")
+
+
 def wants_human(text: str) -> bool:
-    """True when the customer asks for a person ("talk to a human", "agent please", "转人工",
-    "我想和真人聊")."""
-    if any(p.search(text) for p in _HANDOFF_PATTERNS):
+    """True when the customer asks for a person ("talk to a human", "agent please", "agent
+    please, my email is ...", "转人工", "我想和真人聊")."""
+    if any(p.search(text) for p in _HANDOFF_PATTERNS) or _leading_request(text):
         return True
     chinese = _chinese(text)
     return chinese is not None and _wants_human_zh(chinese)
@@ -455,34 +474,74 @@ def _is_phone_zh(text: str, chinese: str, start: int, candidate: str) -> bool | 
     return bool(_MAINLAND_MOBILE.match(normalise(candidate))) or None
 
 
-def extract_contact(text: str) -> str | None:
-    """The first email address in the text, else the first phone number (7-15 digits), else
-    None. Returned as typed (trimmed), so staff see what the customer wrote."""
+@dataclass(frozen=True)
+class Contact:
+    """Contact details found in a message, as typed (trimmed), so staff see what the customer
+    wrote."""
+
+    text: str
+    # False for a bare run of digits taken as a phone number only because the message is
+    # little more than it ("4155552671"): a guess, which replaces only another bare number.
+    certain: bool = True
+
+
+def find_contact(text: str) -> Contact | None:
+    """The first e-mail address in the text, else the first phone number, else None.
+
+    A phone number has 7-15 digits, is not a reference (an identifier word or "#" right
+    before it: "order number is 1234567", "tracking 12345678", "#1234567", "订单号..."; the
+    rule chatbot.privacy masks by) and has the shape of one: a number the masking rules read
+    as a phone number (an international prefix, an area code in parentheses, phone-like
+    groups such as "415-555-2671", a word such as "call" or "phone" nearby, a mainland China
+    mobile number), one a phrase such as "reach me" or "my number is" names, or, in a message
+    that is little more than the number, digits in groups ("07700 900123"). A bare run of
+    digits in such a message ("4155552671") is taken as a guess (`Contact.certain` False)."""
     email = _EMAIL.search(text)
     if email:
-        return email.group(0)
+        return Contact(email.group(0))
     chinese = _chinese(text)
+    masked_as_phones = phone_spans(text)
     for match in _PHONE.finditer(text):
         candidate = match.group(0).strip()
-        if not _valid_phone(candidate):
+        if not _valid_phone(candidate) or after_identifier(text, match.start()):
             continue
         if chinese is not None:
             decided = _is_phone_zh(text, chinese, match.start(), candidate)
             if decided is not None:
                 if decided:
-                    return candidate
+                    return Contact(candidate)
                 continue
-        # A bare number inside a question is far more often an order or account number than
-        # a phone number: take it only when the message is little more than the number, or
-        # says it is a phone number.
-        if _words_besides(text, candidate) <= 3 or _PHONE_CUE.search(text):
-            return candidate
+        start, end = match.span()
+        if any(s < end and start < e for s, e in masked_as_phones):
+            return Contact(candidate)
+        if _PHONE_CUE.search(text[max(0, start - _CUE_BEFORE) : end + _CUE_AFTER]):
+            return Contact(candidate)
+        # A number inside a sentence with nothing that makes it a phone number is far more
+        # often an order, account or amount: taken only when the message is little more
+        # than the number.
+        if _words_besides(text, candidate) <= 3:
+            return Contact(candidate, certain=not candidate.isdigit())
     return None
+
+
+def extract_contact(text: str) -> str | None:
+    """The contact details in `text` (`find_contact`), as typed, or None."""
+    found = find_contact(text)
+    return found.text if found else None
+
+
+def replaces_contact(found: Contact, on_file: str | None) -> bool:
+    """Whether `found` takes the place of the contact details on file: details given plainly
+    do (the customer's latest word), a guess only where there are none, or only another
+    bare number (a better contact, an e-mail address, is never replaced by a guess)."""
+    return found.certain or not on_file or on_file.strip().isdigit()
 
 
 _PHONE_CUE = re.compile(
     r"\b(call|phone|ring|text|sms|whats\s*app|mobile|cell|tel|number\s+is|reach\s+me)\b", re.I
 )
+# How far from a number a cue word may be (characters before it, after it).
+_CUE_BEFORE, _CUE_AFTER = 30, 20
 # Chinese words for phone, mobile, number, contact details, call me, WeChat, text message.
 _ZH_PHONE_CUE = re.compile(r"电话|手机|号码|联系方式|致电|打给我|打我|联系我|回电|微信|短信|座机")
 # An order, waybill, invoice, ticket, product, member or customer number ("订单号", "运单编号：")
@@ -526,13 +585,41 @@ HANDOFF_TEXT: Final[Mapping[str, str]] = MappingProxyType(
         ANGRY: HANDOFF_ANGRY_TEXT,
     }
 )
+# The same replies for a customer whose contact details are known (given with the request,
+# or earlier): they are confirmed instead of asked for.
+HANDOFF_REQUESTED_CONTACT_TEXT: Final = N_(
+    "Of course. I've passed this conversation to our support team. A member of staff will "
+    "reply here during opening hours, and we'll contact you at {contact}."
+)
+HANDOFF_REPEATED_DECLINES_CONTACT_TEXT: Final = N_(
+    "I'm sorry I couldn't find an answer to that. I've passed this conversation to our "
+    "support team. A member of staff will reply here during opening hours, and we'll contact "
+    "you at {contact}."
+)
+HANDOFF_ANGRY_CONTACT_TEXT: Final = N_(
+    "I'm really sorry about the trouble you've had. I've passed this conversation to our "
+    "support team. A member of staff will reply here during opening hours, and we'll contact "
+    "you at {contact}."
+)
+HANDOFF_CONTACT_TEXT: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        REQUESTED: HANDOFF_REQUESTED_CONTACT_TEXT,
+        REPEATED_DECLINES: HANDOFF_REPEATED_DECLINES_CONTACT_TEXT,
+        ANGRY: HANDOFF_ANGRY_CONTACT_TEXT,
+    }
+)
 CONTACT_SAVED_TEXT: Final = N_("Thanks — our team will contact you at {contact}.")
 
 
-def handoff_text(reason: str, language: str = ENGLISH) -> str:
+def handoff_text(reason: str, language: str = ENGLISH, contact: str | None = None) -> str:
     """The reply for a hand-off with this reason code (unknown reasons: the generic one), in
-    `language`."""
-    return gettext_for(language)(HANDOFF_TEXT.get(reason, HANDOFF_REQUESTED_TEXT))
+    `language`: it asks for contact details, or, given the customer's `contact`, confirms
+    it."""
+    _ = gettext_for(language)
+    if contact:
+        text = HANDOFF_CONTACT_TEXT.get(reason, HANDOFF_REQUESTED_CONTACT_TEXT)
+        return _(text).format(contact=contact)
+    return _(HANDOFF_TEXT.get(reason, HANDOFF_REQUESTED_TEXT))
 
 
 def contact_saved_text(contact: str, language: str = ENGLISH) -> str:

@@ -57,6 +57,7 @@ import logging
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import accumulate
@@ -167,7 +168,9 @@ def luhn_valid(digits: str) -> bool:
     return (sum(map(int, backwards[::2])) + sum(map(int, doubled))) % 10 == 0
 
 
-def _after_identifier(text: str, start: int) -> bool:
+def after_identifier(text: str, start: int) -> bool:
+    """True when an identifier word ("order", "order number is", "tracking", "#", "订单号")
+    ends right before `start`: the number there is that kind of number, not personal data."""
     return bool(_ID_BEFORE.search(text[max(0, start - 40) : start]))
 
 
@@ -175,7 +178,7 @@ def _card_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for run in _CARD_RUN.finditer(text):
         groups = list(_GROUP.finditer(run.group()))
-        if sum(len(g.group()) for g in groups) < _CARD_MIN or _after_identifier(text, run.start()):
+        if sum(len(g.group()) for g in groups) < _CARD_MIN or after_identifier(text, run.start()):
             continue
         # A mainland mobile number with its country code has 13-15 digits; no card number
         # starts with 86 or 0086.
@@ -228,7 +231,7 @@ def _resident_id_spans(text: str) -> list[tuple[int, int]]:
     return [
         (m.start(), m.end())
         for m in _RESIDENT_ID.finditer(text)
-        if _valid_resident_id(m.group()) and not _after_identifier(text, m.start())
+        if _valid_resident_id(m.group()) and not after_identifier(text, m.start())
     ]
 
 
@@ -294,7 +297,7 @@ def _is_phone(text: str, m: re.Match[str], cues: _Cues) -> bool:
         return False
     if _is_date(candidate.lstrip("+ ")) or _IPV4.match(candidate):
         return False
-    if _after_identifier(text, m.start()):
+    if after_identifier(text, m.start()):
         return False
     if _CURRENCY_BEFORE.search(text[max(0, m.start() - 5) : m.start()]) or _CURRENCY_AFTER.match(
         text[m.end() : m.end() + 10]
@@ -331,11 +334,29 @@ def phone_spans(text: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in _PHONE_RUN.finditer(text) if _is_phone(text, m, cues)]
 
 
+# The rules in the order they are applied, each to the text the earlier ones masked.
+_RULES: tuple[tuple[Callable[[str], list[tuple[int, int]]], str], ...] = (
+    (email_spans, EMAIL),
+    (_resident_id_spans, ID_NUMBER),
+    (_card_spans, CARD),
+    (phone_spans, PHONE),
+)
+
+
 def _mask(text: str) -> str:
-    text = _replace(text, email_spans(text), EMAIL)
-    text = _replace(text, _resident_id_spans(text), ID_NUMBER)
-    text = _replace(text, _card_spans(text), CARD)
-    return _replace(text, phone_spans(text), PHONE)
+    for spans, placeholder in _RULES:
+        text = _replace(text, spans(text), placeholder)
+    return text
+
+
+def _found(text: str) -> list[tuple[str, str]]:
+    """(value, placeholder) of each piece of personal data `_mask` replaces in `text`."""
+    found: list[tuple[str, str]] = []
+    for spans, placeholder in _RULES:
+        where = spans(text)
+        found += [(text[start:end], placeholder) for start, end in where]
+        text = _replace(text, where, placeholder)
+    return found
 
 
 def _cut(text: str, limit: int) -> int:
@@ -368,16 +389,53 @@ def mask_pii(text: str) -> str:
     Linear in the length of the text: every rule looks at a bounded neighbourhood of each
     candidate, and text longer than _CHUNK characters is masked a chunk at a time, so no
     pattern ever sees more than _CHUNK characters at once."""
-    if len(text) <= _CHUNK:
-        return _mask(text) if text else text
-    pieces: list[str] = []
+    return "".join(_mask(chunk) for chunk in _chunks(text))
+
+
+def _chunks(text: str) -> Iterator[str]:
+    """`text` in pieces of at most _CHUNK characters, cut where no number is near (`_cut`)."""
     start = 0
     while len(text) - start > _CHUNK:
         end = _cut(text, start + _CHUNK)
-        pieces.append(_mask(text[start:end]))
+        yield text[start:end]
         start = end
-    pieces.append(_mask(text[start:]))
-    return "".join(pieces)
+    if text:
+        yield text[start:]
+
+
+def personal_data(text: str) -> list[tuple[str, str]]:
+    """The e-mail addresses, ID, card and phone numbers `mask_pii` masks in `text`, each as
+    (value as written, its placeholder), in the order of the rules."""
+    return [found for chunk in _chunks(text) for found in _found(chunk)]
+
+
+# Between the characters of a repeated number: the separators a number may be written with.
+_ANY_SEPARATOR = r"[ .()\-]{0,2}"
+
+
+def _repeated(value: str, placeholder: str) -> re.Pattern[str]:
+    """Where another text repeats `value`: an e-mail address in any case, a number in any
+    grouping ("4111 1111 1111 1111" as "4111111111111111", "415-555-2671" as
+    "(415) 555 2671")."""
+    if placeholder == EMAIL:
+        return re.compile(rf"(?<![\w.%+-]){re.escape(value)}(?![\w-])", re.IGNORECASE)
+    characters = [c for c in unicodedata.normalize("NFKC", value) if c.isdigit() or c in "Xx"]
+    body = _ANY_SEPARATOR.join("[Xx]" if c in "Xx" else c for c in characters)
+    return re.compile(rf"(?<![\d+(])(?:\+ ?)?\(?{body}(?![\dXx])")
+
+
+def mask_repeated(text: str, typed: str, keep: Iterable[str] = ()) -> str:
+    """`text` (the bot's) with the personal data of `typed` (the customer's message) masked
+    wherever `text` repeats it, by the placeholders `mask_pii` gives it in `typed`; the rest
+    of `text`, and any value that a text of `keep` (the knowledge base's passages) also
+    holds (the shop's own address or phone number, asked about), are left as they are."""
+    kept = list(keep)
+    for value, placeholder in personal_data(typed):
+        pattern = _repeated(value, placeholder)
+        if any(pattern.search(k) for k in kept):
+            continue
+        text = pattern.sub(placeholder, text)
+    return text
 
 
 # ---- retention -----------------------------------------------------------------------------

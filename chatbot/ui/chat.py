@@ -7,9 +7,14 @@ Customers rate each bot answer with the chatbot's thumbs (and, for a thumbs-down
 reason under the flag). A per-session gr.State keeps the stored message id of every chat
 bubble (None for the customer's own and for unstored ones), so a rating reaches the right
 answer. Staff replies appear by themselves: a timer asks storage every few seconds whether the
-conversation holds a staff reply the page does not show ("Check for replies" reloads at once).
+conversation holds a staff reply the page does not show ("Check for replies" asks at once),
+and adds it to the chat as the page shows it: the customer keeps seeing what they typed,
+though storage holds it with their personal data masked (chatbot.privacy).
 The conversation id is also kept in the browser as a token the server signed (so it cannot
-be swapped for another conversation's), so reloading the page brings the conversation back.
+be swapped for another conversation's), so reloading the page brings the conversation back:
+as stored, so with "[email]", "[phone]" ... in place of what was masked, and a note that says
+so (the browser keeps no copy of the customer's personal data; on a shared computer the next
+person to open the page does not see it).
 
 The chat history lives on the server (a per-session gr.State): no event of this page takes
 the conversation, files or any other structured value from the browser, only the typed text.
@@ -31,6 +36,7 @@ from typing import Any
 import gradio as gr
 
 from chatbot.container import Services
+from chatbot.conversations import TranscriptView
 from chatbot.dialogue import (
     ERROR_TEXT,
     NOT_SENT_TEXT,
@@ -40,6 +46,7 @@ from chatbot.dialogue import (
     Source,
 )
 from chatbot.i18n import LANGUAGES, N_, browser_language, gettext_for
+from chatbot.privacy import CARD, EMAIL, ID_NUMBER, PHONE
 from chatbot.review import STAFF
 from chatbot.ui.render import answer_markdown, code, escape_text, link, one_line
 from chatbot.ui.staff import bind
@@ -60,9 +67,15 @@ DISLIKE_REASONS = (
     N_("Hard to understand"),
 )
 FEEDBACK_OPTIONS = (LIKE, DISLIKE, *DISLIKE_REASONS)
+MASK_PLACEHOLDERS = (EMAIL, PHONE, CARD, ID_NUMBER)
 FROM_SUPPORT_TEAM = N_("From our support team:")
 STAFF_PREFIX = f"💬 **{FROM_SUPPORT_TEAM}**"
 STAFF_REPLY_POLL_SECONDS = 5
+# Heads a restored conversation whose messages had personal data masked in storage.
+MASKED_NOTE = N_(
+    "For your privacy, e-mail addresses and phone, card and ID numbers in this conversation "
+    "are saved hidden, as [email], [phone], [card] and [id]."
+)
 SOURCES = N_("Sources")
 IN_DOCUMENT = N_("{entry} in {document}")
 SCORE = N_("score {score}")
@@ -275,64 +288,124 @@ def record_feedback(
         log.warning("rating for unknown message %s ignored", message_id)
 
 
+def _staff_message(content: str, prefix: str) -> ChatMessage:
+    return {"role": "assistant", "content": f"{prefix}\n\n{md_escape(content)}"}
+
+
 def load_conversation(
     services: Services, conversation_id: str | None, language: str | None = ENGLISH
 ) -> tuple[list[ChatMessage], list[int | None]]:
     """The conversation as stored (with any staff replies), and its message ids, so the
     customer sees what support wrote since; staff replies are headed in the page's
-    `language`. Sources are not repeated."""
-    prefix = staff_prefix(language or ENGLISH)
+    `language`. Sources are not repeated. The customer's messages are as stored: with their
+    personal data masked, when masking is on."""
     t = services.conversations.transcript(conversation_id) if conversation_id else None
-    if t is None:
-        return [], []
+    return _chat_of(t, language) if t is not None else ([], [])
+
+
+def _chat_of(t: TranscriptView, language: str | None) -> tuple[list[ChatMessage], list[int | None]]:
+    prefix = staff_prefix(language or ENGLISH)
     history: list[ChatMessage] = []
     ids: list[int | None] = []
     for m in t.messages:
-        content = answer_markdown(m.content) if m.role == "assistant" else md_escape(m.content)
         if m.role == "assistant" and m.decision == STAFF:
-            content = f"{prefix}\n\n{md_escape(m.content)}"
-        history.append(
-            {"role": "assistant" if m.role == "assistant" else "user", "content": content}
-        )
+            history.append(_staff_message(m.content, prefix))
+        elif m.role == "assistant":
+            history.append({"role": "assistant", "content": answer_markdown(m.content)})
+        else:
+            history.append({"role": "user", "content": md_escape(m.content)})
         ids.append(m.id if m.role == "assistant" else None)
     return history, ids
+
+
+StaffReplies = list[tuple[int, ChatMessage]]
+
+
+def new_staff_replies(
+    services: Services,
+    conversation_id: str | None,
+    message_ids: list[int | None] | None,
+    language: str | None = ENGLISH,
+) -> StaffReplies:
+    """The staff replies the page does not show yet (their ids are not among the page's
+    message ids), oldest first, each with its chat message headed in the page's `language`.
+    One small query per call while there are none."""
+    if not conversation_id:
+        return []
+    shown = set(message_ids or [])
+    if all(i in shown for i in services.conversations.staff_reply_ids(conversation_id)):
+        return []
+    t = services.conversations.transcript(conversation_id)
+    if t is None:
+        return []
+    prefix = staff_prefix(language or ENGLISH)
+    return [
+        (m.id, _staff_message(m.content, prefix))
+        for m in t.messages
+        if m.role == "assistant" and m.decision == STAFF and m.id not in shown
+    ]
+
+
+def _with_staff_replies(
+    history: list[ChatMessage] | None, message_ids: list[int | None] | None, new: StaffReplies
+) -> tuple[list[ChatMessage], list[int | None]]:
+    """The page's chat as it shows it, with the staff replies it lacks added at the end."""
+    chat = list(history or [])
+    ids = _aligned(message_ids, len(chat))
+    for message_id, message in new:
+        if message_id not in ids:
+            chat.append(message)
+            ids.append(message_id)
+    return chat, ids
 
 
 def check_for_staff_replies(
     services: Services,
     conversation_id: str | None,
+    history: list[ChatMessage] | None,
     message_ids: list[int | None] | None,
     language: str | None = ENGLISH,
 ) -> tuple[Any, Any]:
-    """On each timer tick: the stored conversation when it holds a staff reply the page does
-    not show yet (its id is not among the page's message ids), else no change. One small
-    query per open page and tick; the page's history itself is not sent."""
-    if not conversation_id:
+    """The page's chat (`history`, the server-side State, never the browser's copy) with the
+    staff replies it does not show yet added, and its message ids; no change when there are
+    none. The rest of the chat stays as the page showed it: the customer's own words, not
+    the stored, masked ones."""
+    new = new_staff_replies(services, conversation_id, message_ids, language)
+    if not new:
         return gr.skip(), gr.skip()
-    shown = set(message_ids or [])
-    if all(i in shown for i in services.conversations.staff_reply_ids(conversation_id)):
-        return gr.skip(), gr.skip()
-    return load_conversation(services, conversation_id, language)
+    return _with_staff_replies(history, message_ids, new)
 
 
 def restore_conversation(
     services: Services, saved: str | None, language: str | None = ENGLISH
 ) -> tuple[list[ChatMessage], list[ChatMessage], str | None, list[int | None]]:
     """On page load: the conversation this browser held, if its token is one this server
-    signed and the conversation is still stored. Anything else starts afresh."""
+    signed and the conversation is still stored. Anything else starts afresh. When masking
+    hid personal data in the customer's messages, a note first says why they read "[email]"
+    and the like."""
     conversation_id = services.tokens.verify(saved)
-    history, ids = load_conversation(services, conversation_id, language)
-    if not history:
+    t = services.conversations.transcript(conversation_id) if conversation_id else None
+    history, ids = _chat_of(t, language) if t is not None else ([], [])
+    if t is None or not history:
         return [], [], None, []
-    return history, history, conversation_id, ids
+    if any(p in m.content for m in t.messages if m.role == "user" for p in MASK_PLACEHOLDERS):
+        note = gettext_for(language or ENGLISH)(MASKED_NOTE)
+        history, ids = [{"role": "assistant", "content": md_escape(note)}, *history], [None, *ids]
+    return history, history, t.id, ids
 
 
 def reload_conversation(
-    services: Services, conversation_id: str | None, language: str | None = ENGLISH
+    services: Services,
+    conversation_id: str | None,
+    history: list[ChatMessage] | None,
+    message_ids: list[int | None] | None,
+    language: str | None = ENGLISH,
 ) -> tuple[list[ChatMessage], list[ChatMessage], list[int | None]]:
-    """The stored conversation, for the chat and its server-side history."""
-    history, ids = load_conversation(services, conversation_id, language)
-    return history, history, ids
+    """The "Check for replies" button: the page's chat with any staff replies it lacks, for
+    the chat and its server-side history."""
+    new = new_staff_replies(services, conversation_id, message_ids, language)
+    chat, ids = _with_staff_replies(history, message_ids, new)
+    return chat, chat, ids
 
 
 def poll_staff_replies(
@@ -341,21 +414,26 @@ def poll_staff_replies(
     message_ids: list[int | None] | None,
     language: str | None = ENGLISH,
 ) -> Any:
-    """`check_for_staff_replies` for the timer: `(history, ids)` when a staff reply arrived,
-    else no change. It goes to a gr.State, not to the chat: an event with the chat as output
-    resets the chat's loading status, and Gradio's typing dots of a running turn would go."""
-    history, ids = check_for_staff_replies(services, conversation_id, message_ids, language)
-    return (history, ids) if isinstance(history, list) else gr.skip()
+    """For the timer: the staff replies the page lacks (`new_staff_replies`) when one
+    arrived, else no change. It goes to a gr.State, not to the chat: an event with the chat
+    as output resets the chat's loading status, and Gradio's typing dots of a running turn
+    would go."""
+    new = new_staff_replies(services, conversation_id, message_ids, language)
+    return new if new else gr.skip()
 
 
 def show_staff_replies(
-    update: tuple[list[ChatMessage], list[int | None]] | None,
+    update: StaffReplies | None,
+    history: list[ChatMessage] | None,
+    message_ids: list[int | None] | None,
 ) -> tuple[Any, Any, Any]:
-    """The conversation with its new staff reply, for the chat and its server-side history."""
+    """The page's chat with the staff replies the timer found added (added to the chat as
+    it is now, so a turn that ran meanwhile is kept), for the chat and its server-side
+    history."""
     if not update:
         return gr.skip(), gr.skip(), gr.skip()
-    history, ids = update
-    return history, history, ids
+    chat, ids = _with_staff_replies(history, message_ids, update)
+    return chat, chat, ids
 
 
 def remember(services: Services, conversation_id: str | None) -> str | None:
@@ -420,7 +498,7 @@ def build_chat_tab(services: Services, page: gr.Blocks, i18n: gr.I18n) -> gr.Tab
         )
         reload.click(
             bind(reload_conversation, services),
-            inputs=[conversation, language],
+            inputs=[conversation, history, message_ids, language],
             outputs=[chatbot, history, message_ids],
             api_visibility="private",
         )
@@ -434,7 +512,7 @@ def build_chat_tab(services: Services, page: gr.Blocks, i18n: gr.I18n) -> gr.Tab
         # A State's change event runs only when the tick set a new value.
         staff_replies.change(
             show_staff_replies,
-            inputs=[staff_replies],
+            inputs=[staff_replies, history, message_ids],
             outputs=[chatbot, history, message_ids],
             api_visibility="private",
             show_progress="hidden",

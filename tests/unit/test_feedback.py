@@ -171,26 +171,25 @@ def test_customer_sees_staff_replies_after_checking(loaded: Services) -> None:
 
 def test_staff_replies_reach_the_open_page_by_themselves(loaded: Services) -> None:
     history, cid, ids = turn(loaded, "talk to a human", NEW)
-    skipped = check_for_staff_replies(loaded, cid, ids)
+    skipped = check_for_staff_replies(loaded, cid, history, ids)
     assert all(isinstance(x, dict) and x.get("__type__") == "update" for x in skipped)
-    assert check_for_staff_replies(loaded, None, []) == skipped  # no conversation yet
+    assert check_for_staff_replies(loaded, None, [], []) == skipped  # no conversation yet
 
     first = loaded.conversations.reply_as_staff(cid, "ann", "Hi, Ann here.")
     assert loaded.conversations.staff_reply_ids(cid) == [first]
-    shown, shown_ids = check_for_staff_replies(loaded, cid, ids)
+    shown, shown_ids = check_for_staff_replies(loaded, cid, history, ids)
+    assert shown[:-1] == history  # the page's chat, with the reply added
     assert shown[-1]["content"] == f"{STAFF_PREFIX}\n\nHi, Ann here."
     assert len(shown_ids) == len(shown) == len(history) + 1
     assert shown_ids[-1] == first
     # Once shown, later ticks change nothing, also after the customer's next turn.
-    assert check_for_staff_replies(loaded, cid, shown_ids) == skipped
+    assert check_for_staff_replies(loaded, cid, shown, shown_ids) == skipped
     history, cid, ids = turn(loaded, "How long does delivery take?", (shown, cid, shown_ids))
-    assert check_for_staff_replies(loaded, cid, ids) == skipped
+    assert check_for_staff_replies(loaded, cid, history, ids) == skipped
     loaded.conversations.reply_as_staff(cid, "ann", "Anything else?")
-    shown, _ = check_for_staff_replies(loaded, cid, ids)
-    assert [m["content"] for m in shown][-3:-1] == [
-        "How long does delivery take?",
-        "Delivery takes 3 to 5 working days.",
-    ]
+    shown, _ = check_for_staff_replies(loaded, cid, history, ids)
+    assert [m["content"] for m in shown][-3] == "How long does delivery take?"
+    assert "Delivery takes 3 to 5 working days." in shown[-2]["content"]  # with its sources
     assert shown[-1]["content"].endswith("Anything else?")
     assert loaded.conversations.staff_reply_ids("no-such-conversation") == []
 

@@ -10,10 +10,13 @@ from chatbot.handoff import (
     HANDOFF_TEXT,
     REPEATED_DECLINES,
     REQUESTED,
+    Contact,
     contact_saved_text,
     extract_contact,
+    find_contact,
     handoff_text,
     is_angry,
+    replaces_contact,
     wants_human,
 )
 
@@ -188,3 +191,88 @@ def test_contact_saved_text() -> None:
     assert contact_saved_text("jane@example.com") == (
         "Thanks — our team will contact you at jane@example.com."
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my order number is 1234567 and it hasn't shipped",
+        "order 1234567",
+        "Order #1234567",
+        "#1234567",
+        "tracking number: 415 555 2671",
+        "my order no. 4155552671",
+        "ref 07700 900123",
+        "it's about invoice 5551234567, call me",
+    ],
+)
+def test_a_reference_number_is_not_contact_details(text: str) -> None:
+    assert extract_contact(text) is None
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("my order number is 1234567, call me on 415-555-2671", "415-555-2671"),
+        ("sure, it is 415-555-2671, thanks so much for helping me today", "415-555-2671"),
+        ("reach me on 07700900123 any time after five", "07700900123"),
+        ("tel 5551234567 after 5pm please", "5551234567"),
+    ],
+)
+def test_a_phone_number_is_found_by_its_shape_or_a_cue(text: str, expected: str) -> None:
+    assert find_contact(text) == Contact(expected)
+
+
+def test_a_bare_number_alone_is_only_a_guess() -> None:
+    assert find_contact("4155552671") == Contact("4155552671", certain=False)
+    assert find_contact("ok 4155552671") == Contact("4155552671", certain=False)
+    assert find_contact("I was charged 1234567 twice for nothing at all") is None
+    assert find_contact("07700 900123") == Contact("07700 900123")  # in groups
+
+
+def test_a_guess_never_replaces_better_contact_details() -> None:
+    guess, phone = Contact("1234567", certain=False), Contact("415-555-2671")
+    email = Contact("jane@example.com")
+    assert not replaces_contact(guess, "jane@example.com")
+    assert not replaces_contact(guess, "415-555-2671")
+    assert replaces_contact(guess, None) and replaces_contact(guess, "7654321")
+    assert replaces_contact(phone, "jane@example.com")  # given plainly: the latest word
+    assert replaces_contact(email, "415-555-2671") and replaces_contact(email, "bob@example.org")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "agent please, my email is bob.smith@example.org",
+        "Agent please. My email is bob.smith@example.org",
+        "a real person please - I was charged twice",
+        "human! my number is 415-555-2671",
+        "Agent, my email is bob.smith@example.org",
+        "agent please, how long will it take?",
+    ],
+)
+def test_a_request_for_a_person_followed_by_more_is_a_request(text: str) -> None:
+    assert wants_human(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Agent, how do I reset my password?",  # a question put to the bot
+        "People, how do I return an item?",
+        "How do I change my agent settings?",
+    ],
+)
+def test_a_question_addressed_to_the_bot_is_not_a_request(text: str) -> None:
+    assert not wants_human(text)
+
+
+@pytest.mark.parametrize("reason", [REQUESTED, REPEATED_DECLINES, ANGRY])
+def test_a_handoff_with_contact_details_confirms_them(reason: str) -> None:
+    text = handoff_text(reason, contact="bob@example.org")
+    assert "support team" in text and "contact you at bob@example.org." in text
+    assert "email address or phone number" not in text
+    assert text.split(". ")[0] == HANDOFF_TEXT[reason].split(". ")[0]  # same opening
+    zh = handoff_text(reason, "zh", contact="bob@example.org")
+    assert "客服团队" in zh and "通过 bob@example.org 与您联系" in zh
+    assert "电子邮箱或电话号码" not in zh

@@ -20,6 +20,8 @@ from chatbot.privacy import (
     count_older_than,
     luhn_valid,
     mask_pii,
+    mask_repeated,
+    personal_data,
     purge_older_than,
 )
 from chatbot.settings import Settings
@@ -236,6 +238,39 @@ def test_long_text_is_masked_in_chunks_without_splitting_what_it_masks() -> None
     assert masked == (filler + expected + kept) * 40
 
 
+def test_personal_data_lists_what_masking_hides_with_its_placeholder() -> None:
+    text = "mail jane@example.com, card 4111 1111 1111 1111, call 415-555-2671, order 12345678"
+    assert personal_data(text) == [
+        ("jane@example.com", "[email]"),
+        ("4111 1111 1111 1111", "[card]"),
+        ("415-555-2671", "[phone]"),
+    ]
+    assert personal_data("order 12345678, 2024-01-15") == []
+
+
+# The customer's message, and a bot text that repeats some of it next to the shop's contacts.
+TYPED = "I'm Jane.Doe@example.com, card 4111 1111 1111 1111, call 415-555-2671"
+SHOP = "support@northwind.example or 1-800-555-0199"
+
+
+def test_only_what_the_customer_typed_is_masked_in_a_bot_text() -> None:
+    text = f"Noted jane.doe@example.com, card 4111111111111111, (415) 555 2671; write {SHOP}."
+    masked = mask_repeated(text, TYPED)
+    assert masked == f"Noted [email], card [card], [phone]; write {SHOP}."
+    assert mask_repeated(f"Write {SHOP}.", TYPED) == f"Write {SHOP}."
+    # A longer number that starts with the customer's is another number.
+    assert mask_repeated("Call 415-555-26719.", TYPED) == "Call 415-555-26719."
+
+
+def test_a_value_the_knowledge_base_names_is_the_shops_and_stays() -> None:
+    typed = "is support@northwind.example right? my email is jane@example.com"
+    text = "Yes, write to support@northwind.example. We have jane@example.com."
+    passage = "Email support@northwind.example for help."
+    assert mask_repeated(text, typed, keep=[passage]) == (
+        "Yes, write to support@northwind.example. We have [email]."
+    )
+
+
 def test_long_text_of_numbers_only_is_still_masked_in_bounded_time() -> None:
     text = "4111 1111 1111 1111 " * 5_000  # 100 KB with no place free of digits
     masked = mask_pii(text)
@@ -325,7 +360,7 @@ def test_purge_command_scrubs_and_says_so_when_it_cannot(
     with server_holding(tmp_path / "chatbot.db"):
         result = CliRunner().invoke(app, ["purge", "--older-than", "30", "--yes"])
         assert result.exit_code == 0, result.output
-        assert "deleted 1 conversations" in result.output
+        assert "deleted 1 conversation with no activity since" in result.output
         assert b"purge me 4242" not in raw_bytes(tmp_path / "chatbot.db")
 
     monkeypatch.setattr(storage_scrub, "scrub", lambda engine, vacuum=True: False)

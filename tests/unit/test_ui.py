@@ -14,11 +14,15 @@ from chatbot.dialogue import PROMPT_FOR_QUESTION
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.ui import build_chat_page
 from chatbot.ui.chat import (
+    MASKED_NOTE,
     TYPING,
     ChatMessage,
     chat_turn,
+    md_escape,
     new_conversation,
     poll_staff_replies,
+    reload_conversation,
+    restore_conversation,
     show_staff_replies,
 )
 from chatbot.ui.knowledge import DOCUMENT_HEADERS, delete_document, upload_files
@@ -119,11 +123,54 @@ def test_staff_reply_timer_sets_only_its_state_and_only_when_a_reply_arrived(
     assert poll_staff_replies(loaded, conversation_id, ids) == skip
     reply_id = loaded.conversations.reply_as_staff(conversation_id, "ann", "Hi, Ann here.")
     update = poll_staff_replies(loaded, conversation_id, ids)
-    chat, kept, new_ids = show_staff_replies(update)
-    assert chat == kept and len(chat) == len(history) + 1
+    chat, kept, new_ids = show_staff_replies(update, history, ids)
+    assert chat == kept and chat[:-1] == history
     assert chat[-1]["content"].endswith("Hi, Ann here.") and new_ids[-1] == reply_id
     assert poll_staff_replies(loaded, conversation_id, new_ids) == skip  # shown: no change
-    assert show_staff_replies(None) == (skip, skip, skip)
+    assert show_staff_replies(None, history, ids) == (skip, skip, skip)
+    # Shown meanwhile ("Check for replies"): not added twice.
+    assert show_staff_replies(update, chat, new_ids) == (chat, chat, new_ids)
+
+
+PERSONAL = "talk to a human, my email is jane.doe@example.com"
+
+
+def test_a_staff_reply_leaves_the_customers_own_words_on_their_screen(loaded: Services) -> None:
+    steps = list(chat_turn(loaded, PERSONAL, [], None, []))
+    _, history, cid, _, ids = steps[-1]
+    assert cid is not None
+    assert history[0]["content"] == md_escape(PERSONAL)
+    assert "jane.doe\\@example.com" in history[1]["content"]  # the confirmation, as shown
+    loaded.conversations.reply_as_staff(cid, "ann", "Hi, Ann here.")
+    chat, _, new_ids = show_staff_replies(poll_staff_replies(loaded, cid, ids), history, ids)
+    assert chat[:2] == history and chat[-1]["content"].endswith("Hi, Ann here.")
+    # "Check for replies" too: the page's chat, with what it lacks.
+    loaded.conversations.reply_as_staff(cid, "ann", "Anything else?")
+    checked, kept, checked_ids = reload_conversation(loaded, cid, chat, new_ids)
+    assert checked == kept and checked[:3] == chat
+    assert checked[-1]["content"].endswith("Anything else?") and len(checked_ids) == 4
+    assert reload_conversation(loaded, cid, checked, checked_ids)[0] == checked
+    # Storage holds the address masked; the contact, for staff, holds it as typed.
+    view = loaded.conversations.transcript(cid)
+    assert view is not None and view.contact == "jane.doe@example.com"
+    assert view.messages[0].content == "talk to a human, my email is [email]"
+
+
+def test_a_reloaded_page_says_why_the_customers_details_read_masked(loaded: Services) -> None:
+    _, _, cid, _, ids = list(chat_turn(loaded, PERSONAL, [], None, []))[-1]
+    restored, kept, restored_cid, restored_ids = restore_conversation(
+        loaded, loaded.tokens.mint(cid), "en"
+    )
+    assert restored_cid == cid and kept == restored
+    assert restored[0] == {"role": "assistant", "content": md_escape(MASKED_NOTE)}
+    assert restored[1]["content"] == md_escape("talk to a human, my email is [email]")
+    assert restored_ids == [None, *ids]
+    zh, _, _, _ = restore_conversation(loaded, loaded.tokens.mint(cid), "zh")
+    assert "隐私" in zh[0]["content"]
+    # Nothing masked, no note.
+    _, _, plain, _, _ = list(chat_turn(loaded, QUESTION, [], None, []))[-1]
+    restored, _, _, _ = restore_conversation(loaded, loaded.tokens.mint(plain))
+    assert restored[0]["content"] == QUESTION
 
 
 def test_declined_turn_has_no_sources_block(loaded: Services) -> None:
