@@ -16,6 +16,7 @@ from chatbot.cli_kb import kb_app
 from chatbot.cli_users import users_app
 from chatbot.log_format import configure_logging
 from chatbot.settings import Settings
+from chatbot.wording import plural
 
 app = typer.Typer(
     help="Offline customer-service chatbot that answers from your FAQ documents.",
@@ -39,8 +40,17 @@ def main_options(
             help="Folder for the database, index and converted models.",
         ),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also log progress details (database migrations, model loading, calibration); "
+            "warnings and errors are always shown.",
+        ),
+    ] = False,
 ) -> None:
-    configure_logging()
+    configure_logging(verbose)
     ctx.obj = Settings(data_dir=data_dir) if data_dir else Settings()
 
 
@@ -72,7 +82,9 @@ def serve(
     load_sample_if_empty(services)
     purged = apply_retention(services)
     if purged:
-        typer.echo(f"Retention: deleted {purged} conversations older than the retention period.")
+        typer.echo(
+            f"Retention: deleted {plural(purged, 'conversation')} older than the retention period."
+        )
     services.kb.refresh()
     password = services.accounts.ensure_first_admin()
     if password is not None:
@@ -97,7 +109,13 @@ def serve(
 @app.command()
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Files or folders (searched recursively; hidden files and folders are left "
+            "out, files of unsupported types are listed as skipped)."
+        ),
+    ],
     progress: Annotated[
         bool | None,
         typer.Option(
@@ -128,9 +146,12 @@ def ingest(
 
     def show(result: IngestResult) -> None:
         nonlocal failed
+        if result.status == "skipped":  # not read, so nothing to audit
+            say(f"{result.name}: skipped, {result.message}")
+            return
         services.audit.record("cli", "kb.upload", result.name, ingest_details(result))
         if result.ok:
-            say(f"{result.name}: {result.status}, {result.passages} passages")
+            say(f"{result.name}: {result.status}, {plural(result.passages, 'passage')}")
         else:
             failed += 1
             say(f"{result.name}: ERROR {result.message}", err=True)
@@ -150,7 +171,7 @@ def ingest(
         )
     finally:
         bar.close()
-    if not results and not missing:
+    if all(r.status == "skipped" for r in results) and not missing:
         supported = ", ".join(sorted(LOADERS))
         typer.echo(f"No supported files found (supported: {supported}).", err=True)
         raise typer.Exit(1)

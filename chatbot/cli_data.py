@@ -15,6 +15,7 @@ import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.settings import Settings
+from chatbot.wording import plural
 
 
 def _sessions(ctx: typer.Context) -> sessionmaker[Session]:
@@ -88,7 +89,7 @@ def export(
     ) as target:
         count = exp.write_export(sessions, target, fmt, flt)
     where = "standard output" if to_stdout else str(out)
-    typer.echo(f"exported {count} conversations to {where}", err=True)
+    typer.echo(f"exported {plural(count, 'conversation')} to {where}", err=True)
 
 
 def purge(
@@ -116,11 +117,11 @@ def purge(
         return
     if not yes:
         typer.confirm(
-            f"Delete {plan.conversations} conversations with no activity since {since}?",
+            f"Delete {plural(plan.conversations, 'conversation')} with no activity since {since}?",
             abort=True,
         )
     deleted = privacy.purge_before(sessions, plan.cutoff, scrub=False)
-    typer.echo(f"deleted {deleted} conversations with no activity since {since}")
+    typer.echo(f"deleted {plural(deleted, 'conversation')} with no activity since {since}")
     _report_scrub(scrub.scrub(engine))
 
 

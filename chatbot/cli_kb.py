@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from chatbot.wording import plural
+
 if TYPE_CHECKING:
     from knowledge_base.service import KnowledgeBase
     from knowledge_base.store import DocumentInfo
@@ -83,7 +85,7 @@ def show(
     if info.status == "failed":
         typer.echo(f"{document}: failed, {info.error}")
         return
-    typer.echo(f"{document}: {info.source_type}, {len(passages)} passages")
+    typer.echo(f"{document}: {info.source_type}, {plural(len(passages), 'passage')}")
     for i, p in enumerate(passages, start=1):
         page = f", page {p.page}" if p.page is not None else ""
         typer.echo(f"\n[{i}] {p.kind} {p.entry_id}{page}: {p.title}")
@@ -111,4 +113,6 @@ def reindex(ctx: typer.Context) -> None:
     """Rebuild the search index from the embeddings stored in the database (no re-encoding)."""
     kb = _kb(ctx)
     count = kb.reindex()
-    typer.echo(f"index rebuilt from the database: {count} passages (revision {kb.revision})")
+    typer.echo(
+        f"index rebuilt from the database: {plural(count, 'passage')} (revision {kb.revision})"
+    )

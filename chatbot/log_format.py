@@ -27,8 +27,18 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """Log to stderr in FORMAT, through RedactingFormatter."""
-    logging.basicConfig(level=level, format=FORMAT)
-    for handler in logging.getLogger().handlers:
+def configure_logging(verbose: bool = False) -> None:
+    """Log to stderr in FORMAT, through RedactingFormatter: warnings and errors only, unless
+    `verbose` (INFO too: migrations, model loading, calibration, ...).
+
+    The level is set on the handler as well as on the root logger: some libraries set their
+    own logger's level (bm25s sets DEBUG), which the root level alone does not hold back."""
+    level = logging.INFO if verbose else logging.WARNING
+    root = logging.getLogger()
+    if not root.handlers:  # as logging.basicConfig: a host's own set-up is left alone
+        stderr = logging.StreamHandler()
+        stderr.setLevel(level)
+        root.addHandler(stderr)
+        root.setLevel(level)
+    for handler in root.handlers:
         handler.setFormatter(RedactingFormatter(FORMAT))

@@ -31,6 +31,7 @@ __all__ = [
     "load_text",
     "load_xlsx",
     "slugify",
+    "unsupported_type",
 ]
 
 REQUIRED_CSV_COLUMNS = REQUIRED_COLUMNS
@@ -51,16 +52,22 @@ LOADERS: dict[str, Loader] = {
 }
 
 
+def unsupported_type(name: str) -> str | None:
+    """Why no loader reads a file of this name (its extension), or None when one does."""
+    suffix = PurePath(name).suffix.lower()
+    if suffix in LOADERS:
+        return None
+    supported = ", ".join(sorted(LOADERS))
+    return f"unsupported file type '{suffix or '(none)'}'; supported types: {supported}"
+
+
 def load_document(name: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedDocument:
     """Parse one uploaded file by its extension, within `limits`; raises IngestError with a
     message that says what is wrong and what to do."""
-    suffix = PurePath(name).suffix.lower()
-    loader = LOADERS.get(suffix)
-    if loader is None:
-        supported = ", ".join(sorted(LOADERS))
-        raise IngestError(
-            name, f"unsupported file type '{suffix or '(none)'}'; supported types: {supported}"
-        )
+    problem = unsupported_type(name)
+    if problem is not None:
+        raise IngestError(name, problem)
+    loader = LOADERS[PurePath(name).suffix.lower()]
     check_file_size(name, len(data), limits)
     parsed = loader(name, data, limits)
     # Every loader counts its passages as it makes them; this holds for any loader added later.

@@ -25,7 +25,7 @@ from knowledge_base.embedders import Embedder
 from knowledge_base.entries import MANUAL_DOCUMENT, EntryError, make_entry, new_entry_id
 from knowledge_base.index import Manifest, VectorIndex
 from knowledge_base.limits import Limits
-from knowledge_base.loaders import LOADERS, load_document
+from knowledge_base.loaders import load_document, unsupported_type
 from knowledge_base.records import FaqEntry, IngestError, PassageDraft, SearchHit
 from knowledge_base.retriever import HybridRetriever
 from knowledge_base.store import DocumentInfo, PassageMeta, PassageView, SavedPassages
@@ -44,8 +44,9 @@ Change = Callable[[Session], tuple[SavedPassages, Sequence[PassageDraft]] | None
 @dataclass(frozen=True)
 class IngestResult:
     """Outcome for one file: `added`, `replaced`, `unchanged`, `error` (the file could not be
-    used) or `refused` (the uploader may not replace the document of that name); the last two
-    with the reason."""
+    used), `refused` (the uploader may not replace the document of that name) or `skipped` (a
+    file found in a folder that is of no supported type: not read, not recorded); the last
+    three with the reason."""
 
     name: str
     status: str
@@ -197,12 +198,20 @@ class KnowledgeBase:
         on_result: Callable[[IngestResult], None] | None = None,
         progress: Callable[[IngestProgress], None] | None = None,
     ) -> list[IngestResult]:
-        """Ingest files and folders (recursively, supported types only), each in its own
-        transaction. `progress` hears about every embedded batch and every finished file."""
-        files = expand_paths(paths)
-        tracker = _ProgressTracker(len(files), progress)
+        """Ingest files and folders (recursively), each file in its own transaction. A
+        folder's files of unsupported types are `skipped` results, in their place; a file
+        named as such is ingested whatever its type (an unsupported one is an `error`).
+        `progress` hears about every embedded batch and every finished file."""
+        found = expand_paths(paths)
+        tracker = _ProgressTracker(sum(1 for _, skip in found if skip is None), progress)
         results = []
-        for path in files:
+        for path, skip in found:
+            if skip is not None:
+                result = IngestResult(path.name, "skipped", message=skip)
+                results.append(result)
+                if on_result:
+                    on_result(result)
+                continue
             tracker.start_file(path.name)
             try:
                 data = path.read_bytes()
@@ -443,7 +452,8 @@ class KnowledgeBase:
         revision, meta, index, stale, from_disk = state
         if stale:
             # The embedder setting changed: re-encode once and store, so SQL stays the truth.
-            log.info("re-embedding %d passages with %s", len(stale), self.embedder.name)
+            noun = "passage" if len(stale) == 1 else "passages"
+            log.info("re-embedding %d %s with %s", len(stale), noun, self.embedder.name)
             new = self._embed([meta[pid].text for pid in stale], None)
             with self._sessions.begin() as s:
                 for pid, vec in zip(stale, new, strict=True):
@@ -535,16 +545,19 @@ def _check_replace(s: Session, name: str, may_replace: bool) -> bool:
     return True
 
 
-def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    """Files as given; folders walked recursively for supported file types, sorted."""
-    out: list[Path] = []
+def expand_paths(paths: Iterable[Path]) -> list[tuple[Path, str | None]]:
+    """(file, why it is skipped or None): files as given; folders walked recursively, sorted,
+    their files of unsupported types with the reason. Hidden files and folders (names starting
+    with ".", such as .git or .DS_Store) are left out of the walk: they are not documents."""
+    out: list[tuple[Path, str | None]] = []
     for path in paths:
-        if path.is_dir():
-            out.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in LOADERS)
-            )
-        else:
-            out.append(path)
+        if not path.is_dir():
+            out.append((path, None))
+            continue
+        for p in sorted(path.rglob("*")):
+            hidden = any(part.startswith(".") for part in p.relative_to(path).parts)
+            if p.is_file() and not hidden:
+                out.append((p, unsupported_type(p.name)))
     return out
 
 

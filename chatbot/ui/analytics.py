@@ -18,6 +18,7 @@ from chatbot.analytics import AnalyticsReport, Period, QuestionGroup
 from chatbot.container import Services
 from chatbot.language_names import language_label
 from chatbot.ui.staff import actor, admin_refusal, bind
+from chatbot.wording import plural
 from knowledge_base.entries import MANUAL_DOCUMENT, EntryError
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,8 @@ def summary_markdown(report: AnalyticsReport) -> str:
     shares = o.shares()
     lines = [
         f"**{p.start:%Y-%m-%d} to {last_day:%Y-%m-%d}** (UTC): "
-        f"{report.conversations} conversations, {report.messages} messages, "
-        f"{o.total} bot answers.",
+        f"{plural(report.conversations, 'conversation')}, "
+        f"{plural(report.messages, 'message')}, {plural(o.total, 'bot answer')}.",
         f"Answered {_pct(shares['answered'] if o.total else None)} · "
         f"declined {_pct(shares['declined'] if o.total else None)} · "
         f"handed off {_pct(shares['handed off'] if o.total else None)}"
@@ -130,7 +131,7 @@ def summary_markdown(report: AnalyticsReport) -> str:
 
 def group_choices(groups: list[QuestionGroup]) -> list[tuple[str, str]]:
     return [
-        (f"{i}. {g.representative} (asked {g.count} times)", str(i - 1))
+        (f"{i}. {g.representative} (asked {plural(g.count, 'time')})", str(i - 1))
         for i, g in enumerate(groups, 1)
     ]
 
@@ -200,11 +201,11 @@ def add_to_faq(
         actor(request),
         "kb.save_faq_entry",
         entry.entry_id,
-        f"added from analytics (unanswered questions), {len(entry.questions)} phrasings",
+        f"added from analytics (unanswered questions), {plural(len(entry.questions), 'phrasing')}",
     )
     return (
-        f"✅ Added `{entry.entry_id}` to “{MANUAL_DOCUMENT}” with {len(entry.questions)} "
-        "phrasings; it is in answers now."
+        f"✅ Added `{entry.entry_id}` to “{MANUAL_DOCUMENT}” with "
+        f"{plural(len(entry.questions), 'phrasing')}; it is in answers now."
     )
 
 
@@ -250,11 +251,12 @@ def export_conversations(
         actor(request),
         "conversations.export",
         path.name,
-        f"{count} conversations; format {fmt}; since {flt.since or '-'}; "
+        f"{plural(count, 'conversation')}; format {fmt}; since {flt.since or '-'}; "
         f"until {flt.until or '-'}; outcome {flt.outcome or ANY_OUTCOME}",
     )
     minutes = max(1, round(keep / 60))
-    return str(path), f"✅ {count} conversations exported (downloadable for {minutes} min)."
+    message = f"✅ {plural(count, 'conversation')} exported (downloadable for {minutes} min)."
+    return str(path), message
 
 
 # ---- layout ---------------------------------------------------------------------------------

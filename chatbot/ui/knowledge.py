@@ -15,6 +15,7 @@ from chatbot.container import Services
 from chatbot.ui.render import code, escape_text
 from chatbot.ui.staff import actor, admin_refusal, bind
 from chatbot.upload_registry import request_session
+from chatbot.wording import plural
 from knowledge_base.entries import MANUAL_DOCUMENT, EntryError
 from knowledge_base.loaders import LOADERS
 from knowledge_base.service import IngestResult
@@ -78,9 +79,11 @@ def report_line(result: IngestResult) -> str:
     name, message = escape_text(result.name), escape_text(result.message or "")
     if result.status == "refused":
         return f"⛔ {name}: {message}"
+    if result.status == "skipped":
+        return f"⏭️ {name}: skipped, {message}"
     if not result.ok:
         return f"❌ {name}: {message}"
-    return f"✅ {name}: {result.passages} passages {result.status}"
+    return f"✅ {name}: {plural(result.passages, 'passage')} {result.status}"
 
 
 def uploaded_bytes(services: Services, path: Path, request: gr.Request | None) -> bytes:
@@ -172,7 +175,7 @@ def preview_document(services: Services, name: str | None) -> tuple[str, list[Ro
         [i, p.kind, p.entry_id, p.title, "" if p.page is None else p.page, p.text]
         for i, p in enumerate(passages, start=1)
     ]
-    return f"**{escape_text(name)}**: {len(rows)} passages, in document order.", rows
+    return f"**{escape_text(name)}**: {plural(len(rows), 'passage')}, in document order.", rows
 
 
 def select_document(evt: gr.SelectData) -> str | None:
@@ -231,7 +234,7 @@ def save_entry(
         actor(request), "kb.save_faq_entry", entry.entry_id, "edited" if entry_id else "added"
     )
     verb = "Saved" if entry_id else f"Added to “{MANUAL_DOCUMENT}”:"
-    message = f"✅ {verb} {code(entry.entry_id)} ({len(entry.questions)} phrasings)."
+    message = f"✅ {verb} {code(entry.entry_id)} ({plural(len(entry.questions), 'phrasing')})."
     return (
         message,
         gr.update(choices=services.kb.faq_entry_ids(), value=entry.entry_id),

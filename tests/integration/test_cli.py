@@ -51,10 +51,11 @@ def test_ingest_reports_each_file_and_keeps_going(tmp_path: Path, env: dict[str,
     assert "notes.exe: ERROR unsupported file type '.exe'" in result.stderr
     assert "nope.md: ERROR no such file or folder" in result.stderr
 
-    again = run("ingest", str(tmp_path), env=env)  # a folder: only supported types
+    again = run("ingest", str(tmp_path), env=env)  # a folder: other types are skipped
     assert "good.csv: unchanged" in again.stdout
     assert "bad.csv: ERROR" in again.stderr
-    assert "notes.exe" not in again.stdout + again.stderr
+    assert "notes.exe: skipped, unsupported file type '.exe'; supported types: " in again.stdout
+    assert "notes.exe" not in again.stderr
 
 
 def test_ask_json_answers_from_the_sample_kb_and_continues_a_conversation(

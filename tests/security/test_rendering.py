@@ -182,7 +182,7 @@ def test_staff_transcripts_render_no_image_and_no_unsafe_link(shop: Server) -> N
     staff = admin(shop)
     session = "rendering-1"
     search = fn_index(staff, "/admin", "conversations")
-    filters = ["", "", "any", "any", "wooden spoon", "any", 1, None]
+    filters = ["", "", "any", "any", "wooden spoon", "any", 1, None, "all"]
     found = queue_join(staff, "/admin", search, filters, session_hash=session)
     assert completed_output(found).get("data"), found
     transcript = fn_index(staff, "/admin", "transcript")

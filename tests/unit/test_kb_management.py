@@ -416,11 +416,13 @@ def test_ingest_reports_progress_in_batches(services: Services) -> None:
 
 
 def test_ingest_paths_reports_files_and_passages(services: Services, tmp_path: Path) -> None:
-    (tmp_path / "a.csv").write_bytes(FAQ_V1)
-    (tmp_path / "b.csv").write_bytes(BROKEN)
-    (tmp_path / "c.md").write_bytes(POLICY_MD)
+    folder = tmp_path / "upload"  # not tmp_path: the data dir's files would be listed too
+    folder.mkdir()
+    (folder / "a.csv").write_bytes(FAQ_V1)
+    (folder / "b.csv").write_bytes(BROKEN)
+    (folder / "c.md").write_bytes(POLICY_MD)
     seen: list[IngestProgress] = []
-    results = services.kb.ingest_paths([tmp_path], progress=seen.append)
+    results = services.kb.ingest_paths([folder], progress=seen.append)
     assert [r.status for r in results] == ["added", "error", "added"]
     last = seen[-1]
     assert (last.files_done, last.files_total) == (3, 3)

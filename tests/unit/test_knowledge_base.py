@@ -170,13 +170,21 @@ def test_folder_with_good_and_bad_files(services: Services, tmp_path: Path) -> N
     (folder / "bad.csv").write_bytes(b"id,question\nx,What?\n")
     (folder / "empty.md").write_bytes(b"")
     (folder / "noanswer.csv").write_bytes(b"question,answer\nBroken?,\n")
-    (folder / "ignored.exe").write_bytes(b"MZ not a supported type")
+    (folder / "skipped.exe").write_bytes(b"MZ not a supported type")
 
     seen = []
     results = services.kb.ingest_paths([folder], on_result=seen.append)
     assert seen == results
     by_name = {r.name: r for r in results}
-    assert sorted(by_name) == ["bad.csv", "empty.md", "good.csv", "noanswer.csv", "policies.md"]
+    assert sorted(by_name) == [
+        "bad.csv",
+        "empty.md",
+        "good.csv",
+        "noanswer.csv",
+        "policies.md",
+        "skipped.exe",
+    ]
+    assert by_name["skipped.exe"].status == "skipped"
     assert by_name["good.csv"].status == "added"
     assert by_name["policies.md"].status == "added"
     assert by_name["bad.csv"].status == "error"
