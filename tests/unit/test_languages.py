@@ -180,7 +180,7 @@ def test_a_chinese_answer_takes_a_number_from_the_sentence_it_translates(
 ) -> None:
     check = AnswerCheck(PASSAGES, routed, question="退款要多久？")
     # 14.95 is in the passage, but in the sentence about express shipping.
-    result = check.sentence("退款会在14.95个工作日内退回您的银行卡。")
+    result = check.sentence("退款会在14.95个工作日内到达您的卡。")
     assert result.reason == MISPLACED_NUMBER and result.unsupported_numbers == ["14.95"]
     assert check.sentence("我们的门店周日营业到晚上九点，欢迎光临。").reason in {
         OFF_PASSAGE,
