@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.storage.models import AuditEntry
+from chatbot.wording import plural
 
 if TYPE_CHECKING:
     from knowledge_base.service import IngestResult
@@ -62,4 +63,4 @@ class AuditLog:
 
 def ingest_details(result: IngestResult) -> str:
     """An ingested file's outcome for the audit log ("added, 4 passages" or the error)."""
-    return f"{result.status}, {result.passages} passages" if result.ok else result.message
+    return f"{result.status}, {plural(result.passages, 'passage')}" if result.ok else result.message

@@ -23,6 +23,7 @@ from chatbot.privacy import mask_pii
 from chatbot.settings import Settings
 from chatbot.storage import db
 from chatbot.upload_registry import UploadRegistry
+from chatbot.wording import plural
 from knowledge_base.embedders import Embedder, SentenceTransformerEmbedder
 from knowledge_base.limits import MB, Limits
 from knowledge_base.loaders import LOADERS
@@ -185,5 +186,7 @@ def load_sample_if_empty(services: Services) -> list[IngestResult]:
         return []
     results = services.kb.ingest_paths(sample_files(services.settings.sample_kb))
     for r in results:
-        log.info("sample knowledge base: %s %s (%d passages)", r.name, r.status, r.passages)
+        log.info(
+            "sample knowledge base: %s %s (%s)", r.name, r.status, plural(r.passages, "passage")
+        )
     return results

@@ -33,6 +33,7 @@ from chatbot.staff_sessions import StaffSessions
 from chatbot.ui.app import CONSOLE_PATH, build_chat_page, build_console, chat_page_i18n
 from chatbot.web_files import guard_files, mark_launched
 from chatbot.web_security.install import install_web_security
+from chatbot.wording import plural
 from knowledge_base.limits import MB
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def create_app(services: Services) -> FastAPI:
             return JSONResponse(
                 {
                     "detail": "Too many failed sign-ins from this address. "
-                    f"Try again in {seconds} seconds."
+                    f"Try again in {plural(seconds, 'second')}."
                 },
                 status_code=429,
                 headers={"Retry-After": str(seconds)},

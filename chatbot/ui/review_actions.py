@@ -14,6 +14,7 @@ from chatbot.review import LABELS, CustomerQuestion, EntryError, ReviewActions, 
 from chatbot.ui.render import code, escape_text
 from chatbot.ui.staff import actor, bind, username
 from chatbot.ui.transcript import render_transcript
+from chatbot.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -174,10 +175,8 @@ def add_phrasing(
         entry.entry_id,
         f"phrasing added from {conversation_id}",
     )
-    return (
-        f"✅ Added the question to {code(entry.entry_id)} ({len(entry.questions)} phrasings); "
-        "it is in answers now."
-    )
+    phrasings = plural(len(entry.questions), "phrasing")
+    return f"✅ Added the question to {code(entry.entry_id)} ({phrasings}); it is in answers now."
 
 
 def correct_answer(

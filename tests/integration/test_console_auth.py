@@ -276,7 +276,10 @@ def test_too_many_failed_sign_ins_make_the_address_wait(base_url: str, services:
     r = c.post("/admin/login", data={"username": ADMIN[0], "password": ADMIN[1]})
     assert r.status_code == 429
     assert "Too many failed sign-ins" in r.json()["detail"]
-    assert 0 < int(r.headers["Retry-After"]) <= services.settings.server.login_window_seconds
+    wait = int(r.headers["Retry-After"])
+    assert 0 < wait <= services.settings.server.login_window_seconds
+    unit = "second" if wait == 1 else "seconds"
+    assert r.json()["detail"].endswith(f"Try again in {wait} {unit}.")
     assert not c.cookies
     # The rest of the app is not affected: the customer chat still answers.
     assert client(base_url).get("/").status_code == 200
