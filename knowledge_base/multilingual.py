@@ -107,6 +107,7 @@ class LanguageRoutedEmbedder:
         return self.english.dimension
 
     def languages(self, texts: list[str]) -> list[str]:
+        """Each text's language, as `encode` routes it."""
         return [self._detect(t) for t in texts]
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
@@ -143,14 +144,11 @@ class LanguageRoutedEmbedder:
 
     def as_other_language(self, vectors: np.ndarray) -> np.ndarray:
         """The vectors a faithful translation into a non-English language would get: the
-        multilingual half alone, at unit length (what calibration uses as a stand-in for
+        English half zero, the multilingual half at unit length (calibration's stand-in for
         questions asked in another language)."""
-        return _unit(np.array(vectors[:, self.english.dimension :], dtype=np.float32))
-
-    def embed_other(self, vectors: np.ndarray) -> np.ndarray:
-        """Full-width vectors from `as_other_language` (English half zero)."""
+        split = self.english.dimension
         out = np.zeros((len(vectors), self.dimension), dtype=np.float32)
-        out[:, self.english.dimension :] = self.as_other_language(vectors)
+        out[:, split:] = _unit(np.array(vectors[:, split:], dtype=np.float32))
         return out
 
 

@@ -167,7 +167,7 @@ class Thresholds:
         same = english if key == ENGLISH else ~english
         if same.sum() >= calibration.MIN_HELD_OUT:
             return [p for p, keep in zip(pids, same, strict=True) if keep], vectors[same]
-        return pids, embedder.embed_other(vectors)
+        return pids, embedder.as_other_language(vectors)
 
     # ---- storage --------------------------------------------------------------------------
     def _stored(self) -> tuple[int, dict[str, Calibration]]:
