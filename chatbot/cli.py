@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from chatbot import cli_data
 from chatbot.cli_kb import kb_app
@@ -51,7 +52,19 @@ def main_options(
     ] = False,
 ) -> None:
     configure_logging(verbose)
-    ctx.obj = Settings(data_dir=data_dir) if data_dir else Settings()
+    try:
+        ctx.obj = Settings(data_dir=data_dir) if data_dir else Settings()
+    except ValidationError as exc:
+        raise SystemExit(f"Error: invalid settings:\n{settings_problems(exc)}") from None
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """Each wrong setting as its CHATBOT_* variable and what is wrong with it, one a line."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        name = "CHATBOT_" + "__".join(str(part) for part in error["loc"]).upper()
+        lines.append(f"  {name}: {error['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
 
 
 def _services(ctx: typer.Context):  # type: ignore[no-untyped-def]

@@ -23,6 +23,8 @@ class SourceView:
     snippet: str
     score: float
     url: str | None
+    page: int | None = None
+    cited: bool = False  # shown to the customer under the answer
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,16 @@ class ConversationLog:
                         m.latency_ms,
                         m.first_token_ms,
                         [
-                            SourceView(x.rank, x.entry_id, x.title, x.snippet, x.score, x.url)
+                            SourceView(
+                                x.rank,
+                                x.entry_id,
+                                x.title,
+                                x.snippet,
+                                x.score,
+                                x.url,
+                                x.page,
+                                x.cited,
+                            )
                             for x in m.sources
                         ],
                         m.answer_mode,
@@ -174,3 +185,9 @@ class ConversationLog:
         """A customer's +1 / -1 (None takes it back) on a bot answer; False if not found."""
         with self._sessions.begin() as s:
             return repo.rate_message(s, message_id, rating, reason, conversation_id)
+
+    def live_stamps(self, conversation_ids: list[str]) -> rq.LiveStamps:
+        """What open staff consoles compare to notice changes (one small query): the handoff
+        queue's stamp and those of the conversations they show."""
+        with self._sessions() as s:
+            return rq.live_stamps(s, conversation_ids)

@@ -160,6 +160,8 @@ class Reply:
     # The customer's message, when masking hid personal data in it: masked where the stored
     # reply repeats it.
     _typed: str = field(default="", repr=False)
+    # The passages behind `sources`, stored as the answer's citations.
+    _cited: list[SearchHit] = field(default_factory=list, repr=False)
     _pieces: Iterator[str] = field(default_factory=lambda: iter(()), repr=False)
     _closed: bool = field(default=False, repr=False)
 
@@ -338,6 +340,7 @@ class DialogueManager:
             rewritten_query=turn.rewritten,
             language=language,
             _typed=typed,
+            _cited=shown,
         )
         if d.kind == dec.HANDOFF and contact:  # "... email me at jane@example.com"
             with self._sessions.begin() as s:
@@ -639,12 +642,24 @@ class DialogueManager:
     ) -> None:
         # Only refused messages have no conversation, and their replies are never stored.
         assert reply.conversation_id is not None
-        # Every retrieved entry is stored with its score (also for declines), for review.
+        # Every retrieved entry is stored with its score (also for declines), for review;
+        # those the customer was shown are marked, so a reloaded chat shows them again.
+        # (A part of a two-part question may cite a passage the whole question did not find.)
+        cited = {(h.entry_id, h.page) for h in reply._cited}
+        found = {(h.entry_id, h.page) for h in hits}
+        extra = [h for h in reply._cited if (h.entry_id, h.page) not in found]
         sources = [
             SourceRecord(
-                h.passage_id, h.entry_id, h.title, Source.from_hit(h).snippet, h.url, h.score
+                h.passage_id,
+                h.entry_id,
+                h.title,
+                Source.from_hit(h).snippet,
+                h.url,
+                h.score,
+                h.page,
+                (h.entry_id, h.page) in cited,
             )
-            for h in hits
+            for h in [*hits, *extra]
         ]
         with self._sessions.begin() as s:
             msg = repo.add_assistant_message(

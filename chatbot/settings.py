@@ -5,10 +5,11 @@ Nested groups use a double underscore, e.g. `CHATBOT_MODELS__GENERATOR=/path/to/
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chatbot.allow_list import ContactList, DomainList
@@ -189,6 +190,77 @@ class AnswerSettings(BaseModel):
     )
 
 
+LOGO_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".svg": "image/svg+xml",
+}
+MAX_LOGO_BYTES = 512 * 1024  # the logo travels inside the page
+
+
+class BrandingSettings(BaseModel):
+    """How the customer page presents the shop. Empty texts use the page's own wording, in
+    the customer's language."""
+
+    name: str = Field(
+        "",
+        max_length=80,
+        description="The shop's name, the page's heading and browser tab title; empty = "
+        '"Support chat".',
+    )
+    logo: Path | None = Field(
+        None,
+        description="An image file (PNG, JPEG, GIF, WebP or SVG, at most 512 KB) shown beside "
+        "the name; unset = the packaged chat-bubble logo.",
+    )
+    color: str = Field(
+        "#2563eb",
+        description="The page's main colour (buttons, the customer's messages, links), as #rrggbb.",
+    )
+    welcome: str = Field(
+        "",
+        max_length=1000,
+        description="The greeting an empty chat shows; empty = a greeting that says the bot "
+        "answers from the shop's help articles and can hand over to a person.",
+    )
+    suggested_questions: list[str] = Field(
+        default_factory=list,
+        max_length=6,
+        description="Questions an empty chat offers to ask with one click, as a JSON list; "
+        "empty = up to three questions of the knowledge base's FAQ in the page's language.",
+    )
+
+    @field_validator("color")
+    @classmethod
+    def _hex_color(cls, value: str) -> str:
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+            raise ValueError(f"{value!r} is not a colour as #rrggbb, e.g. #2563eb")
+        return value
+
+    @field_validator("logo")
+    @classmethod
+    def _logo_is_an_image(cls, logo: Path | None) -> Path | None:
+        if logo is None:
+            return None
+        kind = LOGO_TYPES.get(logo.suffix.lower())
+        if kind is None:
+            raise ValueError(
+                f"{logo}: unsupported image type {logo.suffix!r}; use one of "
+                + ", ".join(sorted(LOGO_TYPES))
+            )
+        if not logo.is_file():
+            raise ValueError(f"{logo}: no such file; give the path of an image")
+        if logo.stat().st_size > MAX_LOGO_BYTES:
+            raise ValueError(
+                f"{logo}: {logo.stat().st_size} bytes, over the "
+                f"{MAX_LOGO_BYTES // 1024} KB limit; use a smaller image"
+            )
+        return logo
+
+
 class ServerSettings(BaseModel):
     """The web server (`chatbot serve`)."""
 
@@ -256,6 +328,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     answers: AnswerSettings = Field(default_factory=AnswerSettings)
+    branding: BrandingSettings = Field(default_factory=BrandingSettings)
 
     @property
     def db_url(self) -> str:

@@ -30,7 +30,7 @@ from chatbot.container import Services
 from chatbot.health import add_health_route
 from chatbot.login_limit import LoginLimiter
 from chatbot.staff_sessions import StaffSessions
-from chatbot.ui.app import CONSOLE_PATH, build_chat_page, build_console, chat_page_i18n
+from chatbot.ui.app import CONSOLE_PATH, build_chat_page, build_console, chat_page_i18n, page_css
 from chatbot.web_files import guard_files, mark_launched
 from chatbot.web_security.install import install_web_security
 from chatbot.wording import plural
@@ -125,6 +125,7 @@ def create_app(services: Services) -> FastAPI:
         # Customers see the support chat only: no API docs, settings or "Built with" links.
         footer_links=[],
         i18n=chat_page_i18n(),  # the page's labels in the browser's language
+        css=page_css(services),  # the shop's colour (settings.branding)
         # The public page must not serve the files staff upload to the console (both apps
         # share Gradio's upload folder).
         blocked_paths=[get_upload_folder()],

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -113,6 +114,9 @@ class MessageSource(Base):
     url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     score: Mapped[float] = mapped_column(Float)
     rank: Mapped[int] = mapped_column(Integer)
+    page: Mapped[int | None] = mapped_column(Integer, nullable=True)  # of a PDF
+    # Shown to the customer as a citation (the others were retrieved, for review only).
+    cited: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     message: Mapped[Message] = relationship(back_populates="sources")
 

@@ -23,6 +23,8 @@ class SourceRecord:
     snippet: str
     url: str | None
     score: float
+    page: int | None = None
+    cited: bool = False  # shown to the customer under the answer
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ def add_assistant_message(
                 url=src.url,
                 score=src.score,
                 rank=rank,
+                page=src.page,
+                cited=src.cited,
             )
             for rank, src in enumerate(sources, start=1)
         ],

@@ -9,6 +9,7 @@ per-row details (message counts, ratings, last decision) are read for that page 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -81,6 +82,28 @@ class QueueItem:
     contact: str | None
     last_customer_message: str
     messages: int
+
+
+@dataclass(frozen=True)
+class QueueStamp:
+    """What changes whenever the handoff queue does: how many conversations wait, and the
+    newest message in any of them (a customer writing, a new handoff, a staff reply)."""
+
+    waiting: int
+    last_message_id: int | None
+
+
+# A conversation as far as its transcript shows it: messages, ratings, notes, labels and the
+# handoff fields, as plain values (for a gr.State to compare).
+ConversationStamp = tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class LiveStamps:
+    """The queue's stamp and one per asked-for conversation (none for one not found)."""
+
+    queue: QueueStamp
+    conversations: dict[str, ConversationStamp]
 
 
 @dataclass(frozen=True)
@@ -314,6 +337,70 @@ def handoff_queue(session: Session, limit: int = 100) -> list[QueueItem]:
         )
         for c, since, last, n in rows
     ]
+
+
+def live_stamps(session: Session, conversation_ids: Sequence[str]) -> LiveStamps:
+    """The stamps an open staff console compares to notice changes, in one query: the
+    queue's (over the unhandled handed-off conversations, by the indexed
+    messages.conversation_id) and each conversation's (by primary key, its messages and
+    notes read through their indexed conversation ids)."""
+    ids = sorted({c for c in conversation_ids if c})
+    waiting = (Conversation.needs_human == true(), Conversation.handled_at.is_(None))
+    queue = select(
+        select(func.count()).select_from(Conversation).where(*waiting).scalar_subquery(),
+        select(func.max(Message.id))
+        .join(Conversation, Message.conversation_id == Conversation.id)
+        .where(*waiting)
+        .scalar_subquery(),
+    ).subquery("queue")
+    waiting_count, waiting_last = queue.c
+    messages = (
+        select(
+            Message.conversation_id.label("cid"),
+            func.max(Message.id).label("last_id"),
+            func.count(Message.rating).label("rated"),
+            func.sum(Message.rating).label("rating_sum"),
+        )
+        .where(Message.conversation_id.in_(ids))
+        .group_by(Message.conversation_id)
+        .subquery("conversation_messages")
+    )
+    notes_of = (
+        select(
+            ConversationNote.conversation_id.label("cid"),
+            func.max(ConversationNote.id).label("last_id"),
+        )
+        .where(ConversationNote.conversation_id.in_(ids))
+        .group_by(ConversationNote.conversation_id)
+        .subquery("conversation_notes_last")
+    )
+    shown = (
+        Conversation.title,
+        Conversation.needs_human,
+        Conversation.handoff_reason,
+        Conversation.contact,
+        Conversation.handled_at,
+        Conversation.handled_by,
+        Conversation.labels,
+        Conversation.language,
+        messages.c.last_id,
+        messages.c.rated,
+        messages.c.rating_sum,
+        notes_of.c.last_id,
+    )
+    rows = session.execute(
+        select(waiting_count, waiting_last, Conversation.id, *shown)
+        .select_from(queue)
+        .outerjoin(Conversation, Conversation.id.in_(ids))
+        .outerjoin(messages, messages.c.cid == Conversation.id)
+        .outerjoin(notes_of, notes_of.c.cid == Conversation.id)
+    ).all()
+    stamps = {
+        row[2]: tuple(v.isoformat() if isinstance(v, datetime) else v for v in row[3:])
+        for row in rows
+        if row[2] is not None
+    }
+    return LiveStamps(QueueStamp(rows[0][0] or 0, rows[0][1]), stamps)
 
 
 def _aware(value: datetime) -> datetime:

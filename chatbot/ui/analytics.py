@@ -18,6 +18,7 @@ from chatbot.analytics import AnalyticsReport, Period, QuestionGroup
 from chatbot.container import Services
 from chatbot.language_names import language_label
 from chatbot.ui.staff import actor, admin_refusal, bind
+from chatbot.ui.tables import console_table
 from chatbot.wording import plural
 from knowledge_base.entries import MANUAL_DOCUMENT, EntryError
 
@@ -29,6 +30,11 @@ PERIOD_DAYS = {LAST_7: 7, LAST_30: 30, LAST_90: 90}
 QUESTION_HEADERS = ["#", "asked", "question (most typical wording)", "other wordings"]
 TIMING_HEADERS = ["measure", "p50 (ms)", "p95 (ms)", "answers"]
 LANGUAGE_HEADERS = ["language", "questions", "share", "unanswered"]
+# Percent of a table's width per column (chatbot.ui.tables): a long question wraps in its
+# column instead of squeezing the counts next to it into a letter per line.
+QUESTION_WIDTHS = [6, 9, 43, 40]
+TIMING_WIDTHS = [34, 22, 22, 20]
+LANGUAGE_WIDTHS = [34, 22, 20, 22]
 OUTCOME_ORDER = ["answered", "declined", "handed off", "errors"]
 ANY_OUTCOME = "any"
 
@@ -260,6 +266,11 @@ def export_conversations(
 
 
 # ---- layout ---------------------------------------------------------------------------------
+def question_table(label: str, elem_id: str) -> gr.Dataframe:
+    """A table of question groups (`question_rows`): the top ones, or the unanswered ones."""
+    return console_table(QUESTION_HEADERS, QUESTION_WIDTHS, label=label, elem_id=elem_id)
+
+
 def build_analytics_tab(services: Services) -> gr.Tab:
     # Exports a stopped server left behind are deleted when the console starts.
     export_files.sweep(get_upload_folder(), services.settings.privacy.export_keep_seconds)
@@ -293,31 +304,20 @@ def build_analytics_tab(services: Services) -> gr.Tab:
                 elem_id="an-outcomes",
             )
         with gr.Row():
-            timings = gr.Dataframe(
-                headers=TIMING_HEADERS,
-                interactive=False,
-                label="Answer latency",
-                elem_id="an-latency",
+            timings = console_table(
+                TIMING_HEADERS, TIMING_WIDTHS, label="Answer latency", elem_id="an-latency"
             )
-            languages = gr.Dataframe(
-                headers=LANGUAGE_HEADERS,
-                interactive=False,
+            languages = console_table(
+                LANGUAGE_HEADERS,
+                LANGUAGE_WIDTHS,
                 label="Customer questions by language",
                 elem_id="an-languages",
             )
-        top = gr.Dataframe(
-            headers=QUESTION_HEADERS,
-            interactive=False,
-            wrap=True,
-            label="Top questions (grouped by meaning, across languages)",
-            elem_id="an-top",
+        top = question_table(
+            "Top questions (grouped by meaning, across languages)", elem_id="an-top"
         )
-        unanswered = gr.Dataframe(
-            headers=QUESTION_HEADERS,
-            interactive=False,
-            wrap=True,
-            label="Top unanswered questions (declined or handed off)",
-            elem_id="an-unanswered",
+        unanswered = question_table(
+            "Top unanswered questions (declined or handed off)", elem_id="an-unanswered"
         )
         groups = gr.State([])
         with gr.Accordion("Add an unanswered question to the FAQ", open=False):

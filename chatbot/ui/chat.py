@@ -30,26 +30,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from functools import partial
-from typing import Any
+from dataclasses import replace
+from typing import Any, Protocol
 
 import gradio as gr
 
 from chatbot.container import Services
-from chatbot.conversations import TranscriptView
+from chatbot.conversations import MessageView, SourceView, TranscriptView
 from chatbot.dialogue import (
     ERROR_TEXT,
     NOT_SENT_TEXT,
     PROMPT_FOR_QUESTION,
     TOO_LONG,
     MessageNotSent,
-    Source,
 )
-from chatbot.i18n import LANGUAGES, N_, browser_language, gettext_for
+from chatbot.i18n import LANGUAGES, N_, gettext_for
 from chatbot.privacy import CARD, EMAIL, ID_NUMBER, PHONE
 from chatbot.review import STAFF
-from chatbot.ui.render import answer_markdown, code, escape_text, link, one_line
-from chatbot.ui.staff import bind
+from chatbot.ui.render import answer_markdown, customer_text, escape_text, link, one_line
 from knowledge_base.language import ENGLISH, detect
 
 log = logging.getLogger(__name__)
@@ -57,7 +55,9 @@ log = logging.getLogger(__name__)
 ChatMessage = dict[str, Any]
 # (chat shown, chat history kept on the server, conversation id, textbox value,
 #  stored message id of each chat message)
-ChatTurn = tuple[list[ChatMessage], list[ChatMessage], str | None, str, list[int | None]]
+# (the textbox value is gr.skip() once the turn has started: what the customer types while
+#  an answer is on its way stays in the box, and is sent when the answer is complete)
+ChatTurn = tuple[list[ChatMessage], list[ChatMessage], str | None, Any, list[int | None]]
 # Thumbs render as icons; the other options are reasons for a thumbs-down (under a flag).
 LIKE, DISLIKE = "Like", "Dislike"
 # Stored (and shown to staff) in English, whatever language the customer chose them in.
@@ -77,22 +77,12 @@ MASKED_NOTE = N_(
     "are saved hidden, as [email], [phone], [card] and [id]."
 )
 SOURCES = N_("Sources")
-IN_DOCUMENT = N_("{entry} in {document}")
-SCORE = N_("score {score}")
-# The tab's labels, translated in the browser (chatbot.ui.app.chat_page_i18n).
-CHAT, SUPPORT, ASK_A_QUESTION = N_("Chat"), N_("Support"), N_("Ask a question…")
+PAGE = N_("page {page}")
+# The chat's labels, translated in the browser (chatbot.ui.chat_page.chat_page_i18n).
+SUPPORT = N_("Support")
 TYPE_YOUR_QUESTION = N_("Type your question and press Enter")
 SEND, NEW_CONVERSATION = N_("Send"), N_("New conversation")
-CHECK_FOR_REPLIES = N_("Check for replies")
-TAB_TEXTS = (
-    CHAT,
-    SUPPORT,
-    ASK_A_QUESTION,
-    TYPE_YOUR_QUESTION,
-    SEND,
-    NEW_CONVERSATION,
-    CHECK_FOR_REPLIES,
-)
+CHAT_TEXTS = (SUPPORT, TYPE_YOUR_QUESTION, SEND, NEW_CONVERSATION)
 
 
 def staff_prefix(language: str = ENGLISH) -> str:
@@ -105,36 +95,47 @@ def feedback_options(language: str = ENGLISH) -> tuple[str, ...]:
     return (LIKE, DISLIKE, *(_(reason) for reason in DISLIKE_REASONS))
 
 
-def page_language(request: gr.Request | None = None) -> tuple[str, Any]:
-    """On page load: the page's language (the browser's), and the chat's thumbs-down reasons
-    in it."""
-    headers = getattr(request, "headers", None) or {}
-    language = browser_language(headers.get("accept-language"))
-    return language, gr.update(feedback_options=feedback_options(language))
-
-
 def md_escape(text: str) -> str:
     """`text` as markdown that shows the text itself: no links, images, HTML or tables of
     its own (chatbot.ui.render.escape_text)."""
     return escape_text(text)
 
 
-def format_sources(sources: Sequence[Source], language: str = ENGLISH) -> str:
-    """A markdown "Sources" block: title (linked only to an http(s) URL, percent-encoded),
-    entry in document, score, snippet; every piece of knowledge-base text escaped. Its
-    headings in `language`."""
+class Citation(Protocol):
+    """What a customer is shown of a source (a Source, or a stored SourceView)."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def page(self) -> int | None: ...
+
+
+def format_sources(sources: Sequence[Citation], language: str = ENGLISH) -> str:
+    """A markdown "Sources" block for the customer: each source's title, linked when it has
+    an http(s) URL (percent-encoded), and its page for a PDF; the same citation once. Entry
+    ids, file names and scores stay in the staff console. Headings in `language`."""
     _ = gettext_for(language)
     lines = ["---", f"**{_(SOURCES)}**", ""]
-    for i, src in enumerate(sources, start=1):
-        title = link(one_line(src.title), src.url)
-        where = code(src.entry_id)
-        if src.document:
-            document = escape_text(one_line(src.document))
-            where = _(IN_DOCUMENT).format(entry=where, document=document)
-        score = _(SCORE).format(score=f"{src.score:.2f}")
-        lines.append(f"{i}. **{title}** · {where} · {score}")
-        lines.append(f"   {escape_text(one_line(src.snippet))}")
-    return "\n".join(lines)
+    seen: set[tuple[str, str | None, int | None]] = set()
+    for src in sources:
+        title = one_line(src.title)
+        key = (title, src.url, src.page)
+        if not title or key in seen:
+            continue
+        seen.add(key)
+        cited = link(title, src.url)
+        if src.page is not None:
+            cited = f"{cited} · {_(PAGE).format(page=src.page)}"
+        lines.append(f"{len(seen)}. {cited}")
+    return "\n".join(lines) if seen else ""
+
+
+def with_sources(answer: str, sources: Sequence[Citation], language: str = ENGLISH) -> str:
+    """An answer's markdown with its "Sources" block, when it has sources."""
+    block = format_sources(sources, language)
+    return f"{answer}\n\n{block}" if block else answer
 
 
 def _with_reply(history: list[ChatMessage], text: str) -> list[ChatMessage]:
@@ -193,7 +194,7 @@ def chat_turn(
     limit = services.dialogue.max_message_chars
     # A message over the limit is refused; the chat shows only its start, not megabytes.
     echo = text if len(text) <= limit else f"{text[:limit]}…"
-    base.append({"role": "user", "content": md_escape(echo)})
+    base.append({"role": "user", "content": customer_text(echo)})
     ids.append(None)
     pending = [*ids, None]
     chat = _typing(base)
@@ -209,7 +210,7 @@ def chat_turn(
             shown += piece
             # Knowledge-base and model text is shown as text: no images, HTML or odd links.
             chat = _with_reply(base, answer_markdown(shown))
-            yield chat, chat, conversation_id, "", pending
+            yield chat, chat, conversation_id, gr.skip(), pending
         final = answer_markdown(reply.text or shown)
     except MessageNotSent as exc:
         log.warning("customer message not stored (database %s)", exc.reason)
@@ -222,18 +223,16 @@ def chat_turn(
         error_text = gettext_for(said)(ERROR_TEXT)
         chat = _with_reply(base, answer_markdown(f"{shown}\n\n{error_text}".strip()))
         # Not taken at all: the customer gets the message back to send again.
-        box = text if reply is None else ""
+        box = text if reply is None else gr.skip()
         yield chat, chat, conversation_id, box, pending
         return
     finally:
         if reply is not None:
             # Also when Gradio closes this generator (the customer left): stop generating.
             reply.close()
-    if reply.sources:
-        final = f"{final}\n\n{format_sources(reply.sources, reply.language)}"
-    chat = _with_reply(base, final)
+    chat = _with_reply(base, with_sources(final, reply.sources, reply.language))
     # A refused over-long message stays in the box, for the customer to shorten.
-    box = text if reply.reason == TOO_LONG else ""
+    box = text if reply.reason == TOO_LONG else gr.skip()
     yield chat, chat, conversation_id, box, [*ids, reply.message_id]
 
 
@@ -295,25 +294,41 @@ def _staff_message(content: str, prefix: str) -> ChatMessage:
 def load_conversation(
     services: Services, conversation_id: str | None, language: str | None = ENGLISH
 ) -> tuple[list[ChatMessage], list[int | None]]:
-    """The conversation as stored (with any staff replies), and its message ids, so the
-    customer sees what support wrote since; staff replies are headed in the page's
-    `language`. Sources are not repeated. The customer's messages are as stored: with their
-    personal data masked, when masking is on."""
+    """The conversation as stored (with any staff replies and each answer's citations), and
+    its message ids, so the customer sees what support wrote since; staff replies are headed
+    in the page's `language`. The customer's messages are as stored: with their personal
+    data masked, when masking is on."""
     t = services.conversations.transcript(conversation_id) if conversation_id else None
-    return _chat_of(t, language) if t is not None else ([], [])
+    return _chat_of(services, t, language) if t is not None else ([], [])
 
 
-def _chat_of(t: TranscriptView, language: str | None) -> tuple[list[ChatMessage], list[int | None]]:
+def _citations(services: Services, m: MessageView) -> list[SourceView]:
+    """The sources the customer was shown under a stored answer, with a link only where the
+    answer policy still allows it."""
+    policy = services.dialogue.contacts
+    return [
+        replace(s, url=s.url if s.url and policy.allows_link(s.url) else None)
+        for s in sorted(m.sources, key=lambda s: s.rank)
+        if s.cited
+    ]
+
+
+def _chat_of(
+    services: Services, t: TranscriptView, language: str | None
+) -> tuple[list[ChatMessage], list[int | None]]:
     prefix = staff_prefix(language or ENGLISH)
     history: list[ChatMessage] = []
     ids: list[int | None] = []
+    said = language or ENGLISH  # the language of the customer message an answer replies to
     for m in t.messages:
         if m.role == "assistant" and m.decision == STAFF:
             history.append(_staff_message(m.content, prefix))
         elif m.role == "assistant":
-            history.append({"role": "assistant", "content": answer_markdown(m.content)})
+            shown = with_sources(answer_markdown(m.content), _citations(services, m), said)
+            history.append({"role": "assistant", "content": shown})
         else:
-            history.append({"role": "user", "content": md_escape(m.content)})
+            said = m.language or said
+            history.append({"role": "user", "content": customer_text(m.content)})
         ids.append(m.id if m.role == "assistant" else None)
     return history, ids
 
@@ -385,27 +400,13 @@ def restore_conversation(
     and the like."""
     conversation_id = services.tokens.verify(saved)
     t = services.conversations.transcript(conversation_id) if conversation_id else None
-    history, ids = _chat_of(t, language) if t is not None else ([], [])
+    history, ids = _chat_of(services, t, language) if t is not None else ([], [])
     if t is None or not history:
         return [], [], None, []
     if any(p in m.content for m in t.messages if m.role == "user" for p in MASK_PLACEHOLDERS):
         note = gettext_for(language or ENGLISH)(MASKED_NOTE)
         history, ids = [{"role": "assistant", "content": md_escape(note)}, *history], [None, *ids]
     return history, history, t.id, ids
-
-
-def reload_conversation(
-    services: Services,
-    conversation_id: str | None,
-    history: list[ChatMessage] | None,
-    message_ids: list[int | None] | None,
-    language: str | None = ENGLISH,
-) -> tuple[list[ChatMessage], list[ChatMessage], list[int | None]]:
-    """The "Check for replies" button: the page's chat with any staff replies it lacks, for
-    the chat and its server-side history."""
-    new = new_staff_replies(services, conversation_id, message_ids, language)
-    chat, ids = _with_staff_replies(history, message_ids, new)
-    return chat, chat, ids
 
 
 def poll_staff_replies(
@@ -439,95 +440,3 @@ def show_staff_replies(
 def remember(services: Services, conversation_id: str | None) -> str | None:
     """The token the browser keeps for this conversation (None forgets it)."""
     return services.tokens.mint(conversation_id) if conversation_id else None
-
-
-def build_chat_tab(services: Services, page: gr.Blocks, i18n: gr.I18n) -> gr.Tab:
-    """The chat tab; `i18n` translates its labels in the browser (the page is mounted with
-    the same instance)."""
-    with gr.Tab(i18n(CHAT), id="chat") as tab:
-        # The page's language, from the browser (see page_language); English until it loads.
-        language = gr.State(ENGLISH)
-        conversation = gr.State(None)
-        # The chat as shown, kept on the server: the browser's copy is never read back.
-        history = gr.State([])
-        # A signed token for the conversation in the browser's storage (see remember).
-        saved = gr.BrowserState(None, storage_key="support-chat-conversation")
-        poll = gr.Timer(STAFF_REPLY_POLL_SECONDS)
-        # What the timer found: set only when a staff reply arrived (see poll_staff_replies).
-        staff_replies = gr.State(None)
-        message_ids = gr.State([])
-        chatbot = gr.Chatbot(
-            elem_id="chatbot",
-            label=i18n(SUPPORT),
-            height=520,
-            feedback_options=FEEDBACK_OPTIONS,
-            # One bubble per message, so each answer (and staff reply) has its own thumbs:
-            # a grouped bubble would report only its first message's index.
-            group_consecutive_messages=False,
-            placeholder=str(i18n(ASK_A_QUESTION)),
-        )
-        with gr.Row():
-            box = gr.Textbox(
-                elem_id="chat-input",
-                placeholder=i18n(TYPE_YOUR_QUESTION),
-                show_label=False,
-                autofocus=True,
-                scale=8,
-            )
-            send = gr.Button(i18n(SEND), elem_id="chat-send", variant="primary", scale=1)
-        with gr.Row():
-            new = gr.Button(i18n(NEW_CONVERSATION), elem_id="new-conversation", size="sm")
-            reload = gr.Button(i18n(CHECK_FOR_REPLIES), elem_id="chat-reload", size="sm")
-        gr.on(
-            triggers=[box.submit, send.click],
-            fn=partial(chat_turn, services),
-            inputs=[box, history, conversation, message_ids, language],
-            outputs=[chatbot, history, conversation, box, message_ids],
-            api_name="chat",
-        )
-        new.click(
-            new_conversation,
-            outputs=[chatbot, history, conversation, box],
-            api_name="new_conversation",
-        ).then(no_message_ids, outputs=[message_ids], api_visibility="private")
-        chatbot.like(
-            bind(record_feedback, services),
-            inputs=[message_ids, conversation],
-            outputs=None,
-            api_visibility="private",
-        )
-        reload.click(
-            bind(reload_conversation, services),
-            inputs=[conversation, history, message_ids, language],
-            outputs=[chatbot, history, message_ids],
-            api_visibility="private",
-        )
-        poll.tick(
-            bind(poll_staff_replies, services),
-            inputs=[conversation, message_ids, language],
-            outputs=[staff_replies],
-            api_visibility="private",
-            show_progress="hidden",
-        )
-        # A State's change event runs only when the tick set a new value.
-        staff_replies.change(
-            show_staff_replies,
-            inputs=[staff_replies, history, message_ids],
-            outputs=[chatbot, history, message_ids],
-            api_visibility="private",
-            show_progress="hidden",
-        )
-        conversation.change(bind(remember, services), conversation, saved, api_visibility="private")
-        # The language first: a restored conversation's staff replies are headed in it.
-        page.load(
-            page_language,
-            outputs=[language, chatbot],
-            api_visibility="private",
-            show_progress="hidden",
-        ).then(
-            bind(restore_conversation, services),
-            inputs=[saved, language],
-            outputs=[chatbot, history, conversation, message_ids],
-            api_visibility="private",
-        )
-    return tab

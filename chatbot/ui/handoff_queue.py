@@ -1,7 +1,11 @@
 """The "Handoff queue" tab: conversations handed to a person and not handled yet, longest
 waiting first, with the customer's contact, the handoff reason and their last message. An
 agent reads the transcript, replies (the customer sees it in the conversation) and marks the
-conversation handled."""
+conversation handled.
+
+The queue and the open transcript follow new handoffs and customer messages by themselves
+(chatbot.ui.live), and the tab's label counts the customers waiting, so staff on another tab
+see it too."""
 
 from __future__ import annotations
 
@@ -11,11 +15,15 @@ import gradio as gr
 
 from chatbot.container import Services
 from chatbot.review import ReviewError
+from chatbot.ui.live import LiveConsole
 from chatbot.ui.render import escape_text
 from chatbot.ui.review import select_row
 from chatbot.ui.review_actions import NO_CONVERSATION, staff_name
 from chatbot.ui.staff import actor, bind
-from chatbot.ui.transcript import NOTHING_CHOSEN, fmt_time, render_transcript
+from chatbot.ui.tables import console_table
+from chatbot.ui.times import fmt_time, page_ready
+from chatbot.ui.transcript import NOTHING_CHOSEN, render_transcript
+from chatbot.wording import plural
 
 QUEUE_HEADERS = [
     "waiting since",
@@ -25,12 +33,16 @@ QUEUE_HEADERS = [
     "last customer message",
     "messages",
 ]
+# Percent of the table's width per column (chatbot.ui.tables).
+QUEUE_WIDTHS = [15, 22, 13, 17, 24, 8]
 QUEUE_LIMIT = 200
 EMPTY_QUEUE = "Nobody is waiting for a person. 🎉"
+TAB_LABEL = "Handoff queue"
 
 Row = list[Any]
-# What a refresh puts on screen: table rows, conversation dropdown, ids in row order, summary.
-QueueView = tuple[list[Row], Any, list[str], str]
+# What a refresh puts on screen: table rows, conversation dropdown, ids in row order, summary,
+# tab label.
+QueueView = tuple[list[Row], Any, list[str], str, Any]
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -39,14 +51,14 @@ def _short(text: str, limit: int = 160) -> str:
 
 
 def queue_table(
-    services: Services, limit: int = QUEUE_LIMIT
+    services: Services, limit: int = QUEUE_LIMIT, zone: str | None = None
 ) -> tuple[list[Row], list[tuple[str, str]], list[str]]:
     """The queue, longest waiting first: (rows in QUEUE_HEADERS order, dropdown choices as
-    (label, id), ids in row order)."""
+    (label, id), ids in row order); times in `zone`."""
     items = services.conversations.handoff_queue(limit)
     rows = [
         [
-            fmt_time(q.waiting_since),
+            fmt_time(q.waiting_since, zone),
             q.title,
             q.handoff_reason or "",
             q.contact or "",
@@ -55,16 +67,53 @@ def queue_table(
         ]
         for q in items
     ]
-    choices = [(f"{fmt_time(q.waiting_since)} · {q.title[:60]}", q.id) for q in items]
+    choices = [(f"{fmt_time(q.waiting_since, zone)} · {q.title[:60]}", q.id) for q in items]
     return rows, choices, [q.id for q in items]
 
 
-def refresh_queue(services: Services, current: str | None = None) -> QueueView:
-    """The queue, keeping the chosen conversation when it is still waiting."""
-    rows, choices, ids = queue_table(services)
-    summary = f"{len(ids)} conversation(s) waiting, longest first." if ids else EMPTY_QUEUE
+def _waiting(count: int) -> str:
+    """How many wait: "3 customers", or "200+ customers" past what the table lists."""
+    return f"{QUEUE_LIMIT}+ customers" if count >= QUEUE_LIMIT else plural(count, "customer")
+
+
+def waiting_summary(count: int) -> str:
+    """The line above the queue."""
+    if not count:
+        return EMPTY_QUEUE
+    return f"{_waiting(count)} waiting for a person, longest waiting first."
+
+
+def tab_label(count: int) -> str:
+    """The tab's label: with the number waiting, so it shows from every tab."""
+    return f"{TAB_LABEL} · {_waiting(count)} waiting" if count else TAB_LABEL
+
+
+def _kept_choice(services: Services, current: str | None) -> tuple[str, str] | None:
+    """A dropdown choice for the chosen conversation once it left the queue (handled, maybe
+    by a colleague): it stays chosen, so its transcript and a half-typed reply stay too."""
+    t = services.conversations.transcript(current) if current else None
+    return (f"not waiting any more · {t.title[:60]}", t.id) if t is not None else None
+
+
+def refresh_queue(
+    services: Services, current: str | None = None, zone: str | None = None
+) -> QueueView:
+    """The queue (times in `zone`), its summary and tab label; the chosen conversation stays
+    chosen, also once it is no longer waiting."""
+    rows, choices, ids = queue_table(services, zone=zone)
     value = current if current in ids else None
-    return rows, gr.update(choices=choices, value=value), ids, summary
+    if current and value is None:
+        kept = _kept_choice(services, current)
+        if kept is not None:
+            choices, value = [*choices, kept], current
+    count = len(ids)
+    return (
+        rows,
+        gr.update(choices=choices, value=value),
+        ids,
+        waiting_summary(count),
+        gr.update(label=tab_label(count)),
+    )
 
 
 def reply(
@@ -72,34 +121,38 @@ def reply(
     conversation_id: str | None,
     text: str | None,
     request: gr.Request | None = None,
+    zone: str | None = None,
 ) -> tuple[str, str, str]:
     """Send a staff reply into the conversation. Returns (status line, refreshed transcript,
     reply box: cleared once sent)."""
     if not conversation_id:
-        return NO_CONVERSATION, render_transcript(services, conversation_id), text or ""
+        return NO_CONVERSATION, render_transcript(services, conversation_id, zone), text or ""
     try:
         services.conversations.reply_as_staff(conversation_id, staff_name(request), text or "")
     except ReviewError as exc:
         return (
             f"❌ {escape_text(str(exc))}",
-            render_transcript(services, conversation_id),
+            render_transcript(services, conversation_id, zone),
             text or "",
         )
     services.audit.record(actor(request), "conversation.staff_reply", conversation_id)
     return (
         "✅ Reply sent: the customer sees it in the conversation.",
-        render_transcript(services, conversation_id),
+        render_transcript(services, conversation_id, zone),
         "",
     )
 
 
 def mark_handled(
-    services: Services, conversation_id: str | None, request: gr.Request | None = None
-) -> tuple[str, list[Row], Any, list[str], str, str]:
+    services: Services,
+    conversation_id: str | None,
+    request: gr.Request | None = None,
+    zone: str | None = None,
+) -> tuple[Any, ...]:
     """Take the conversation out of the queue. Returns (status line, then the refreshed
-    queue: rows, dropdown, ids, summary; then the transcript)."""
+    queue: rows, dropdown, ids, summary, tab label; then the transcript)."""
     if not conversation_id:
-        return (NO_CONVERSATION, *refresh_queue(services), NOTHING_CHOSEN)
+        return (NO_CONVERSATION, *refresh_queue(services, zone=zone), NOTHING_CHOSEN)
     try:
         services.conversations.mark_handled(conversation_id, staff_name(request))
     except ReviewError as exc:
@@ -109,22 +162,33 @@ def mark_handled(
         status = "✅ Marked as handled."
     return (
         status,
-        *refresh_queue(services, conversation_id),
-        render_transcript(services, conversation_id),
+        *refresh_queue(services, conversation_id, zone),
+        render_transcript(services, conversation_id, zone),
     )
 
 
-def build_handoff_tab(services: Services, demo: gr.Blocks | None = None) -> gr.Tab:
-    """The Handoff queue tab; `demo` (the page) fills the queue when it loads."""
+def build_handoff_tab(
+    services: Services,
+    demo: gr.Blocks | None = None,
+    zone: gr.State | None = None,
+    live: LiveConsole | None = None,
+) -> gr.Tab:
+    """The Handoff queue tab; `demo` (the page) fills the queue when it opens, in the
+    browser's time zone when `zone` (chatbot.ui.times.track_browser_zone) is given; with
+    `live` the queue and the open transcript follow changes by themselves."""
     private: dict[str, Any] = {"api_visibility": "private"}
-    with gr.Tab("Handoff queue", id="handoff-queue") as tab:
+    quiet: dict[str, Any] = {**private, "show_progress": "hidden"}
+    ready = page_ready(demo, zone) if demo is not None else None
+    with gr.Tab(TAB_LABEL, id="handoff-queue") as tab:
+        # A tab built on its own shows UTC.
+        zone = zone if zone is not None else gr.State(None)
         ids = gr.State([])
         with gr.Row():
             summary = gr.Markdown(elem_id="handoff-summary")
             reload = gr.Button("Refresh", elem_id="handoff-refresh", size="sm", scale=0)
-        table = gr.Dataframe(
-            headers=QUEUE_HEADERS,
-            interactive=False,
+        table = console_table(
+            QUEUE_HEADERS,
+            QUEUE_WIDTHS,
             elem_id="handoff-queue",
             label="Waiting for a person (longest waiting first)",
             max_height=360,
@@ -137,23 +201,32 @@ def build_handoff_tab(services: Services, demo: gr.Blocks | None = None) -> gr.T
             send = gr.Button("Send reply", elem_id="handoff-reply", variant="primary")
             done = gr.Button("Mark handled", elem_id="handoff-handled")
 
-        queue_outputs = [table, choice, ids, summary]
+        queue_outputs = [table, choice, ids, summary, tab]
         do_refresh = bind(refresh_queue, services)
+        show = bind(render_transcript, services)
         # What fills the queue or picks from it runs one at a time in trigger order: a refresh
         # from the tab opening must not land after (and undo) a row picked later.
         in_order: dict[str, Any] = {"concurrency_id": "handoff-list", "concurrency_limit": 1}
         ordered = {**private, **in_order}
-        reload.click(do_refresh, [choice], queue_outputs, api_name="handoff_queue", **in_order)
-        tab.select(do_refresh, [choice], queue_outputs, **ordered)
-        if demo is not None:
-            demo.load(do_refresh, [choice], queue_outputs, **ordered)
+        reload.click(
+            do_refresh, [choice, zone], queue_outputs, api_name="handoff_queue", **in_order
+        )
+        tab.select(do_refresh, [choice, zone], queue_outputs, **ordered)
+        if ready is not None:
+            ready(do_refresh, [choice, zone], queue_outputs, **ordered)
         table.select(select_row, inputs=[ids], outputs=[choice], **ordered)
-        choice.change(bind(render_transcript, services), [choice], [transcript], **private)
-        send.click(bind(reply, services), [choice, box], [status, transcript, box], **private)
+        choice.change(show, [choice, zone], [transcript], **private)
+        send.click(bind(reply, services), [choice, box, zone], [status, transcript, box], **private)
         done.click(
             bind(mark_handled, services),
-            [choice],
+            [choice, zone],
             [status, *queue_outputs, transcript],
             **ordered,
         )
+        if live is not None:
+            # Never the reply box: what an agent is typing stays as it is.
+            live.queue().change(
+                do_refresh, [choice, zone], queue_outputs, **ordered, show_progress="hidden"
+            )
+            live.transcript(choice).change(show, [choice, zone], [transcript], **quiet)
     return tab

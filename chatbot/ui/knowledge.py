@@ -1,5 +1,6 @@
 """The "Knowledge base" tab: upload files (with progress), list documents with their status,
-preview what a document became, delete it, and add or edit single FAQ entries."""
+preview what a document became, delete it, and add or edit single FAQ entries. Upload times
+are in the staff member's time zone (chatbot.ui.times)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from chatbot.audit import ingest_details
 from chatbot.container import Services
 from chatbot.ui.render import code, escape_text
 from chatbot.ui.staff import actor, admin_refusal, bind
+from chatbot.ui.tables import console_table
+from chatbot.ui.times import fmt_time, page_ready
 from chatbot.upload_registry import request_session
 from chatbot.wording import plural
 from knowledge_base.entries import MANUAL_DOCUMENT, EntryError
@@ -31,6 +34,10 @@ DOCUMENT_HEADERS = [
     "uploaded at",
 ]
 PREVIEW_HEADERS = ["#", "kind", "entry id", "title", "page", "text"]
+# Percent of the table's width per column (chatbot.ui.tables): a failed document's reason
+# wraps in its status column.
+DOCUMENT_WIDTHS = [20, 8, 8, 10, 30, 8, 15]
+PREVIEW_WIDTHS = [6, 8, 15, 18, 6, 46]
 
 Row = list[Any]
 EntryFields = tuple[str, str, str, str, str]  # question, other phrasings, answer, category, url
@@ -54,8 +61,9 @@ def status_text(d: DocumentInfo) -> str:
     return f"failed: {d.error}" if d.status == "failed" else d.status
 
 
-def documents_table(services: Services) -> list[Row]:
-    """One row per document, newest upload first, in DOCUMENT_HEADERS order."""
+def documents_table(services: Services, zone: str | None = None) -> list[Row]:
+    """One row per document, newest upload first, in DOCUMENT_HEADERS order; upload times
+    in `zone`."""
     return [
         [
             d.name,
@@ -64,7 +72,7 @@ def documents_table(services: Services) -> list[Row]:
             d.entries,
             status_text(d),
             human_size(d.size_bytes),
-            d.uploaded_at.strftime("%Y-%m-%d %H:%M"),
+            fmt_time(d.uploaded_at, zone)[:16],  # to the minute
         ]
         for d in services.kb.documents()
     ]
@@ -107,6 +115,7 @@ def upload_files(
     files: Sequence[str | Path] | None,
     progress: gr.Progress = gr.Progress(),
     request: gr.Request | None = None,
+    zone: str | None = None,
 ) -> tuple[str, list[Row]]:
     """Ingest each uploaded file (gr.File filepaths); one bad file never stops the others.
     `progress` (filled in by Gradio) shows passages embedded per file. Each file goes into
@@ -114,10 +123,11 @@ def upload_files(
     document deletes its passages, so only admins may (the knowledge base refuses it for
     anyone else, file by file).
 
-    Returns (markdown report with one line per file, refreshed documents table).
+    Returns (markdown report with one line per file, refreshed documents table, times in
+    `zone`).
     """
     if not files:
-        return "Choose one or more files to upload.", documents_table(services)
+        return "Choose one or more files to upload.", documents_table(services, zone)
     may_replace = admin_refusal(services, request, "replace documents") is None
     lines = []
     for number, f in enumerate(files, start=1):
@@ -140,17 +150,20 @@ def upload_files(
         action = "kb.upload_refused" if result.status == "refused" else "kb.upload"
         services.audit.record(actor(request), action, result.name, ingest_details(result))
         lines.append(report_line(result))
-    return "\n\n".join(lines), documents_table(services)
+    return "\n\n".join(lines), documents_table(services, zone)
 
 
 def delete_document(
-    services: Services, name: str | None, request: gr.Request | None = None
+    services: Services,
+    name: str | None,
+    request: gr.Request | None = None,
+    zone: str | None = None,
 ) -> tuple[str, list[Row]]:
     """Delete one document by name (admins only). Returns (markdown message, refreshed
-    documents table)."""
+    documents table, times in `zone`)."""
     refusal = admin_refusal(services, request, "delete documents")
     if refusal:
-        return refusal, documents_table(services)
+        return refusal, documents_table(services, zone)
     if not name:
         message = "Choose a document to delete."
     elif services.kb.delete(name):
@@ -158,7 +171,7 @@ def delete_document(
         message = f"🗑️ Deleted {escape_text(name)}."
     else:
         message = f"❌ {escape_text(name)}: no such document."
-    return message, documents_table(services)
+    return message, documents_table(services, zone)
 
 
 def preview_document(services: Services, name: str | None) -> tuple[str, list[Row]]:
@@ -184,9 +197,12 @@ def select_document(evt: gr.SelectData) -> str | None:
     return str(row[0]) if row else None
 
 
-def refresh(services: Services) -> tuple[list[Row], Any]:
-    """Documents table and the document dropdown's choices."""
-    return documents_table(services), gr.update(choices=document_names(services), value=None)
+def refresh(services: Services, zone: str | None = None) -> tuple[list[Row], Any]:
+    """Documents table (times in `zone`) and the document dropdown's choices."""
+    return (
+        documents_table(services, zone),
+        gr.update(choices=document_names(services), value=None),
+    )
 
 
 # ---- single FAQ entries -------------------------------------------------------------------
@@ -220,16 +236,18 @@ def save_entry(
     category: str,
     url: str,
     request: gr.Request | None = None,
+    zone: str | None = None,
 ) -> tuple[str, Any, list[Row]]:
     """Save the editor's entry (new when no id is chosen); it is in answers at once.
 
-    Returns (markdown message, entry dropdown update, refreshed documents table).
+    Returns (markdown message, entry dropdown update, refreshed documents table with times
+    in `zone`).
     """
     questions = [question, *phrasings.splitlines()]
     try:
         entry = services.kb.save_faq_entry(entry_id or None, questions, answer, category, url)
     except EntryError as exc:
-        return f"❌ {escape_text(str(exc))}", gr.update(), documents_table(services)
+        return f"❌ {escape_text(str(exc))}", gr.update(), documents_table(services, zone)
     services.audit.record(
         actor(request), "kb.save_faq_entry", entry.entry_id, "edited" if entry_id else "added"
     )
@@ -238,18 +256,23 @@ def save_entry(
     return (
         message,
         gr.update(choices=services.kb.faq_entry_ids(), value=entry.entry_id),
-        documents_table(services),
+        documents_table(services, zone),
     )
 
 
 def delete_entry(
-    services: Services, entry_id: str | None, request: gr.Request | None = None
+    services: Services,
+    entry_id: str | None,
+    request: gr.Request | None = None,
+    zone: str | None = None,
 ) -> tuple[Any, ...]:
     """Delete the chosen entry (admins only). Returns (message, dropdown update, 5 cleared
-    fields, table); a refused delete leaves the dropdown and the fields as they are."""
+    fields, table with times in `zone`); a refused delete leaves the dropdown and the
+    fields as they are."""
     refusal = admin_refusal(services, request, "delete FAQ entries")
     if refusal:
-        return (refusal, gr.update(), *(gr.update() for _ in NO_ENTRY), documents_table(services))
+        unchanged = (gr.update() for _ in NO_ENTRY)
+        return (refusal, gr.update(), *unchanged, documents_table(services, zone))
     if not entry_id:
         message = "Choose an entry to delete."
     elif services.kb.delete_faq_entry(entry_id):
@@ -258,12 +281,19 @@ def delete_entry(
     else:
         message = f"❌ {code(entry_id)}: no such FAQ entry."
     choices = gr.update(choices=services.kb.faq_entry_ids(), value=None)
-    return (message, choices, *NO_ENTRY, documents_table(services))
+    return (message, choices, *NO_ENTRY, documents_table(services, zone))
 
 
-def build_knowledge_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
+def build_knowledge_tab(
+    services: Services, demo: gr.Blocks, zone: gr.State | None = None
+) -> gr.Tab:
+    """The Knowledge base tab; it fills when the page opens, in the browser's time zone when
+    `zone` (chatbot.ui.times.track_browser_zone) is given."""
     types = ", ".join(file_types())
+    ready = page_ready(demo, zone)
     with gr.Tab("Knowledge base", id="knowledge") as tab:
+        # A tab built on its own shows UTC.
+        zone = zone if zone is not None else gr.State(None)
         gr.Markdown(
             f"Upload files ({types}): FAQ **CSV** with `question` and `answer` columns "
             "(optional `id`, `category`, `url`), or documents. A file with the same name "
@@ -276,10 +306,9 @@ def build_knowledge_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
         )
         upload = gr.Button("Upload", variant="primary", elem_id="kb-upload")
         report = gr.Markdown(elem_id="kb-report")
-        table = gr.Dataframe(
-            headers=DOCUMENT_HEADERS,
-            interactive=False,
-            wrap=True,
+        table = console_table(
+            DOCUMENT_HEADERS,
+            DOCUMENT_WIDTHS,
             elem_id="kb-documents",
             label="Documents (click a row to choose it)",
         )
@@ -296,13 +325,13 @@ def build_knowledge_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
             show = gr.Button("Preview", elem_id="kb-preview", size="sm")
             delete = gr.Button("Delete", variant="stop", elem_id="kb-delete", size="sm")
         caption = gr.Markdown(elem_id="kb-preview-caption")
-        preview = gr.Dataframe(
-            headers=PREVIEW_HEADERS,
-            interactive=False,
-            wrap=True,
-            max_height=400,
+        preview = console_table(
+            PREVIEW_HEADERS,
+            PREVIEW_WIDTHS,
             elem_id="kb-preview-passages",
             label="Passages",
+            max_chars=None,  # the preview is there to read the passages whole
+            max_height=400,
         )
 
         with gr.Accordion("FAQ entries: add or edit one", open=False):
@@ -338,18 +367,18 @@ def build_knowledge_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
         do_entries = partial(entry_choices, services)
         upload.click(
             bind(upload_files, services),
-            inputs=[files],
+            inputs=[files, zone],
             outputs=[report, table],
             api_name="upload_files",
-        ).then(do_refresh, outputs=[table, choice], api_visibility="private").then(
+        ).then(do_refresh, [zone], [table, choice], api_visibility="private").then(
             do_entries, outputs=[entry], api_visibility="private"
         )
         delete.click(
             bind(delete_document, services),
-            inputs=[choice],
+            inputs=[choice, zone],
             outputs=[report, table],
             api_name="delete_document",
-        ).then(do_refresh, outputs=[table, choice], api_visibility="private").then(
+        ).then(do_refresh, [zone], [table, choice], api_visibility="private").then(
             do_entries, outputs=[entry], api_visibility="private"
         )
         show.click(
@@ -377,19 +406,19 @@ def build_knowledge_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
         )
         save.click(
             bind(save_entry, services),
-            inputs=[entry, *fields],
+            inputs=[entry, *fields, zone],
             outputs=[entry_status, entry, table],
             api_name="save_faq_entry",
         )
         remove.click(
             bind(delete_entry, services),
-            inputs=[entry],
+            inputs=[entry, zone],
             outputs=[entry_status, entry, *fields, table],
             api_name="delete_faq_entry",
         )
-        reload.click(do_refresh, outputs=[table, choice], api_name="documents")
-        for event in (tab.select, demo.load):
-            event(do_refresh, outputs=[table, choice], api_visibility="private").then(
+        reload.click(do_refresh, [zone], [table, choice], api_name="documents")
+        for event in (tab.select, ready):
+            event(do_refresh, [zone], [table, choice], api_visibility="private").then(
                 do_entries, outputs=[entry], api_visibility="private"
             )
     return tab

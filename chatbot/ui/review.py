@@ -1,6 +1,8 @@
 """The "Conversations" tab: search conversations with filters, page through the results, read
 one transcript (with customer ratings and staff notes) and review it: labels, notes, and
-turning a customer's question into FAQ changes (chatbot.ui.review_actions)."""
+turning a customer's question into FAQ changes (chatbot.ui.review_actions). Times are in the
+staff member's time zone (chatbot.ui.times); the open transcript follows new messages by
+itself (chatbot.ui.live)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,12 @@ from chatbot.container import Services
 from chatbot.language_names import language_label
 from chatbot.review import LABELS, OUTCOMES, RATINGS, ReviewError, ReviewFilters, ReviewRow
 from chatbot.ui import review_actions as act
+from chatbot.ui.live import LiveConsole
 from chatbot.ui.render import escape_text
 from chatbot.ui.staff import bind
-from chatbot.ui.transcript import GROUNDING, NOTHING_CHOSEN, fmt_time, render_transcript
+from chatbot.ui.tables import console_table
+from chatbot.ui.times import fmt_time, page_ready
+from chatbot.ui.transcript import GROUNDING, NOTHING_CHOSEN, render_transcript
 
 __all__ = [
     "CONVERSATION_HEADERS",
@@ -43,6 +48,12 @@ CONVERSATION_HEADERS = [
     "rating",
     "labels",
 ]
+# Percent of the table's width per column (chatbot.ui.tables): room for the title, and none
+# of the short columns after it pushed out of sight.
+CONVERSATION_WIDTHS = [14, 25, 7, 9, 8, 10, 8, 8, 10]
+# A long first message is cut in the table; the full text is one click (or the transcript)
+# away.
+TITLE_CHARS = 90
 ANY = "any"
 OUTCOME_CHOICES = [ANY, *OUTCOMES]
 RATING_CHOICES = [ANY, *RATINGS]
@@ -107,20 +118,23 @@ def conversations_table(
     limit: int = PAGE_SIZE,
     filters: ReviewFilters | None = None,
     page: int = 1,
+    zone: str | None = None,
 ) -> tuple[list[Row], list[tuple[str, str]], list[str]]:
-    """One page of conversations matching `filters`, newest first.
+    """One page of conversations matching `filters`, newest first, times in `zone`.
 
     Returns (table rows in CONVERSATION_HEADERS order, dropdown choices as (label, id),
     the ids in row order).
     """
     rows, _ = services.conversations.search(filters, page, limit)
-    return _table(rows)
+    return _table(rows, zone)
 
 
-def _table(found: list[ReviewRow]) -> tuple[list[Row], list[tuple[str, str]], list[str]]:
+def _table(
+    found: list[ReviewRow], zone: str | None = None
+) -> tuple[list[Row], list[tuple[str, str]], list[str]]:
     rows = [
         [
-            fmt_time(c.created_at),
+            fmt_time(c.created_at, zone),
             c.title,
             c.channel,
             language_label(c.language) if c.language else "",
@@ -132,7 +146,7 @@ def _table(found: list[ReviewRow]) -> tuple[list[Row], list[tuple[str, str]], li
         ]
         for c in found
     ]
-    choices = [(f"{fmt_time(c.created_at)} · {c.title[:60]}", c.id) for c in found]
+    choices = [(f"{fmt_time(c.created_at, zone)} · {c.title[:60]}", c.id) for c in found]
     return rows, choices, [c.id for c in found]
 
 
@@ -147,9 +161,10 @@ def search_page(
     page: float | None = 1,
     current: str | None = None,
     language: str | None = None,
+    zone: str | None = None,
 ) -> SearchResult:
-    """Run the search for one page (clamped to the pages there are); the conversation
-    dropdown keeps `current` when it is still listed."""
+    """Run the search for one page (clamped to the pages there are), times in `zone`; the
+    conversation dropdown keeps `current` when it is still listed."""
     try:
         filters = parse_filters(date_from, date_to, outcome, rating, text, label, language)
         wanted = max(1, int(page or 1))
@@ -160,7 +175,7 @@ def search_page(
             found, total = services.conversations.search(filters, wanted, PAGE_SIZE)
     except ReviewError as exc:
         return [], gr.update(choices=[], value=None), [], f"❌ {escape_text(str(exc))}", 1
-    rows, choices, ids = _table(found)
+    rows, choices, ids = _table(found, zone)
     if total:
         first = (wanted - 1) * PAGE_SIZE + 1
         info = (
@@ -184,9 +199,10 @@ def previous_page(
     page: float | None = 1,
     current: str | None = None,
     language: str | None = None,
+    zone: str | None = None,
 ) -> SearchResult:
     filters = (date_from, date_to, outcome, rating, text, label)
-    return search_page(services, *filters, int(page or 1) - 1, current, language)
+    return search_page(services, *filters, int(page or 1) - 1, current, language, zone)
 
 
 def next_page(
@@ -200,9 +216,10 @@ def next_page(
     page: float | None = 1,
     current: str | None = None,
     language: str | None = None,
+    zone: str | None = None,
 ) -> SearchResult:
     filters = (date_from, date_to, outcome, rating, text, label)
-    return search_page(services, *filters, int(page or 1) + 1, current, language)
+    return search_page(services, *filters, int(page or 1) + 1, current, language, zone)
 
 
 def first_page(
@@ -216,10 +233,11 @@ def first_page(
     page: float | None = 1,
     current: str | None = None,
     language: str | None = None,
+    zone: str | None = None,
 ) -> SearchResult:
     """A new search starts on page 1."""
     filters = (date_from, date_to, outcome, rating, text, label)
-    return search_page(services, *filters, 1, current, language)
+    return search_page(services, *filters, 1, current, language, zone)
 
 
 def language_choices(services: Services, current: str | None = None) -> Any:
@@ -238,8 +256,19 @@ def select_row(ids: list[str], evt: gr.SelectData) -> str | None:
 
 
 # ---- the tab -------------------------------------------------------------------------------
-def build_review_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
+def build_review_tab(
+    services: Services,
+    demo: gr.Blocks,
+    zone: gr.State | None = None,
+    live: LiveConsole | None = None,
+) -> gr.Tab:
+    """The Conversations tab; it fills when the page opens, in the browser's time zone when
+    `zone` (chatbot.ui.times.track_browser_zone) is given; with `live` the open transcript
+    follows new messages by itself."""
+    ready = page_ready(demo, zone)
     with gr.Tab("Conversations", id="conversations") as tab:
+        # A tab built on its own shows UTC.
+        zone = zone if zone is not None else gr.State(None)
         ids = gr.State([])
         with gr.Row():
             date_from = gr.Textbox(label="From (YYYY-MM-DD)", elem_id="review-from", scale=1)
@@ -269,11 +298,12 @@ def build_review_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
                 scale=5,
             )
             search = gr.Button("Search", elem_id="review-search", variant="primary", scale=1)
-        table = gr.Dataframe(
-            headers=CONVERSATION_HEADERS,
-            interactive=False,
+        table = console_table(
+            CONVERSATION_HEADERS,
+            CONVERSATION_WIDTHS,
             elem_id="review-conversations",
             label="Conversations (newest first)",
+            max_chars=TITLE_CHARS,
             max_height=420,
         )
         with gr.Row():
@@ -285,9 +315,9 @@ def build_review_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
             info = gr.Markdown(elem_id="review-page-info")
         choice = gr.Dropdown(choices=[], label="Conversation", elem_id="review-choice")
         transcript = gr.Markdown(NOTHING_CHOSEN, elem_id="review-transcript")
-        panel = act.build_review_panel(services, choice, transcript)
+        panel = act.build_review_panel(services, choice, transcript, zone)
 
-        inputs = [date_from, date_to, outcome, rating, text, label, page, choice, language]
+        inputs = [date_from, date_to, outcome, rating, text, label, page, choice, language, zone]
         outputs = [table, choice, ids, info, page]
         # Every event that fills the list (or picks from it) runs in one queue, one at a time,
         # in the order it was triggered: the refresh on page load / tab select (the filters as
@@ -309,15 +339,16 @@ def build_review_tab(services: Services, demo: gr.Blocks) -> gr.Tab:
         prev.click(bind(previous_page, services), inputs, outputs, **ordered)
         nxt.click(bind(next_page, services), inputs, outputs, **ordered)
         tab.select(bind(search_page, services), inputs, outputs, **ordered)
-        demo.load(bind(search_page, services), inputs, outputs, **ordered)
-        for shown in (tab.select, demo.load):
+        ready(bind(search_page, services), inputs, outputs, **ordered)
+        for shown in (tab.select, ready):
             shown(bind(language_choices, services), [language], [language], **private)
         table.select(select_row, inputs=[ids], outputs=[choice], **ordered)
-        choice.change(
-            bind(render_transcript, services),
-            inputs=[choice],
-            outputs=[transcript],
-            api_name="transcript",
-        )
+        show = bind(render_transcript, services)
+        choice.change(show, inputs=[choice, zone], outputs=[transcript], api_name="transcript")
         choice.change(bind(act.load_review, services), inputs=[choice], outputs=panel, **private)
+        if live is not None:
+            # Only the transcript: the labels, note and answer boxes stay as staff left them.
+            live.transcript(choice).change(
+                show, [choice, zone], [transcript], **private, show_progress="hidden"
+            )
     return tab

@@ -93,17 +93,18 @@ def save_labels(
     conversation_id: str | None,
     labels: list[str] | None,
     request: gr.Request | None = None,
+    zone: str | None = None,
 ) -> tuple[str, str]:
-    """Returns (status line, refreshed transcript)."""
+    """Returns (status line, refreshed transcript, times in `zone`)."""
     if not conversation_id:
-        return NO_CONVERSATION, render_transcript(services, conversation_id)
+        return NO_CONVERSATION, render_transcript(services, conversation_id, zone)
     try:
         saved = services.conversations.set_labels(conversation_id, labels or [])
     except ReviewError as exc:
-        return f"❌ {escape_text(str(exc))}", render_transcript(services, conversation_id)
+        return f"❌ {escape_text(str(exc))}", render_transcript(services, conversation_id, zone)
     services.audit.record(actor(request), "conversation.labels", conversation_id, ",".join(saved))
     shown = ", ".join(saved) if saved else "none"
-    return f"✅ Labels saved: {shown}.", render_transcript(services, conversation_id)
+    return f"✅ Labels saved: {shown}.", render_transcript(services, conversation_id, zone)
 
 
 def add_note(
@@ -111,20 +112,22 @@ def add_note(
     conversation_id: str | None,
     text: str | None,
     request: gr.Request | None = None,
+    zone: str | None = None,
 ) -> tuple[str, str, str]:
-    """Returns (status line, refreshed transcript, note box: cleared once saved)."""
+    """Returns (status line, refreshed transcript with times in `zone`, note box: cleared
+    once saved)."""
     if not conversation_id:
-        return NO_CONVERSATION, render_transcript(services, conversation_id), text or ""
+        return NO_CONVERSATION, render_transcript(services, conversation_id, zone), text or ""
     try:
         services.conversations.add_note(conversation_id, staff_name(request), text or "")
     except ReviewError as exc:
         return (
             f"❌ {escape_text(str(exc))}",
-            render_transcript(services, conversation_id),
+            render_transcript(services, conversation_id, zone),
             text or "",
         )
     services.audit.record(actor(request), "conversation.note", conversation_id)
-    return "✅ Note added.", render_transcript(services, conversation_id), ""
+    return "✅ Note added.", render_transcript(services, conversation_id, zone), ""
 
 
 def add_new_entry(
@@ -201,9 +204,10 @@ def correct_answer(
 
 
 def build_review_panel(
-    services: Services, choice: gr.Dropdown, transcript: gr.Markdown
+    services: Services, choice: gr.Dropdown, transcript: gr.Markdown, zone: gr.State
 ) -> list[Any]:
-    """The panel's controls and events; returns the components `load_review` fills."""
+    """The panel's controls and events; returns the components `load_review` fills. The
+    transcript it refreshes shows times in `zone` (chatbot.ui.times)."""
     private: dict[str, Any] = {"api_visibility": "private"}
     status = gr.Markdown(elem_id="review-status")
     with gr.Accordion("Review: labels and notes", open=True):
@@ -233,8 +237,8 @@ def build_review_panel(
             phrasing = gr.Button("Add as phrasing of the entry", elem_id="review-phrasing")
             correct = gr.Button("Save corrected answer", elem_id="review-correct")
 
-    save.click(bind(save_labels, services), [choice, labels], [status, transcript], **private)
-    add.click(bind(add_note, services), [choice, note], [status, transcript, note], **private)
+    save.click(bind(save_labels, services), [choice, labels, zone], [status, transcript], **private)
+    add.click(bind(add_note, services), [choice, note, zone], [status, transcript, note], **private)
     question.input(bind(pick_question, services), [choice, question], [entry, answer], **private)
     entry.input(bind(pick_entry, services), [entry], [answer], **private)
     new.click(bind(add_new_entry, services), [choice, question, answer], [status, entry], **private)

@@ -2,17 +2,17 @@
 
 Everything in it that came from a customer, a staff member or the knowledge base is escaped
 (chatbot.ui.render): the staff's browser renders no image, HTML or non-http(s) link of theirs.
+Times are in the staff member's time zone (chatbot.ui.times).
 """
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from chatbot.container import Services
 from chatbot.conversations import MessageView, TranscriptView
 from chatbot.language_names import language_label
 from chatbot.review import STAFF
 from chatbot.ui.render import answer_markdown, code, escape_text, link, one_line
+from chatbot.ui.times import fmt_time
 
 NOTHING_CHOSEN = "Choose a conversation to see its transcript."
 # The grounding check's outcome for a bot message (n.a.: not a generated answer, or an error).
@@ -23,10 +23,6 @@ SCORE_NOTE = (
     "*Score: similarity in meaning, which decides answer or decline. The rank also counts "
     "shared words, so a lower score can rank higher.*"
 )
-
-
-def fmt_time(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _rating_text(m: MessageView) -> str | None:
@@ -49,12 +45,12 @@ def _draft_markdown(m: MessageView) -> list[str]:
     return [f"**⛔ Withheld draft**{why}, not shown to the customer:", "", *quoted, ""]
 
 
-def _message_markdown(m: MessageView) -> list[str]:
+def _message_markdown(m: MessageView, zone: str | None) -> list[str]:
     if m.role != "assistant":
         # Customer text is shown as typed: no links, images or tables of theirs in staff view.
         said_in = f" · {escape_text(language_label(m.language))}" if m.language else ""
         return [
-            f"**🧑 {m.role.capitalize()}** · {fmt_time(m.created_at)}{said_in}",
+            f"**🧑 {m.role.capitalize()}** · {fmt_time(m.created_at, zone)}{said_in}",
             "",
             escape_text(m.content),
             "",
@@ -62,12 +58,12 @@ def _message_markdown(m: MessageView) -> list[str]:
     if m.decision == STAFF:
         return [
             f"**🧑‍💼 Staff reply** by {escape_text(m.reason or 'staff')} · "
-            f"{fmt_time(m.created_at)}",
+            f"{fmt_time(m.created_at, zone)}",
             "",
             escape_text(m.content),
             "",
         ]
-    facts = [f"**🤖 Bot** · {fmt_time(m.created_at)}"]
+    facts = [f"**🤖 Bot** · {fmt_time(m.created_at, zone)}"]
     if m.decision:
         facts.append(f"decision **{m.decision}**" + (f" ({m.reason})" if m.reason else ""))
     if m.answer_mode:
@@ -97,8 +93,8 @@ def _message_markdown(m: MessageView) -> list[str]:
     return out
 
 
-def _head(t: TranscriptView) -> str:
-    head = f"`{t.id}` · {t.channel} · started {fmt_time(t.created_at)}"
+def _head(t: TranscriptView, zone: str | None) -> str:
+    head = f"`{t.id}` · {t.channel} · started {fmt_time(t.created_at, zone)}"
     if t.language:
         head += f" · language **{escape_text(language_label(t.language))}**"
     if t.needs_human:
@@ -109,33 +105,35 @@ def _head(t: TranscriptView) -> str:
         head += f" · contact **{escape_text(t.contact)}**"
     if t.handled_at is not None:
         handler = escape_text(t.handled_by or "?")
-        head += f" · ✅ handled by **{handler}** {fmt_time(t.handled_at)}"
+        head += f" · ✅ handled by **{handler}** {fmt_time(t.handled_at, zone)}"
     return head
 
 
-def render_transcript(services: Services, conversation_id: str | None) -> str:
+def render_transcript(
+    services: Services, conversation_id: str | None, zone: str | None = None
+) -> str:
     """The transcript as markdown: each message with role, time and content; bot messages
     also with decision (+reason), answer mode, grounding outcome, latency, the customer's
     rating, the follow-up rewrite it searched with, the draft the answer check withheld (and
     why) and the retrieved sources with their scores; staff replies with who sent them. The
     header shows why the conversation was handed off, the contact details the customer left
-    and who handled it; labels and staff notes follow."""
+    and who handled it; labels and staff notes follow. Times are in `zone` (a name from
+    chatbot.ui.times.zone_name; UTC by default)."""
     if not conversation_id:
         return NOTHING_CHOSEN
     t = services.conversations.transcript(conversation_id)
     if t is None:
         return f"Conversation {code(conversation_id)} was not found."
     # A multi-line first message must not break the heading.
-    lines = [f"### {escape_text(one_line(t.title))}", _head(t)]
+    lines = [f"### {escape_text(one_line(t.title))}", _head(t, zone)]
     if t.labels:
         lines.append("Labels: " + " ".join(f"`{x}`" for x in t.labels))
     lines += ["", "---", ""]
     for m in t.messages:
-        lines += _message_markdown(m)
+        lines += _message_markdown(m, zone)
     if t.notes:
         lines += ["---", "", "#### Staff notes", ""]
         for n in t.notes:
-            lines.append(
-                f"- **{escape_text(n.author)}** · {fmt_time(n.created_at)}: {escape_text(n.text)}"
-            )
+            written = fmt_time(n.created_at, zone)
+            lines.append(f"- **{escape_text(n.author)}** · {written}: {escape_text(n.text)}")
     return "\n".join(lines).rstrip() + "\n"

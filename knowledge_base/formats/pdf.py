@@ -1,5 +1,9 @@
 """PDF: the text of each page (pypdf), split by size; every passage carries its 1-based page
-and is titled "Document title, page N". A PDF without extractable text is a scanned image."""
+and is titled "Document title, page N". A PDF without extractable text is a scanned image.
+
+pypdf gives a page's text one printed line per line, with no blank line between paragraphs,
+so the page is laid out again first (knowledge_base.layout): a paragraph's lines join, and
+each heading and list item is a paragraph of its own, not run into the text after it."""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from knowledge_base.chunking import split_text
-from knowledge_base.formats.common import join_wrapped_lines, slugify, unique_id
+from knowledge_base.formats.common import slugify, unique_id
 from knowledge_base.formats.sniff import describe, is_pdf
+from knowledge_base.layout import paragraphs
 from knowledge_base.limits import (
     DEFAULT_LIMITS,
     Limits,
@@ -84,7 +89,7 @@ def load_pdf(name: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedD
     passages = PassageBudget(name, limits)
     for number, text in enumerate(texts, start=1):
         page_title = f"{title}, page {number}"
-        for chunk in split_text(join_wrapped_lines(text)):
+        for chunk in split_text(paragraphs(text)):
             passages.take()
             entry_id = unique_id(f"{slug}#page-{number}", used)
             doc.passages.append(

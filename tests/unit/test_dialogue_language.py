@@ -31,9 +31,9 @@ from chatbot.ui.chat import (
     feedback_rating,
     format_sources,
     load_conversation,
-    page_language,
     staff_prefix,
 )
+from chatbot.ui.chat_page import on_load
 
 FAQ = b"""id,question,answer,category
 returns,How do I return an item?,Start a return from the Order History page.,Returns
@@ -191,14 +191,14 @@ def test_a_message_not_sent_is_told_in_its_language(
     assert final_text(steps) == ZH(NOT_SENT_TEXT)
 
 
-def test_the_page_language_comes_from_the_browser() -> None:
+def test_the_page_language_comes_from_the_browser(services: Services) -> None:
     request = SimpleNamespace(headers={"accept-language": "zh-CN,zh;q=0.9,en;q=0.8"})
-    language, update = page_language(request)  # type: ignore[arg-type]
+    language, update = on_load(services, request)  # type: ignore[arg-type]
     assert language == "zh"
     assert update["feedback_options"] == feedback_options("zh")
     assert feedback_options("zh")[:2] == ("Like", "Dislike")  # the thumbs, drawn as icons
     assert "答案有误" in feedback_options("zh")
-    assert page_language(None)[0] == "en"
+    assert on_load(services, None)[0] == "en"
 
 
 def test_a_reason_chosen_in_chinese_is_stored_in_english() -> None:
@@ -210,10 +210,10 @@ def test_a_reason_chosen_in_chinese_is_stored_in_english() -> None:
 def test_sources_and_staff_replies_are_headed_in_the_given_language(
     kb_services: Services,
 ) -> None:
-    source = Source("returns", "Returns", "Start a return.", 0.81, None, "faq.csv")
+    source = Source("returns", "Returns", "Start a return.", 0.81, None, "policies.pdf", 3)
     block = format_sources([source], "zh")
-    assert "**参考来源**" in block and "相关度 0.81" in block and "faq.csv 中的 `returns`" in block
-    assert "**Sources**" in format_sources([source]) and "score 0.81" in format_sources([source])
+    assert block.splitlines()[1:] == ["**参考来源**", "", "1. Returns · 第 3 页"]
+    assert format_sources([source]).splitlines()[1:] == ["**Sources**", "", "1. Returns · page 3"]
 
     reply = kb_services.dialogue.respond("转人工")
     run(reply)

@@ -22,6 +22,7 @@ from chatbot.ui.chat import (
     record_feedback,
     restore_conversation,
 )
+from chatbot.ui.render import customer_text
 from chatbot.ui.review import render_transcript
 from chatbot.ui.staff import bind
 
@@ -188,7 +189,7 @@ def test_staff_replies_reach_the_open_page_by_themselves(loaded: Services) -> No
     assert check_for_staff_replies(loaded, cid, history, ids) == skipped
     loaded.conversations.reply_as_staff(cid, "ann", "Anything else?")
     shown, _ = check_for_staff_replies(loaded, cid, history, ids)
-    assert [m["content"] for m in shown][-3] == "How long does delivery take?"
+    assert [m["content"] for m in shown][-3] == customer_text("How long does delivery take?")
     assert "Delivery takes 3 to 5 working days." in shown[-2]["content"]  # with its sources
     assert shown[-1]["content"].endswith("Anything else?")
     assert loaded.conversations.staff_reply_ids("no-such-conversation") == []
@@ -200,10 +201,10 @@ def test_a_reloaded_page_gets_its_conversation_back(loaded: Services) -> None:
         loaded, loaded.tokens.mint(cid)
     )
     assert restored_cid == cid and kept == restored
-    assert [m["content"] for m in restored] == [
-        "How long does delivery take?",
-        "Delivery takes 3 to 5 working days.",
-    ]
+    question, answer = (m["content"] for m in restored)
+    assert question == customer_text("How long does delivery take?")
+    # The answer with the citation it was shown with.
+    assert answer.startswith("Delivery takes 3 to 5 working days.\n\n---\n**Sources**")
     assert restored_ids == [None, ids[-1]]
     # Nothing saved, or a conversation that is gone (purged): a fresh start.
     assert restore_conversation(loaded, None) == ([], [], None, [])
@@ -222,7 +223,9 @@ def test_chat_page_wires_the_like_event(services: Services) -> None:
     assert getattr(bots[0], "likeable", False)
     assert tuple(bots[0].feedback_options or ()) == FEEDBACK_OPTIONS
     assert bots[0].group_consecutive_messages is False  # one like index per message
-    assert "chat-reload" in {getattr(b, "elem_id", None) for b in page.blocks.values()}
+    # The timer brings staff replies: no "Check for replies" button to wonder about.
+    assert "chat-reload" not in {getattr(b, "elem_id", None) for b in page.blocks.values()}
+    assert bots[0].buttons == ["copy"]  # no "share" to Hugging Face, no "copy all"
     assert any(isinstance(b, gr.Timer) for b in page.blocks.values())
     assert any(isinstance(b, gr.BrowserState) for b in page.blocks.values())
     # Gradio fills in the LikeData for the bound handler.

@@ -556,17 +556,22 @@ def test_handoff_tab_handlers(services: Services) -> None:
     cid = add_conversation(
         services, T0, [("I want a human", "handoff"), ("call me on 555-0100", None)]
     )
-    rows, dropdown, ids, summary = hq.refresh_queue(services, cid)
+    rows, dropdown, ids, summary, label = hq.refresh_queue(services, cid)
     assert ids == [cid] and dropdown["value"] == cid
     assert rows[0][1:] == ["I want a human", "requested", "", "call me on 555-0100", 3]
-    assert summary == "1 conversation(s) waiting, longest first."
+    assert summary == "1 customer waiting for a person, longest waiting first."
+    assert label["label"] == "Handoff queue · 1 customer waiting"
 
     status, md, box = hq.reply(services, cid, "We will call you today.", as_user("bob"))
     assert status.startswith("✅ Reply sent") and box == ""
     assert "Staff reply** by bob" in md and "We will call you today." in md
-    status, rows, dropdown, ids, summary, md = hq.mark_handled(services, cid, as_user("bob"))
+    status, rows, dropdown, ids, summary, label, md = hq.mark_handled(services, cid, as_user("bob"))
     assert status == "✅ Marked as handled."
     assert rows == [] and ids == [] and summary == hq.EMPTY_QUEUE
+    assert label["label"] == "Handoff queue"
+    # The handled conversation stays chosen (with its transcript), no longer in the queue.
+    assert dropdown["value"] == cid
+    assert dropdown["choices"] == [("not waiting any more · I want a human", cid)]
     assert "handled by **bob**" in md
     assert hq.mark_handled(services, None)[0] == act.NO_CONVERSATION
     assert hq.reply(services, cid, "  ", None)[0].startswith("❌")
@@ -612,6 +617,9 @@ def test_tabs_build_and_gradio_passes_the_request(services: Services) -> None:
         (hq.reply, ["c", "text"]),
         (hq.mark_handled, ["c"]),
     ]
+    # Handlers that show a transcript also take the browser's time zone, after the request.
+    zoned = {act.save_labels, act.add_note, hq.reply, hq.mark_handled}
     for fn, inputs in handlers:
-        args, *_ = special_args(bind(fn, services), list(inputs), request=request)  # type: ignore[arg-type]
-        assert args == [*inputs, request], fn.__name__
+        zone = ["Asia/Shanghai"] if fn in zoned else []
+        args, *_ = special_args(bind(fn, services), [*inputs, *zone], request=request)  # type: ignore[arg-type]
+        assert args == [*inputs, request, *zone], fn.__name__

@@ -21,11 +21,11 @@ from chatbot.ui.chat import (
     md_escape,
     new_conversation,
     poll_staff_replies,
-    reload_conversation,
     restore_conversation,
     show_staff_replies,
 )
 from chatbot.ui.knowledge import DOCUMENT_HEADERS, delete_document, upload_files
+from chatbot.ui.render import customer_text
 from chatbot.ui.review import (
     CONVERSATION_HEADERS,
     conversations_table,
@@ -84,20 +84,27 @@ def test_chat_turn_streams_answer_with_sources_and_reuses_conversation(loaded: S
     assert len(steps) > 2
     first_history, first_id, first_box = steps[0]
     # The typing indicator: an empty bot message that makes Gradio show its typing dots.
-    assert first_history == [{"role": "user", "content": QUESTION}, TYPING]
+    # The customer's message as plain text (chatbot.ui.render.customer_text).
+    assert first_history == [{"role": "user", "content": customer_text(QUESTION)}, TYPING]
     assert first_id is None and first_box == ""
     partials = [h[-1]["content"] for h, _, _ in steps[1:-1]]
     assert all(len(a) < len(b) for a, b in itertools.pairwise(partials))
+    # Once the message is taken the box is left alone: what the customer types meanwhile
+    # stays there, to be sent when this answer is complete.
+    assert all(b == gr.skip() for _, _, b in steps[1:])
 
-    history, conversation_id, box = steps[-1]
-    assert box == "" and conversation_id
+    history, conversation_id, _ = steps[-1]
+    assert conversation_id
     reply = history[-1]["content"]
     assert ANSWER in reply
     answer_part, sources = reply.split("**Sources**")
     assert ANSWER in answer_part
-    assert "[How do I reset my password?](https://help.example/reset)" in sources
-    assert "`acct-reset` in faq.csv" in sources
-    assert re.search(r"score 0\.\d\d", sources)
+    # A clean citation: the title, linked; no entry id, file name, score or snippet.
+    assert sources.strip().splitlines()[-1] == (
+        "1. [How do I reset my password?](https://help.example/reset)"
+    )
+    assert "acct-reset" not in sources and "faq.csv" not in sources
+    assert not re.search(r"0\.\d\d", sources)
 
     second = run_turn(loaded, "How long does delivery take?", history, conversation_id)
     history2, conversation_id2, _ = second[-1]
@@ -128,7 +135,7 @@ def test_staff_reply_timer_sets_only_its_state_and_only_when_a_reply_arrived(
     assert chat[-1]["content"].endswith("Hi, Ann here.") and new_ids[-1] == reply_id
     assert poll_staff_replies(loaded, conversation_id, new_ids) == skip  # shown: no change
     assert show_staff_replies(None, history, ids) == (skip, skip, skip)
-    # Shown meanwhile ("Check for replies"): not added twice.
+    # Shown meanwhile (a second tick): not added twice.
     assert show_staff_replies(update, chat, new_ids) == (chat, chat, new_ids)
 
 
@@ -139,17 +146,11 @@ def test_a_staff_reply_leaves_the_customers_own_words_on_their_screen(loaded: Se
     steps = list(chat_turn(loaded, PERSONAL, [], None, []))
     _, history, cid, _, ids = steps[-1]
     assert cid is not None
-    assert history[0]["content"] == md_escape(PERSONAL)
+    assert history[0]["content"] == customer_text(PERSONAL)
     assert "jane.doe\\@example.com" in history[1]["content"]  # the confirmation, as shown
     loaded.conversations.reply_as_staff(cid, "ann", "Hi, Ann here.")
-    chat, _, new_ids = show_staff_replies(poll_staff_replies(loaded, cid, ids), history, ids)
+    chat, _, _ = show_staff_replies(poll_staff_replies(loaded, cid, ids), history, ids)
     assert chat[:2] == history and chat[-1]["content"].endswith("Hi, Ann here.")
-    # "Check for replies" too: the page's chat, with what it lacks.
-    loaded.conversations.reply_as_staff(cid, "ann", "Anything else?")
-    checked, kept, checked_ids = reload_conversation(loaded, cid, chat, new_ids)
-    assert checked == kept and checked[:3] == chat
-    assert checked[-1]["content"].endswith("Anything else?") and len(checked_ids) == 4
-    assert reload_conversation(loaded, cid, checked, checked_ids)[0] == checked
     # Storage holds the address masked; the contact, for staff, holds it as typed.
     view = loaded.conversations.transcript(cid)
     assert view is not None and view.contact == "jane.doe@example.com"
@@ -163,14 +164,32 @@ def test_a_reloaded_page_says_why_the_customers_details_read_masked(loaded: Serv
     )
     assert restored_cid == cid and kept == restored
     assert restored[0] == {"role": "assistant", "content": md_escape(MASKED_NOTE)}
-    assert restored[1]["content"] == md_escape("talk to a human, my email is [email]")
+    assert restored[1]["content"] == customer_text("talk to a human, my email is [email]")
     assert restored_ids == [None, *ids]
     zh, _, _, _ = restore_conversation(loaded, loaded.tokens.mint(cid), "zh")
     assert "隐私" in zh[0]["content"]
     # Nothing masked, no note.
     _, _, plain, _, _ = list(chat_turn(loaded, QUESTION, [], None, []))[-1]
     restored, _, _, _ = restore_conversation(loaded, loaded.tokens.mint(plain))
-    assert restored[0]["content"] == QUESTION
+    assert restored[0]["content"] == customer_text(QUESTION)
+
+
+def test_a_reloaded_page_and_a_staff_reply_keep_each_answers_citations(
+    loaded: Services,
+) -> None:
+    chat, _, cid, _, ids = list(chat_turn(loaded, QUESTION, [], None, []))[-1]
+    assert cid is not None and "**Sources**" in chat[-1]["content"]
+    restored, _, _, restored_ids = restore_conversation(loaded, loaded.tokens.mint(cid))
+    assert restored == chat and restored_ids == ids
+    loaded.conversations.reply_as_staff(cid, "ann", "Did that help?")
+    with_reply, _, _ = show_staff_replies(poll_staff_replies(loaded, cid, ids), chat, ids)
+    assert with_reply[:2] == chat
+    # Stored: every retrieved passage for review, and which one the customer was shown.
+    view = loaded.conversations.transcript(cid)
+    assert view is not None
+    answer = view.messages[1]
+    assert [s.entry_id for s in answer.sources if s.cited] == ["acct-reset"]
+    assert len(answer.sources) > 1
 
 
 def test_declined_turn_has_no_sources_block(loaded: Services) -> None:
@@ -281,7 +300,7 @@ def test_an_answer_the_check_withholds_is_never_shown_and_staff_see_the_draft(
     history, conversation_id, _ = steps[-1]
     answer_part, sources = history[-1]["content"].split("**Sources**")
     assert answer_part.strip().removesuffix("---").strip() == ANSWER
-    assert "`acct-reset`" in sources
+    assert "How do I reset my password?" in sources
 
     transcript = loaded.conversations.transcript(conversation_id)
     assert transcript is not None
