@@ -34,14 +34,15 @@ run: install
 
 # Headless Chromium for tests/e2e (Debian's package; Playwright never downloads a browser),
 # with CJK fonts so Chinese pages render (and screenshot) as a customer sees them; WenQuanYi
-# Micro Hei (TrueType outlines) is the font the tests write Chinese PDFs with.
+# Micro Hei (TrueType outlines) is the font the tests write Chinese PDFs with; the colour
+# emoji font draws the chat's emoji (the staff reply's speech bubble) instead of empty boxes.
 .PHONY: e2e-deps
 e2e-deps:
-	@{ test -x /usr/bin/chromium && dpkg -s fonts-noto-cjk fonts-wqy-microhei >/dev/null 2>&1; } || { \
+	@{ test -x /usr/bin/chromium && dpkg -s fonts-noto-cjk fonts-wqy-microhei fonts-noto-color-emoji >/dev/null 2>&1; } || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-cjk \
-			fonts-wqy-microhei; }
+			fonts-wqy-microhei fonts-noto-color-emoji; }
 
 # The customer texts' catalogs (chatbot/locale): the English texts marked with N_() are
 # extracted from the code, merged into each language's .po (translate what is new or fuzzy

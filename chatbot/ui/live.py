@@ -28,7 +28,7 @@ TranscriptSeen = tuple[str, Any] | None
 
 def waiting_news(count: int) -> str:
     """The toast when more customers wait for a person than the page last saw."""
-    return f"🔔 {plural(count, 'customer')} waiting for a person."
+    return f"{plural(count, 'customer')} waiting for a person."
 
 
 def poll_console(

@@ -191,7 +191,7 @@ def test_a_poll_changes_nothing_until_something_happened(
     grown, picked = poll_console(services, new_queue, [new_shown], [other])
     assert grown.waiting == 2 and picked[0] == other
     # More customers waiting than the page saw: staff are told (a toast; printed here).
-    assert "🔔 2 customers waiting for a person." in capsys.readouterr().out
+    assert "2 customers waiting for a person." in capsys.readouterr().out
 
 
 def test_queue_summary_and_tab_label_count_the_customers_waiting(services: Services) -> None:
