@@ -75,6 +75,11 @@ def page_css(branding: BrandingSettings) -> str:
         # The chat's top panel holds only the clear button (share and copy-all are off); its
         # label is translated, so it is found by place.
         "#chatbot .icon-button-wrapper.top-panel { display: none; }\n"
+        # The empty bot message that brings Gradio's typing dots (chatbot.ui.chat.TYPING)
+        # would show as an empty bubble with thumbs under it: only the dots show.
+        "#chatbot .message-row:has(.message.bot .md:empty),\n"
+        "#chatbot .message-row:has(.message.bot .md:empty) + .message-buttons-left "
+        "{ display: none; }\n"
         # The rule above the "Sources" block, without the paragraph gaps around it.
         "#chatbot .message hr { margin: 0.4em 0; }\n"
     )

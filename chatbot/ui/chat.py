@@ -391,18 +391,22 @@ def check_for_staff_replies(
     return _with_staff_replies(history, message_ids, new)
 
 
+NOTHING_TO_RESTORE = (gr.skip(), gr.skip(), gr.skip(), gr.skip())
+
+
 def restore_conversation(
     services: Services, saved: str | None, language: str | None = ENGLISH
-) -> tuple[list[ChatMessage], list[ChatMessage], str | None, list[int | None]]:
+) -> tuple[Any, Any, Any, Any]:
     """On page load: the conversation this browser held, if its token is one this server
-    signed and the conversation is still stored. Anything else starts afresh. When masking
-    hid personal data in the customer's messages, a note first says why they read "[email]"
-    and the like."""
+    signed and the conversation is still stored. Anything else starts afresh: no change to
+    the page (NOTHING_TO_RESTORE), whose chat is empty, so a message the customer sent
+    before this ran is not wiped from the screen. When masking hid personal data in the
+    customer's messages, a note first says why they read "[email]" and the like."""
     conversation_id = services.tokens.verify(saved)
     t = services.conversations.transcript(conversation_id) if conversation_id else None
     history, ids = _chat_of(services, t, language) if t is not None else ([], [])
     if t is None or not history:
-        return [], [], None, []
+        return NOTHING_TO_RESTORE
     if any(p in m.content for m in t.messages if m.role == "user" for p in MASK_PLACEHOLDERS):
         note = gettext_for(language or ENGLISH)(MASKED_NOTE)
         history, ids = [{"role": "assistant", "content": md_escape(note)}, *history], [None, *ids]

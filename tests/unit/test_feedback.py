@@ -13,6 +13,7 @@ from chatbot.review import ReviewFilters
 from chatbot.ui import build_chat_page
 from chatbot.ui.chat import (
     FEEDBACK_OPTIONS,
+    NOTHING_TO_RESTORE,
     STAFF_PREFIX,
     ChatMessage,
     chat_turn,
@@ -206,14 +207,15 @@ def test_a_reloaded_page_gets_its_conversation_back(loaded: Services) -> None:
     # The answer with the citation it was shown with.
     assert answer.startswith("Delivery takes 3 to 5 working days.\n\n---\n**Sources**")
     assert restored_ids == [None, ids[-1]]
-    # Nothing saved, or a conversation that is gone (purged): a fresh start.
-    assert restore_conversation(loaded, None) == ([], [], None, [])
+    # Nothing saved, or a conversation that is gone (purged): a fresh start, the page left
+    # as it is (a message sent meanwhile stays on screen).
+    assert restore_conversation(loaded, None) == NOTHING_TO_RESTORE
     gone = loaded.tokens.mint("no-such-conversation")
-    assert restore_conversation(loaded, gone) == ([], [], None, [])
+    assert restore_conversation(loaded, gone) == NOTHING_TO_RESTORE
     # A plain or forged id is not a way into someone else's conversation.
-    assert restore_conversation(loaded, cid) == ([], [], None, [])
-    assert restore_conversation(loaded, f"{cid}.forged") == ([], [], None, [])
-    assert restore_conversation(loaded, {"id": cid}) == ([], [], None, [])  # type: ignore[arg-type]
+    assert restore_conversation(loaded, cid) == NOTHING_TO_RESTORE
+    assert restore_conversation(loaded, f"{cid}.forged") == NOTHING_TO_RESTORE
+    assert restore_conversation(loaded, {"id": cid}) == NOTHING_TO_RESTORE  # type: ignore[arg-type]
 
 
 def test_chat_page_wires_the_like_event(services: Services) -> None:
