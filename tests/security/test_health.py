@@ -88,8 +88,10 @@ def turn(c: httpx.Client, text: str) -> tuple[str, str, float]:
     event, data = call(c, "", "chat", text, timeout=90)
     took = time.monotonic() - started
     assert event == "complete", data
-    # The outputs: the chat, the text box, and server-side states (sent as null).
-    chat, box = data[0], next(x for x in data[1:] if isinstance(x, str))
+    # The outputs: the chat, the text box, and server-side states (sent as null). A turn that
+    # took its message leaves the box alone at the end (an update with no value): the box
+    # holds what its first update set, "".
+    chat, box = data[0], next((x for x in data[1:] if isinstance(x, str)), "")
     content = chat[-1]["content"]  # a string, or a list of {"type": "text", "text": ...}
     if isinstance(content, list):
         content = "".join(str(part.get("text", "")) for part in content)

@@ -182,14 +182,17 @@ def test_staff_transcripts_render_no_image_and_no_unsafe_link(shop: Server) -> N
     staff = admin(shop)
     session = "rendering-1"
     search = fn_index(staff, "/admin", "conversations")
-    filters = ["", "", "any", "any", "wooden spoon", "any", 1, None, "all"]
+    # ... and the browser's time zone (None: UTC).
+    filters = ["", "", "any", "any", "wooden spoon", "any", 1, None, "all", None]
     found = queue_join(staff, "/admin", search, filters, session_hash=session)
     assert completed_output(found).get("data"), found
     transcript = fn_index(staff, "/admin", "transcript")
     ids = conversations_with(shop, "wooden spoon")
     assert len(ids) >= 3
     for conversation_id in ids:
-        messages = queue_join(staff, "/admin", transcript, [conversation_id], session_hash=session)
+        messages = queue_join(
+            staff, "/admin", transcript, [conversation_id, None], session_hash=session
+        )
         [markdown] = completed_output(messages)["data"]
         assert isinstance(markdown, str) and "wooden spoon" in markdown, json.dumps(messages)
         # Staff see every source's link (the sample's too), but only to http(s) hosts it names.
