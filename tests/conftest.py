@@ -1,9 +1,14 @@
 """Shared fixtures. Nothing here downloads: the hub is switched off before any import.
 
 CHATBOT_TEST_DATABASE picks the database backend of the whole suite: `sqlite` (default, a
-file per test) or `postgresql` (the server at CHATBOT_TEST_POSTGRES_URL, by default the
-local one). With PostgreSQL the session creates its own uniquely named database, migrates it
-once, empties every table after each test and drops the database at the end.
+file per test, copied from one migrated at the start of the run) or `postgresql` (the server
+at CHATBOT_TEST_POSTGRES_URL, by default the local one). With PostgreSQL the session creates
+its own uniquely named database, migrates it once, empties every table after each test and
+drops the database at the end. Blank databases for the migration tests (`new_database_url`)
+are always migrated from scratch.
+
+Staff passwords are hashed with cheap argon2 parameters (see `_cheap_password_hashing`);
+a test marked `production_password_hashing` gets the product's own.
 """
 
 from __future__ import annotations
@@ -15,14 +20,17 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from sqlalchemy.engine import make_url
 
 import chatbot.storage.models  # noqa: F401  (registers the conversation tables on Base)
+from chatbot import auth
 from chatbot.container import Services, build
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import RetrievalSettings, Settings
@@ -44,6 +52,14 @@ if TEST_DATABASE not in {"sqlite", "postgresql"}:
         f"CHATBOT_TEST_DATABASE={TEST_DATABASE!r}: use 'sqlite' (default) or 'postgresql'"
     )
 ON_POSTGRES = TEST_DATABASE == "postgresql"
+PRODUCTION_HASHING = "production_password_hashing"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{PRODUCTION_HASHING}: staff passwords hashed with the product's argon2 parameters",
+    )
 
 
 def _admin_engine() -> sa.Engine:
@@ -151,6 +167,34 @@ def _postgres_cleaner(_postgres_database: str) -> Iterator[Callable[[], None]]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head once per run; `services` starts from a copy of it.
+
+    Migrating takes most of a second, copying the file about a millisecond. Alembic leaves
+    the file in rollback-journal mode with no side files, so the main file is all there is.
+    """
+    path = tmp_path_factory.mktemp("migrated") / "chatbot.db"
+    db.upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _start_from_migrated(settings: Settings, request: pytest.FixtureRequest) -> bool:
+    """Put a database already at head where `settings` points; False when there is none to
+    give (a URL of the test's own, or a file that exists already): `build` migrates then."""
+    if ON_POSTGRES:
+        return settings.db_url == request.getfixturevalue("_postgres_database")
+    if not db.is_sqlite_file(settings.db_url):
+        return False
+    target = Path(str(make_url(settings.db_url).database))
+    if target.exists():
+        return False
+    template: Path = request.getfixturevalue("_sqlite_template")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, target)
+    return True
+
+
 @pytest.fixture
 def _database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """The per-test database URL: None for SQLite (a file in the test's data dir)."""
@@ -174,6 +218,24 @@ def _isolated_env(
     monkeypatch.setenv("CHATBOT_DATA_DIR", str(tmp_path / "data"))
     if _database_url is not None:
         monkeypatch.setenv("CHATBOT_DATABASE_URL", _database_url)
+
+
+def cheap_hasher() -> PasswordHasher:
+    """argon2id at the lowest cost argon2 takes. The product's parameters (64 MiB, 3 passes,
+    4 lanes) cost about half a second per hash or check on a busy test machine, and the
+    suite makes about a hundred."""
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staff accounts made without a hasher of their own (the container's, the CLI's) hash
+    with `cheap_hasher`; tests marked `production_password_hashing` are left the product's
+    defaults. A hasher a test passes in is used as it is."""
+    if request.node.get_closest_marker(PRODUCTION_HASHING) is None:
+        monkeypatch.setattr(auth, "PasswordHasher", cheap_hasher)
 
 
 @pytest.fixture
@@ -214,9 +276,12 @@ def generator() -> ScriptedGenerator:
 
 
 @pytest.fixture
-def services(settings: Settings, generator: ScriptedGenerator) -> Iterator[Services]:
+def services(
+    settings: Settings, generator: ScriptedGenerator, request: pytest.FixtureRequest
+) -> Iterator[Services]:
     """Real database (SQLite, or PostgreSQL under the switch) and FAISS index; hash embedder
-    and scripted generator."""
-    svc = build(settings, embedder=HashEmbedder(), generator=generator)
+    and scripted generator. The database starts migrated (see `_start_from_migrated`)."""
+    migrated = _start_from_migrated(settings, request)
+    svc = build(settings, embedder=HashEmbedder(), generator=generator, migrate=not migrated)
     yield svc
     svc.engine.dispose()

@@ -106,6 +106,7 @@ def test_set_password(accounts: StaffAccounts) -> None:
         accounts.set_password("carol", PASSWORD)
 
 
+@pytest.mark.production_password_hashing
 def test_weaker_hashes_are_upgraded_at_login(services: Services) -> None:
     weak = StaffAccounts(services.sessions, PasswordHasher(time_cost=1, memory_cost=8192))
     weak.add("alice", PASSWORD, "admin")
