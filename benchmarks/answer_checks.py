@@ -2,7 +2,7 @@
 whether an answer states the expected facts, whether it states facts the knowledge base does not
 hold, and which language it is in.
 
-These are written independently of the product's own grounding check (chatbot.grounding), so
+These are written independently of the product's own grounding check (chatbot.answers.grounding), so
 the benchmark does not grade the product with the product's own rules.
 """
 

@@ -63,9 +63,9 @@ def main() -> None:
     from load import QUESTIONS
     from transformers import GenerationConfig
 
-    from chatbot import decision as dec
     from chatbot.container import build, load_sample_if_empty
-    from chatbot.prompts import build_prompt
+    from chatbot.dialogue import decision as dec
+    from chatbot.dialogue.prompts import build_prompt
     from chatbot.settings import TRANSFORMERS_GENERATOR, Settings
 
     with tempfile.TemporaryDirectory(prefix="chatbot-batching-") as tmp:

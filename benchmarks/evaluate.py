@@ -25,8 +25,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chatbot import evaluation
 from chatbot.container import build, configure_runtime
+from chatbot.dialogue import evaluation
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import DEFAULT_EMBEDDER, FAST_EMBEDDER, Settings
 from knowledge_base.multilingual import USE_SPEC

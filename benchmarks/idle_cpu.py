@@ -43,7 +43,7 @@ def patched(self, *a, **k):
     if progress != "-":
         self.progress_update_sleep_when_free = float(progress)
 q.Queue.__init__ = patched
-from chatbot.cli import main
+from chatbot.cli.main import main
 sys.argv[0] = "chatbot"
 main()
 """

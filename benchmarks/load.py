@@ -115,7 +115,7 @@ class Customer:
 def run_customer(
     c: Customer, url: str, turns: int, poll: float, start: threading.Barrier, client: Any
 ) -> None:
-    from chatbot.dialogue import ERROR_TEXT
+    from chatbot.dialogue.manager import ERROR_TEXT
 
     history: list[Any] = []
     try:

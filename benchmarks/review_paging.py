@@ -28,7 +28,7 @@ from sqlalchemy import insert, text
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from chatbot.conversations import ConversationLog  # noqa: E402
+from chatbot.staff.conversations import ConversationLog  # noqa: E402
 from chatbot.storage import db  # noqa: E402
 from chatbot.storage.models import Conversation, Message  # noqa: E402
 from chatbot.storage.review_queries import LABELS, ReviewFilters  # noqa: E402

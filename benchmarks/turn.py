@@ -85,10 +85,10 @@ def main() -> None:
 
     import torch
 
-    from chatbot import decision as dec
     from chatbot.container import build, load_sample_if_empty
-    from chatbot.dialogue import GENERATED, PASSAGE
-    from chatbot.prompts import build_prompt
+    from chatbot.dialogue import decision as dec
+    from chatbot.dialogue.manager import GENERATED, PASSAGE
+    from chatbot.dialogue.prompts import build_prompt
     from chatbot.settings import TRANSFORMERS_GENERATOR, Settings
 
     with tempfile.TemporaryDirectory(prefix="chatbot-turn-") as tmp:
@@ -197,7 +197,7 @@ def main() -> None:
 
 def time_steps(dialogue: Any, repeat: int, product: Any) -> None:
     """Time each step of generated turns by wrapping the functions a turn calls."""
-    import chatbot.dialogue as turn_module
+    import chatbot.dialogue.manager as turn_module
 
     spent: dict[str, list[float]] = {}
 

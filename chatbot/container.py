@@ -11,19 +11,19 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from chatbot.audit import AuditLog
-from chatbot.auth import StaffAccounts
-from chatbot.contacts import ContactPolicy
-from chatbot.conversation_tokens import KEY_FILE, ConversationTokens, load_or_create_key
-from chatbot.conversations import ConversationLog
-from chatbot.dialogue import DialogueManager
+from chatbot.core.wording import plural
+from chatbot.dialogue.contacts import ContactPolicy
+from chatbot.dialogue.conversation_tokens import KEY_FILE, ConversationTokens, load_or_create_key
+from chatbot.dialogue.manager import DialogueManager
 from chatbot.generation.base import Generator
 from chatbot.generation.factory import build_generator
-from chatbot.privacy import mask_pii
+from chatbot.privacy.masking import mask_pii
 from chatbot.settings import Settings
+from chatbot.staff.audit import AuditLog
+from chatbot.staff.auth import StaffAccounts
+from chatbot.staff.conversations import ConversationLog
+from chatbot.staff.upload_registry import UploadRegistry
 from chatbot.storage import db
-from chatbot.upload_registry import UploadRegistry
-from chatbot.wording import plural
 from knowledge_base.embedders import Embedder, SentenceTransformerEmbedder
 from knowledge_base.limits import MB, Limits
 from knowledge_base.loaders import LOADERS

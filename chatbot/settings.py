@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from chatbot.allow_list import ContactList, DomainList
-from chatbot.web_security.origins import NetworkList, OriginList
+from chatbot.core.allow_list import ContactList, DomainList
+from chatbot.web.security.origins import NetworkList, OriginList
 from knowledge_base.multilingual import USE_SPEC
 
 DEFAULT_EMBEDDER = "split-package:all-mpnet-base-v2"

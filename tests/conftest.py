@@ -30,10 +30,10 @@ from argon2 import PasswordHasher
 from sqlalchemy.engine import make_url
 
 import chatbot.storage.models  # noqa: F401  (registers the conversation tables on Base)
-from chatbot import auth
 from chatbot.container import Services, build
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import RetrievalSettings, Settings
+from chatbot.staff import auth
 from chatbot.storage import db
 from knowledge_base.embedders import HashEmbedder
 from knowledge_base.tables import Base

@@ -150,7 +150,7 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(String(16))  # admin | agent
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # A new random value at every password change: a console session is valid only while it
-    # matches the value its sign-in was checked against (see chatbot.staff_sessions).
+    # matches the value its sign-in was checked against (see chatbot.staff.sessions).
     credentials_version: Mapped[str] = mapped_column(String(32), default=new_credentials_version)
 
 

@@ -13,13 +13,13 @@ import gradio as gr
 import pandas as pd
 from gradio.utils import get_upload_folder
 
-from chatbot import analytics, export, export_files
-from chatbot.analytics import AnalyticsReport, Period, QuestionGroup
 from chatbot.container import Services
-from chatbot.language_names import language_label
+from chatbot.core.language_names import language_label
+from chatbot.core.wording import plural
+from chatbot.staff import analytics, export, export_files
+from chatbot.staff.analytics import AnalyticsReport, Period, QuestionGroup
 from chatbot.ui.staff import actor, admin_refusal, bind
 from chatbot.ui.tables import console_table
-from chatbot.wording import plural
 from knowledge_base.entries import MANUAL_DOCUMENT, EntryError
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ def export_conversations(
     request: gr.Request | None = None,
 ) -> tuple[str | None, str]:
     """Write the matching conversations to a private file for download (admins only),
-    deleted after `privacy.export_keep_seconds` (chatbot.export_files). Returns (file path
+    deleted after `privacy.export_keep_seconds` (chatbot.staff.export_files). Returns (file path
     or None, markdown message)."""
     refusal = admin_refusal(services, request, "export conversations")
     if refusal:

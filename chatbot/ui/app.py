@@ -1,5 +1,5 @@
 """The two Gradio pages: the customer chat (public) and the staff console (behind a login,
-see chatbot.web). Each tab is built by its own module; no logic here, only layout."""
+see chatbot.web.app). Each tab is built by its own module; no logic here, only layout."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from chatbot.ui.times import track_browser_zone, zone_caption
 log = logging.getLogger(__name__)
 
 CONSOLE_TITLE = "Staff console"
-CONSOLE_PATH = "/admin"  # where chatbot.web mounts the console
+CONSOLE_PATH = "/admin"  # where chatbot.web.app mounts the console
 __all__ = [
     "CONSOLE_PATH",
     "build_app",
@@ -34,7 +34,7 @@ __all__ = [
 
 def build_console(services: Services) -> gr.Blocks:
     """The staff console: knowledge base, conversations, handoff queue, analytics, audit log.
-    Built, not launched; chatbot.web mounts it behind the staff login. Times are shown in
+    Built, not launched; chatbot.web.app mounts it behind the staff login. Times are shown in
     the browser's time zone; the handoff queue and open transcripts update by themselves."""
     with gr.Blocks(title=CONSOLE_TITLE) as console:
         with gr.Row():

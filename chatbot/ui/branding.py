@@ -12,7 +12,7 @@ import base64
 import html
 from importlib import resources
 
-from chatbot.i18n import N_
+from chatbot.core.i18n import N_
 from chatbot.settings import LOGO_TYPES, BrandingSettings
 from knowledge_base.language import detect
 from knowledge_base.service import KnowledgeBase

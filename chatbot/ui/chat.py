@@ -9,7 +9,7 @@ bubble (None for the customer's own and for unstored ones), so a rating reaches 
 answer. Staff replies appear by themselves: a timer asks storage every few seconds whether the
 conversation holds a staff reply the page does not show ("Check for replies" asks at once),
 and adds it to the chat as the page shows it: the customer keeps seeing what they typed,
-though storage holds it with their personal data masked (chatbot.privacy).
+though storage holds it with their personal data masked (chatbot.privacy.masking).
 The conversation id is also kept in the browser as a token the server signed (so it cannot
 be swapped for another conversation's), so reloading the page brings the conversation back:
 as stored, so with "[email]", "[phone]" ... in place of what was masked, and a note that says
@@ -36,17 +36,17 @@ from typing import Any, Protocol
 import gradio as gr
 
 from chatbot.container import Services
-from chatbot.conversations import MessageView, SourceView, TranscriptView
-from chatbot.dialogue import (
+from chatbot.core.i18n import LANGUAGES, N_, gettext_for
+from chatbot.dialogue.manager import (
     ERROR_TEXT,
     NOT_SENT_TEXT,
     PROMPT_FOR_QUESTION,
     TOO_LONG,
     MessageNotSent,
 )
-from chatbot.i18n import LANGUAGES, N_, gettext_for
-from chatbot.privacy import CARD, EMAIL, ID_NUMBER, PHONE
-from chatbot.review import STAFF
+from chatbot.privacy.masking import CARD, EMAIL, ID_NUMBER, PHONE
+from chatbot.staff.conversations import MessageView, SourceView, TranscriptView
+from chatbot.staff.review import STAFF
 from chatbot.ui.render import answer_markdown, customer_text, escape_text, link, one_line
 from knowledge_base.language import ENGLISH, detect
 

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from chatbot.container import Services
-from chatbot.i18n import browser_language, gettext_for, translations
+from chatbot.core.i18n import browser_language, gettext_for, translations
 from chatbot.ui import branding
 from chatbot.ui.chat import (
     CHAT_TEXTS,

@@ -14,7 +14,8 @@ from typing import Any
 import gradio as gr
 
 from chatbot.container import Services
-from chatbot.review import ReviewError
+from chatbot.core.wording import plural
+from chatbot.staff.review import ReviewError
 from chatbot.ui.live import LiveConsole
 from chatbot.ui.render import escape_text
 from chatbot.ui.review import select_row
@@ -23,7 +24,6 @@ from chatbot.ui.staff import actor, bind
 from chatbot.ui.tables import console_table
 from chatbot.ui.times import fmt_time, page_ready
 from chatbot.ui.transcript import NOTHING_CHOSEN, render_transcript
-from chatbot.wording import plural
 
 QUEUE_HEADERS = [
     "waiting since",

@@ -11,14 +11,14 @@ from typing import Any
 
 import gradio as gr
 
-from chatbot.audit import ingest_details
 from chatbot.container import Services
+from chatbot.core.wording import plural
+from chatbot.staff.audit import ingest_details
+from chatbot.staff.upload_registry import request_session
 from chatbot.ui.render import code, escape_text
 from chatbot.ui.staff import actor, admin_refusal, bind
 from chatbot.ui.tables import console_table
 from chatbot.ui.times import fmt_time, page_ready
-from chatbot.upload_registry import request_session
-from chatbot.wording import plural
 from knowledge_base.entries import MANUAL_DOCUMENT, EntryError
 from knowledge_base.loaders import LOADERS
 from knowledge_base.service import IngestResult

@@ -18,8 +18,8 @@ from typing import Any
 import gradio as gr
 
 from chatbot.container import Services
-from chatbot.review import QueueStamp
-from chatbot.wording import plural
+from chatbot.core.wording import plural
+from chatbot.staff.review import QueueStamp
 
 POLL_SECONDS = 5
 # What a transcript's State holds: the conversation shown and its stamp (None: not found).

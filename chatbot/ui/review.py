@@ -12,8 +12,8 @@ from typing import Any
 import gradio as gr
 
 from chatbot.container import Services
-from chatbot.language_names import language_label
-from chatbot.review import LABELS, OUTCOMES, RATINGS, ReviewError, ReviewFilters, ReviewRow
+from chatbot.core.language_names import language_label
+from chatbot.staff.review import LABELS, OUTCOMES, RATINGS, ReviewError, ReviewFilters, ReviewRow
 from chatbot.ui import review_actions as act
 from chatbot.ui.live import LiveConsole
 from chatbot.ui.render import escape_text

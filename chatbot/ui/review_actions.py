@@ -10,11 +10,11 @@ from typing import Any
 import gradio as gr
 
 from chatbot.container import Services
-from chatbot.review import LABELS, CustomerQuestion, EntryError, ReviewActions, ReviewError
+from chatbot.core.wording import plural
+from chatbot.staff.review import LABELS, CustomerQuestion, EntryError, ReviewActions, ReviewError
 from chatbot.ui.render import code, escape_text
 from chatbot.ui.staff import actor, bind, username
 from chatbot.ui.transcript import render_transcript
-from chatbot.wording import plural
 
 log = logging.getLogger(__name__)
 

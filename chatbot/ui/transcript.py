@@ -8,9 +8,9 @@ Times are in the staff member's time zone (chatbot.ui.times).
 from __future__ import annotations
 
 from chatbot.container import Services
-from chatbot.conversations import MessageView, TranscriptView
-from chatbot.language_names import language_label
-from chatbot.review import STAFF
+from chatbot.core.language_names import language_label
+from chatbot.staff.conversations import MessageView, TranscriptView
+from chatbot.staff.review import STAFF
 from chatbot.ui.render import answer_markdown, code, escape_text, link, one_line
 from chatbot.ui.times import fmt_time
 

@@ -45,19 +45,19 @@ def test_warnings_and_errors_are_logged_without_verbose() -> None:
     # The CLI's logging set-up in a fresh interpreter, as `chatbot` runs it.
     code = (
         "import logging\n"
-        "from chatbot.log_format import configure_logging\n"
+        "from chatbot.core.log_format import configure_logging\n"
         "configure_logging()\n"
         "logging.getLogger('alembic.runtime.migration').info('a migration note')\n"
         "library = logging.getLogger('bm25s')\n"
         "library.setLevel(logging.DEBUG)  # as bm25s does on import\n"
         "library.debug('a library that sets its own level')\n"
         "logging.getLogger('knowledge_base.service').warning('could not save the index')\n"
-        "logging.getLogger('chatbot.web').error('the database is locked')\n"
+        "logging.getLogger('chatbot.web.app').error('the database is locked')\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stderr.splitlines() == [
         "WARNING knowledge_base.service: could not save the index",
-        "ERROR chatbot.web: the database is locked",
+        "ERROR chatbot.web.app: the database is locked",
     ]

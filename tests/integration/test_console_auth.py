@@ -21,7 +21,7 @@ import uvicorn
 from chatbot.container import Services
 from chatbot.generation.base import ChatMessage
 from chatbot.generation.scripted import ScriptedGenerator
-from chatbot.web import create_app
+from chatbot.web.app import create_app
 
 ADMIN = ("boss", "admin password 1")
 AGENT = ("ann", "agent password 1")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from chatbot.cli import app
+from chatbot.cli.main import app
 from chatbot.container import Services
 from chatbot.settings import FAST_EMBEDDER
 from tests.unit.conversation_data import Turn, add_conversation, at, source, table_counts

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from chatbot import evaluation
 from chatbot.container import Services, build
+from chatbot.dialogue import evaluation
 from chatbot.settings import Settings
 from tests.conftest import SHARED_DATA
 

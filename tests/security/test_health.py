@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chatbot.dialogue import NOT_SENT_TEXT
+from chatbot.dialogue.manager import NOT_SENT_TEXT
 from tests.security.conftest import (
     ADMIN,
     Server,

@@ -8,8 +8,10 @@ import gradio as gr
 import pandas as pd
 import pytest
 
-from chatbot import analytics
-from chatbot.analytics import (
+from chatbot.container import Services
+from chatbot.generation.scripted import ScriptedGenerator
+from chatbot.staff import analytics
+from chatbot.staff.analytics import (
     LanguageCount,
     Outcomes,
     Period,
@@ -17,9 +19,7 @@ from chatbot.analytics import (
     Ratings,
     group_questions,
 )
-from chatbot.container import Services
-from chatbot.generation.scripted import ScriptedGenerator
-from chatbot.question_groups import group_threshold
+from chatbot.staff.question_groups import group_threshold
 from chatbot.ui.analytics import (
     CUSTOM,
     LANGUAGE_HEADERS,

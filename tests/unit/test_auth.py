@@ -20,13 +20,13 @@ from starlette.routing import Mount
 from typer.testing import CliRunner
 
 from chatbot import container
-from chatbot.audit import AuditLog
-from chatbot.auth import AccountError, StaffAccounts
-from chatbot.cli import app
+from chatbot.cli.main import app
 from chatbot.container import Services
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import Settings
-from chatbot.staff_sessions import SignIn, StaffSessions
+from chatbot.staff.audit import AuditLog
+from chatbot.staff.auth import AccountError, StaffAccounts
+from chatbot.staff.sessions import SignIn, StaffSessions
 from chatbot.storage import db
 from chatbot.storage.models import StaffUser
 from knowledge_base.embedders import HashEmbedder

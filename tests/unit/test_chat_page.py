@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from chatbot.container import Services
-from chatbot.i18n import gettext_for
+from chatbot.core.i18n import gettext_for
 from chatbot.settings import BrandingSettings, Settings
 from chatbot.ui import branding
 from chatbot.ui.chat_page import build_chat_page, on_load, page_css, suggestion
@@ -141,7 +141,7 @@ def test_a_wrong_branding_setting_stops_the_cli_with_the_variable_and_the_fix(
 ) -> None:
     from typer.testing import CliRunner
 
-    from chatbot.cli import app
+    from chatbot.cli.main import app
 
     monkeypatch.setenv("CHATBOT_BRANDING__LOGO", str(tmp_path / "logo.png"))
     result = CliRunner().invoke(app, ["--data-dir", str(tmp_path), "kb", "list"])

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.answer_gate import AnswerGate
-from chatbot.container import Services
-from chatbot.extractive import SentencePicker, join_sentences
-from chatbot.generation.scripted import ScriptedGenerator
-from chatbot.grounding import (
+from chatbot.answers.answer_gate import AnswerGate
+from chatbot.answers.grounding import (
     EMPTY,
     MODEL_DECLINED,
     NEGATION_MISMATCH,
@@ -21,9 +18,12 @@ from chatbot.grounding import (
     PassageVectors,
     numbers_in,
 )
-from chatbot.prompts import build_prompt
-from chatbot.question_parts import split_question
-from chatbot.text import content_size, is_negated, split_sentences
+from chatbot.container import Services
+from chatbot.core.text import content_size, is_negated, split_sentences
+from chatbot.dialogue.extractive import SentencePicker, join_sentences
+from chatbot.dialogue.prompts import build_prompt
+from chatbot.dialogue.question_parts import split_question
+from chatbot.generation.scripted import ScriptedGenerator
 from knowledge_base.embedders import HashEmbedder
 
 STORES = (

@@ -12,13 +12,13 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from chatbot import container
-from chatbot.cli import app
+from chatbot.cli.main import app
 from chatbot.container import Services
+from chatbot.core.wording import plural
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import Settings
 from chatbot.ui.analytics import CUSTOM, add_to_faq, export_conversations, show_report
 from chatbot.ui.knowledge import preview_document, report_line, save_entry, upload_files
-from chatbot.wording import plural
 from knowledge_base.embedders import HashEmbedder
 from knowledge_base.loaders import LOADERS
 from knowledge_base.service import IngestProgress, IngestResult

@@ -20,7 +20,7 @@ from chatbot.ui.knowledge import (
     upload_files,
 )
 from chatbot.ui.staff import LOCAL_ACTOR, admin_refusal, bind, signed_in_line
-from chatbot.web import create_app
+from chatbot.web.app import create_app
 
 FAQ_CSV = "id,question,answer\nhours,When are you open?,9 to 5 on weekdays.\n"
 

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event
 
 from chatbot.container import Services
-from chatbot.review import QueueStamp
+from chatbot.staff.review import QueueStamp
 from chatbot.storage import repositories as repo
 from chatbot.ui import build_console
 from chatbot.ui import handoff_queue as hq

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.contacts import ContactPolicy, contacts_in, unsupported_contacts
-from chatbot.grounding import UNSUPPORTED_CONTACT, check_grounding
-from chatbot.privacy import mask_pii
+from chatbot.answers.grounding import UNSUPPORTED_CONTACT, check_grounding
+from chatbot.dialogue.contacts import ContactPolicy, contacts_in, unsupported_contacts
+from chatbot.privacy.masking import mask_pii
 from knowledge_base.embedders import HashEmbedder
 
 HELP = "https://northwind.example/help"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.decision import (
+from chatbot.dialogue.decision import (
     ANSWER,
     FALLBACK,
     HANDOFF,

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.container import Services, build
-from chatbot.conversations import TranscriptView
-from chatbot.dialogue import (
+from chatbot.dialogue.handoff import HANDOFF_TEXT
+from chatbot.dialogue.manager import (
     ERROR_TEXT,
     FALLBACK_TEXT,
     PROMPT_FOR_QUESTION,
@@ -22,11 +22,11 @@ from chatbot.dialogue import (
     Source,
     too_long_text,
 )
+from chatbot.dialogue.prompts import EXAMPLES, SYSTEM_PROMPT, build_prompt
 from chatbot.generation.base import ChatMessage
 from chatbot.generation.scripted import ScriptedGenerator
-from chatbot.handoff import HANDOFF_TEXT
-from chatbot.prompts import EXAMPLES, SYSTEM_PROMPT, build_prompt
 from chatbot.settings import Settings
+from chatbot.staff.conversations import TranscriptView
 from chatbot.storage.models import Conversation, Message, MessageSource
 from knowledge_base.embedders import HashEmbedder
 from knowledge_base.records import SearchHit

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from chatbot.container import Services
-from chatbot.dialogue import (
+from chatbot.core.i18n import gettext_for
+from chatbot.dialogue.handoff import HANDOFF_TEXT, contact_saved_text, handoff_text
+from chatbot.dialogue.manager import (
     ERROR_TEXT,
     FALLBACK_TEXT,
     NOT_SENT_TEXT,
@@ -22,8 +24,6 @@ from chatbot.dialogue import (
     too_long_text,
 )
 from chatbot.generation.scripted import ScriptedGenerator
-from chatbot.handoff import HANDOFF_TEXT, contact_saved_text, handoff_text
-from chatbot.i18n import gettext_for
 from chatbot.ui.chat import (
     DISLIKE_REASONS,
     chat_turn,

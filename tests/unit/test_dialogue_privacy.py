@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from chatbot.container import Services
+from chatbot.core.log_format import FORMAT, RedactingFormatter, redact
 from chatbot.generation.scripted import ScriptedGenerator
-from chatbot.log_format import FORMAT, RedactingFormatter, redact
 
 FAQ = b"""id,question,answer
 returns,How do I return an item?,Start a return from the Order History page.

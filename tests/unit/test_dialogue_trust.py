@@ -12,12 +12,12 @@ import re
 import pytest
 
 from chatbot.container import Services
-from chatbot.conversations import MessageView, TranscriptView
-from chatbot.dialogue import FALLBACK_TEXT, Reply
+from chatbot.dialogue.handoff import HANDOFF_TEXT, contact_saved_text
+from chatbot.dialogue.manager import FALLBACK_TEXT, Reply
+from chatbot.dialogue.prompts import SYSTEM_PROMPT, build_prompt
 from chatbot.generation.base import ChatMessage
 from chatbot.generation.scripted import ScriptedGenerator
-from chatbot.handoff import HANDOFF_TEXT, contact_saved_text
-from chatbot.prompts import SYSTEM_PROMPT, build_prompt
+from chatbot.staff.conversations import MessageView, TranscriptView
 
 RETURNS_QUESTION = "How do I return an item?"
 RETURNS_ANSWER = (

@@ -16,9 +16,9 @@ from typing import Any
 import gradio as gr
 import pytest
 
-from chatbot import export, export_files
 from chatbot.container import Services
-from chatbot.export import CSV_COLUMNS, ExportFilter, iter_conversations, write_export
+from chatbot.staff import export, export_files
+from chatbot.staff.export import CSV_COLUMNS, ExportFilter, iter_conversations, write_export
 from chatbot.ui.analytics import export_conversations
 from tests.unit.conversation_data import Turn, add_conversation, at, source
 

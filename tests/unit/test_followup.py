@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.followup import is_followup, rewrite_query, strip_connective
+from chatbot.dialogue.followup import is_followup, rewrite_query, strip_connective
 
 RETURNS = [
     ("user", "What is your return policy?"),

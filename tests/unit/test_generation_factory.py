@@ -75,7 +75,7 @@ def test_kb_list_does_not_import_torch_or_llama_cpp(tmp_path: Path) -> None:
 
     script = (
         "import sys\n"
-        "from chatbot.cli import app\n"
+        "from chatbot.cli.main import app\n"
         "try:\n"
         "    app(['kb', 'list'])\n"
         "except SystemExit as exit:\n"

@@ -13,11 +13,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from chatbot.contacts import ContactPolicy, contacts_in, unsupported_contacts
-from chatbot.container import Services, build
-from chatbot.dialogue import Reply
-from chatbot.generation.scripted import ScriptedGenerator
-from chatbot.grounding import (
+from chatbot.answers.grounding import (
     EMPTY,
     MODEL_DECLINED,
     OFF_PASSAGE,
@@ -30,6 +26,10 @@ from chatbot.grounding import (
     numbers_in,
     split_sentences,
 )
+from chatbot.container import Services, build
+from chatbot.dialogue.contacts import ContactPolicy, contacts_in, unsupported_contacts
+from chatbot.dialogue.manager import Reply
+from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import AnswerSettings, Settings
 from knowledge_base.embedders import HashEmbedder
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot import decision, handoff
-from chatbot.handoff import (
+from chatbot.dialogue import decision, handoff
+from chatbot.dialogue.handoff import (
     ANGRY,
     HANDOFF_TEXT,
     REPEATED_DECLINES,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.handoff import extract_contact, is_angry, wants_human
+from chatbot.dialogue.handoff import extract_contact, is_angry, wants_human
 
 
 @pytest.mark.parametrize(

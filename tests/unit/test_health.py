@@ -22,13 +22,14 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 from typer.testing import CliRunner
 
-from chatbot import container, health
-from chatbot.cli import app
+from chatbot import container
+from chatbot.cli.main import app
 from chatbot.container import Services
-from chatbot.dialogue import NOT_SENT_TEXT, MessageNotSent
+from chatbot.dialogue.manager import NOT_SENT_TEXT, MessageNotSent
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import Settings
 from chatbot.storage import db
+from chatbot.web import health
 from knowledge_base.embedders import HashEmbedder
 from tests.conftest import ON_POSTGRES
 

@@ -1,4 +1,4 @@
-"""The customer texts' catalogs (chatbot.i18n): complete, compiled, shipped, and English for
+"""The customer texts' catalogs (chatbot.core.i18n): complete, compiled, shipped, and English for
 languages without a catalog."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from chatbot import i18n
-from chatbot.dialogue import FALLBACK_TEXT, PROMPT_FOR_QUESTION, too_long_text
-from chatbot.handoff import HANDOFF_TEXT, contact_saved_text, handoff_text
-from chatbot.i18n import browser_language, gettext_for, language_code, translations
+from chatbot.core import i18n
+from chatbot.core.i18n import browser_language, gettext_for, language_code, translations
+from chatbot.dialogue.handoff import HANDOFF_TEXT, contact_saved_text, handoff_text
+from chatbot.dialogue.manager import FALLBACK_TEXT, PROMPT_FOR_QUESTION, too_long_text
 from tests.conftest import REPO_ROOT
 
 ZH_PO = i18n.LOCALE_DIR / "zh" / "LC_MESSAGES" / "chatbot.po"
@@ -105,7 +105,7 @@ def test_a_missing_catalog_falls_back_to_english_and_says_so(
     monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
     i18n._translations.cache_clear()
     try:
-        with caplog.at_level(logging.ERROR, logger="chatbot.i18n"):
+        with caplog.at_level(logging.ERROR, logger="chatbot.core.i18n"):
             assert gettext_for("zh")(PROMPT_FOR_QUESTION) == PROMPT_FOR_QUESTION
         assert "make i18n" in caplog.text and "chatbot.mo" in caplog.text
     finally:

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from chatbot.answers.grounding import MISPLACED_NUMBER, OFF_PASSAGE, SUPPORTED, AnswerCheck
 from chatbot.container import Services, build
+from chatbot.dialogue.prompts import build_prompt
 from chatbot.generation.scripted import ScriptedGenerator
-from chatbot.grounding import MISPLACED_NUMBER, OFF_PASSAGE, SUPPORTED, AnswerCheck
-from chatbot.prompts import build_prompt
 from chatbot.settings import RetrievalSettings, Settings
 from knowledge_base import calibration, language
 from knowledge_base.embedders import HashEmbedder

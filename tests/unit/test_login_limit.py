@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot import login_limit
-from chatbot.login_limit import LoginLimiter
+from chatbot.staff import login_limit
+from chatbot.staff.login_limit import LoginLimiter
 
 
 class Clock:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.grounding import MISPLACED_NUMBER, AnswerCheck
-from chatbot.number_binding import clauses
+from chatbot.answers.grounding import MISPLACED_NUMBER, AnswerCheck
+from chatbot.answers.number_binding import clauses
 from knowledge_base.embedders import HashEmbedder
 
 SHIPPING = (

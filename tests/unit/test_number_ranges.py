@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from chatbot.number_ranges import Range, covered, ranges_in
+from chatbot.answers.number_ranges import Range, covered, ranges_in
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.grounding import CONTRADICTED, NEGATION_MISMATCH, AnswerCheck
-from chatbot.opposites import Opposites
-from chatbot.text import NO, is_negated, reply_word, split_sentences
+from chatbot.answers.grounding import CONTRADICTED, NEGATION_MISMATCH, AnswerCheck
+from chatbot.answers.opposites import Opposites
+from chatbot.core.text import NO, is_negated, reply_word, split_sentences
 from knowledge_base.embedders import HashEmbedder
 
 HOURS = (

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.container import Services
-from chatbot.privacy import (
+from chatbot.privacy.masking import (
     apply_retention,
     count_older_than,
     luhn_valid,
@@ -162,9 +162,9 @@ def test_purge_deletes_old_conversations_with_everything_attached(services: Serv
 
 
 def test_purge_works_in_batches(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
-    import chatbot.privacy
+    import chatbot.privacy.masking
 
-    monkeypatch.setattr(chatbot.privacy, "_PURGE_BATCH", 2)
+    monkeypatch.setattr(chatbot.privacy.masking, "_PURGE_BATCH", 2)
     for _ in range(5):
         add_conversation(services.sessions, days_ago(50), [Turn("hi")])
     add_conversation(services.sessions, days_ago(1), [Turn("hi")])
@@ -351,7 +351,7 @@ def test_purge_command_scrubs_and_says_so_when_it_cannot(
 ) -> None:
     from typer.testing import CliRunner
 
-    from chatbot.cli import app
+    from chatbot.cli.main import app
 
     monkeypatch.setenv("CHATBOT_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CHATBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'chatbot.db'}")

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from chatbot.privacy import ID_NUMBER, luhn_valid, mask_pii, phone_spans
+from chatbot.privacy.masking import ID_NUMBER, luhn_valid, mask_pii, phone_spans
 
 # GB 11643: the check character from the weights and the mapping the standard gives, computed
 # here independently of the library the masking uses.
@@ -125,7 +125,7 @@ def test_a_wrong_check_character_is_a_wrong_check_character_for_every_position()
 
 
 def test_mobile_numbers_are_phone_contacts() -> None:
-    # The contact check of generated answers (chatbot.contacts) finds them too.
+    # The contact check of generated answers (chatbot.dialogue.contacts) finds them too.
     text = "请拨打13812345678或400-123-4567"
     assert [text[s:e] for s, e in phone_spans(text)] == ["13812345678", "400-123-4567"]
 

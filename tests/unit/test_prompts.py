@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from chatbot.generation.base import ChatMessage
-from chatbot.prompts import (
+from chatbot.dialogue.prompts import (
     EXAMPLES,
     SYSTEM_PROMPT,
     PromptTooLongError,
@@ -15,6 +14,7 @@ from chatbot.prompts import (
     fit_prompt,
     neutralise_delimiters,
 )
+from chatbot.generation.base import ChatMessage
 from knowledge_base.records import SearchHit
 
 

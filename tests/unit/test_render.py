@@ -186,7 +186,7 @@ def test_code_spans_hold_only_what_cannot_end_them() -> None:
 
 
 def test_sources_escape_titles_ids_documents_and_snippets() -> None:
-    from chatbot.dialogue import Source
+    from chatbot.dialogue.manager import Source
 
     sources = [
         Source("a`b", f"![t]({TRACKER})", f"<img src={TRACKER}>", 0.9, BREAKOUT, "x|y.csv"),

@@ -11,7 +11,7 @@ import pytest
 from gradio.helpers import special_args
 
 from chatbot.container import Services
-from chatbot.review import (
+from chatbot.staff.review import (
     LABELS,
     EntryError,
     ReviewActions,

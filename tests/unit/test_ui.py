@@ -10,7 +10,7 @@ import gradio as gr
 import pytest
 
 from chatbot.container import Services
-from chatbot.dialogue import PROMPT_FOR_QUESTION
+from chatbot.dialogue.manager import PROMPT_FOR_QUESTION
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.ui import build_chat_page
 from chatbot.ui.chat import (

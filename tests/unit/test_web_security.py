@@ -1,5 +1,5 @@
 """Cross-site refusal, security headers, cookie attributes, CORS and trusted proxies
-(chatbot.web_security), on a small app and on the real `create_app`."""
+(chatbot.web.security), on a small app and on the real `create_app`."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from starlette.testclient import TestClient
 
 from chatbot.container import Services
 from chatbot.settings import ServerSettings, Settings
-from chatbot.web import create_app
-from chatbot.web_security.install import install_web_security
-from chatbot.web_security.origins import normalize_origin
-from chatbot.web_security.policy import content_security_policy, harden_cookie
+from chatbot.web.app import create_app
+from chatbot.web.security.install import install_web_security
+from chatbot.web.security.origins import normalize_origin
+from chatbot.web.security.policy import content_security_policy, harden_cookie
 
 EVIL = "https://evil.example"
 SHOP = "https://shop.example"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.audit import ingest_details
-from chatbot.wording import plural
+from chatbot.core.wording import plural
+from chatbot.staff.audit import ingest_details
 from knowledge_base.service import IngestResult
 
 

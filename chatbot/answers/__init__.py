@@ -1,0 +1,1 @@
+"""Checking a generated answer against its sources before any customer reads it."""

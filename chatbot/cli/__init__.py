@@ -1,0 +1,1 @@
+"""The `chatbot` command line: a thin front end over the services."""

@@ -1,0 +1,174 @@
+"""`chatbot users ...`: staff accounts for the console at /admin (add, passwd, remove, list).
+
+A new password or a removed user ends that user's open console sessions within about a
+second, also in a server that is running (see chatbot.staff.sessions)."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from chatbot.staff.audit import AuditLog
+    from chatbot.staff.auth import StaffAccounts
+
+users_app = typer.Typer(
+    help="Staff accounts for the console at /admin: add, change passwords, remove, list.",
+    no_args_is_help=True,
+)
+
+
+class Role(StrEnum):
+    admin = "admin"
+    agent = "agent"
+
+
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the password from the first line of stdin instead of prompting (scripts).",
+    ),
+]
+
+
+def _open(ctx: typer.Context) -> tuple[StaffAccounts, AuditLog]:
+    """Only the database: no models are loaded for account management."""
+    from chatbot.staff.audit import AuditLog
+    from chatbot.staff.auth import StaffAccounts
+    from chatbot.storage import db
+
+    settings = ctx.obj
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db.upgrade(settings.db_url)
+    engine = db.make_engine(settings.db_url, settings.database_busy_timeout_seconds)
+    sessions = db.make_sessions(engine)
+    return StaffAccounts(sessions), AuditLog(sessions)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"ERROR {message}", err=True)
+    return typer.Exit(1)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        password = line.removesuffix("\n").removesuffix("\r")
+        if not password:
+            raise _fail("no password on stdin: pipe it in, e.g. `echo PASSWORD | chatbot ...`")
+        return password
+    return str(
+        typer.prompt(
+            "Password",
+            hide_input=True,
+            confirmation_prompt=True,
+            value_proc=_acceptable_password,
+        )
+    )
+
+
+def _acceptable_password(value: str) -> str:
+    """Ask again at the prompt, with the reason, instead of failing after both entries."""
+    from chatbot.staff.auth import AccountError, check_password
+
+    try:
+        return check_password(value)
+    except AccountError as exc:
+        typer.echo(f"ERROR {exc}", err=True)
+        raise typer.BadParameter(str(exc)) from None  # the prompt asks again
+
+
+@users_app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Login name: letters, digits, '.', '_', '-'.")],
+    role: Annotated[
+        Role,
+        typer.Option(help="admin: everything; agent: review and reply, no deleting."),
+    ] = Role.agent,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Create a staff user; asks for the password twice (at least 10 characters)."""
+    from chatbot.staff.auth import AccountError, check_name
+
+    accounts, audit = _open(ctx)
+    try:
+        check_name(name)
+        if accounts.role_of(name) is not None:
+            raise AccountError(
+                f"staff user {name!r} already exists: change the password with "
+                f"`chatbot users passwd {name}`"
+            )
+        accounts.add(name, _read_password(password_stdin), role.value)
+    except AccountError as exc:
+        raise _fail(str(exc)) from None
+    audit.record("cli", "staff.add", name, f"role {role.value}")
+    typer.echo(f"created {role.value} {name}")
+
+
+@users_app.command("passwd")
+def passwd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The staff user, as `users list` shows it.")],
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Set a staff user's password; asks for the new one twice (at least 10 characters)."""
+    from chatbot.staff.auth import AccountError
+
+    accounts, audit = _open(ctx)
+    if accounts.role_of(name) is None:
+        raise _fail(f"no staff user {name!r}: see `chatbot users list`")
+    try:
+        accounts.set_password(name, _read_password(password_stdin))
+    except AccountError as exc:
+        raise _fail(str(exc)) from None
+    audit.record("cli", "staff.passwd", name, "open console sessions ended")
+    typer.echo(f"password changed for {name}; their open console sessions have ended")
+
+
+@users_app.command("remove")
+def remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The staff user, as `users list` shows it.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove a staff user and end their open console sessions (not the last admin)."""
+    from chatbot.staff.auth import AccountError
+
+    accounts, audit = _open(ctx)
+    role = accounts.role_of(name)
+    if role is None:
+        raise _fail(f"no staff user {name!r}: see `chatbot users list`")
+    if not yes and not typer.confirm(
+        f"Remove {role} {name}? Their open console sessions end at once.", default=False
+    ):
+        raise _fail(f"{name} was not removed (confirm, or pass --yes)")
+    try:
+        removed = accounts.remove(name)
+    except AccountError as exc:
+        raise _fail(str(exc)) from None
+    audit.record("cli", "staff.remove", name, f"role {removed.role}, open console sessions ended")
+    typer.echo(f"removed {removed.role} {name}; their open console sessions have ended")
+
+
+@users_app.command("list")
+def list_users(ctx: typer.Context) -> None:
+    """List staff users: name, role, created."""
+    from chatbot.cli.kb import format_table
+
+    accounts, _ = _open(ctx)
+    users = accounts.list()
+    if not users:
+        typer.echo(
+            "No staff users yet: `chatbot serve` creates 'admin' on its first start, or add "
+            "one with `chatbot users add NAME --role admin`."
+        )
+        return
+    rows: list[tuple[str, ...]] = [
+        (u.name, u.role, u.created_at.strftime("%Y-%m-%d %H:%M")) for u in users
+    ]
+    typer.echo(format_table(("name", "role", "created"), rows))

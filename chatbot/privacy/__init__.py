@@ -1,0 +1,1 @@
+"""Personal data: masking in stored text, and retention."""

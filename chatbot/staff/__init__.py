@@ -1,0 +1,1 @@
+"""What staff do and see: accounts, review, analytics, export and the audit log."""

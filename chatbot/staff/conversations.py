@@ -1,0 +1,193 @@
+"""Stored conversations for the UI and CLI (no sessions leak out): listing, filtered search,
+transcripts, the handoff queue, and the staff actions on a conversation (notes, labels,
+"handled", staff replies) and customers' ratings of answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from chatbot.storage import repositories as repo
+from chatbot.storage import review_queries as rq
+from chatbot.storage.repositories import ConversationSummary
+from chatbot.storage.review_queries import NoteView, QueueItem, ReviewFilters, ReviewRow
+
+
+@dataclass(frozen=True)
+class SourceView:
+    rank: int
+    entry_id: str
+    title: str
+    snippet: str
+    score: float
+    url: str | None
+    page: int | None = None
+    cited: bool = False  # shown to the customer under the answer
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: int
+    role: str
+    content: str
+    created_at: datetime
+    decision: str | None
+    reason: str | None
+    status: str
+    latency_ms: float | None
+    first_token_ms: float | None
+    sources: list[SourceView]
+    answer_mode: str | None = None
+    grounded: bool | None = None
+    rewritten_query: str | None = None
+    rating: int | None = None  # the customer's +1 / -1
+    rating_reason: str | None = None
+    draft: str | None = None  # a generated draft the check withheld from the customer
+    draft_rejection: str | None = None  # why (a chatbot.answers.grounding reason code)
+    language: str | None = None  # a customer message's language (ISO 639-1)
+
+
+@dataclass(frozen=True)
+class TranscriptView:
+    id: str
+    title: str
+    channel: str
+    created_at: datetime
+    needs_human: bool
+    messages: list[MessageView]
+    handoff_reason: str | None = None
+    contact: str | None = None
+    labels: tuple[str, ...] = ()
+    notes: list[NoteView] = field(default_factory=list)
+    handled_at: datetime | None = None
+    handled_by: str | None = None
+    language: str | None = None  # the latest customer message's language
+
+
+class ConversationLog:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def recent(self, limit: int = 50, offset: int = 0) -> list[ConversationSummary]:
+        with self._sessions() as s:
+            return repo.list_conversations(s, limit, offset)
+
+    def transcript(self, conversation_id: str) -> TranscriptView | None:
+        with self._sessions() as s:
+            conv = repo.load_transcript(s, conversation_id)
+            if conv is None:
+                return None
+            return TranscriptView(
+                conv.id,
+                conv.title,
+                conv.channel,
+                conv.created_at,
+                conv.needs_human,
+                [
+                    MessageView(
+                        m.id,
+                        m.role,
+                        m.content,
+                        m.created_at,
+                        m.decision,
+                        m.reason,
+                        m.status,
+                        m.latency_ms,
+                        m.first_token_ms,
+                        [
+                            SourceView(
+                                x.rank,
+                                x.entry_id,
+                                x.title,
+                                x.snippet,
+                                x.score,
+                                x.url,
+                                x.page,
+                                x.cited,
+                            )
+                            for x in m.sources
+                        ],
+                        m.answer_mode,
+                        m.grounded,
+                        m.rewritten_query,
+                        m.rating,
+                        m.rating_reason,
+                        m.draft,
+                        m.draft_rejection,
+                        m.language,
+                    )
+                    for m in conv.messages
+                ],
+                conv.handoff_reason,
+                conv.contact,
+                rq.split_labels(conv.labels),
+                rq.notes(s, conv.id),
+                conv.handled_at,
+                conv.handled_by,
+                conv.language,
+            )
+
+    # ---- review ---------------------------------------------------------------------------
+    def search(
+        self, filters: ReviewFilters | None = None, page: int = 1, page_size: int = 20
+    ) -> tuple[list[ReviewRow], int]:
+        """One page (1-based) of conversations matching `filters`, newest first, and the
+        number of matches. ReviewError for an unknown outcome, rating or label."""
+        with self._sessions() as s:
+            return rq.search_conversations(s, filters or ReviewFilters(), page, page_size)
+
+    def languages(self) -> list[str]:
+        """The language codes conversations are in, most conversations first."""
+        with self._sessions() as s:
+            return rq.conversation_languages(s)
+
+    def handoff_queue(self, limit: int = 100) -> list[QueueItem]:
+        """Handed-off conversations nobody has handled yet, longest waiting first."""
+        with self._sessions() as s:
+            return rq.handoff_queue(s, limit)
+
+    def add_note(self, conversation_id: str, author: str, text: str) -> NoteView:
+        with self._sessions.begin() as s:
+            n = rq.add_note(s, conversation_id, author, text)
+            return NoteView(n.id, n.author, n.text, n.created_at)
+
+    def set_labels(
+        self, conversation_id: str, labels: list[str] | tuple[str, ...]
+    ) -> tuple[str, ...]:
+        """Replace the labels (from `review_queries.LABELS` only; ReviewError otherwise)."""
+        with self._sessions.begin() as s:
+            return rq.set_labels(s, conversation_id, labels)
+
+    def mark_handled(self, conversation_id: str, agent: str) -> None:
+        """Take a handed-off conversation out of the queue (a later handoff puts it back)."""
+        with self._sessions.begin() as s:
+            rq.mark_handled(s, conversation_id, agent)
+
+    def reply_as_staff(self, conversation_id: str, agent: str, text: str) -> int:
+        """Store a staff member's reply in the conversation; returns the message id."""
+        with self._sessions.begin() as s:
+            return rq.add_staff_message(s, conversation_id, agent, text).id
+
+    def staff_reply_ids(self, conversation_id: str) -> list[int]:
+        """Ids of the staff replies in the conversation: cheap, polled by open chat pages."""
+        with self._sessions() as s:
+            return rq.staff_message_ids(s, conversation_id)
+
+    def rate_message(
+        self,
+        message_id: int,
+        rating: int | None,
+        reason: str | None = None,
+        conversation_id: str | None = None,
+    ) -> bool:
+        """A customer's +1 / -1 (None takes it back) on a bot answer; False if not found."""
+        with self._sessions.begin() as s:
+            return repo.rate_message(s, message_id, rating, reason, conversation_id)
+
+    def live_stamps(self, conversation_ids: list[str]) -> rq.LiveStamps:
+        """What open staff consoles compare to notice changes (one small query): the handoff
+        queue's stamp and those of the conversations they show."""
+        with self._sessions() as s:
+            return rq.live_stamps(s, conversation_ids)
