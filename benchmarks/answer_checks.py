@@ -12,6 +12,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
@@ -146,13 +147,9 @@ _TRAILING: Final = ".,;:!?)]}>'\""
 
 def _number(whole: str, decimals: str | None, minutes: str | None) -> str:
     """ "$2,000.00" -> "2000", "8:00" -> "8", "6.95" -> "6.95", "0142" -> "142"."""
-    value = whole.replace(",", "").lstrip("0") or "0"
-    decimals = (decimals or "").rstrip("0")
-    if decimals:
-        value += "." + decimals
-    if minutes and minutes != "00":
-        value += ":" + minutes
-    return value
+    value = Decimal(whole.replace(",", "") + "." + (decimals or "0"))
+    text = format(value.normalize(), "f")
+    return text if minutes in (None, "00") else f"{text}:{minutes}"
 
 
 def chinese_number(run: str) -> int | None:

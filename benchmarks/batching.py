@@ -47,40 +47,26 @@ REPETITION_PENALTY = 1.1  # as in chatbot/generation/transformers_backend.py
 
 
 def main() -> None:
+    from harness import add_models_dir, transformers_services
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--workers", type=int, default=4, help="threads for concurrent turns")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (settings)")
-    parser.add_argument(
-        "--models-dir",
-        type=Path,
-        default=Path("/tmp/chatbot-bench-models"),
-        help="cache for the converted generator (reused between runs)",
-    )
+    add_models_dir(parser)
     args = parser.parse_args()
 
     import torch
     from load import QUESTIONS
     from transformers import GenerationConfig
 
-    from chatbot.container import build, load_sample_if_empty
     from chatbot.dialogue import decision as dec
     from chatbot.dialogue.prompts import build_prompt
-    from chatbot.settings import TRANSFORMERS_GENERATOR, Settings
 
     with tempfile.TemporaryDirectory(prefix="chatbot-batching-") as tmp:
-        settings = Settings(data_dir=Path(tmp))
-        # These measurements reach into the transformers model (generate, batching); the
-        # llama.cpp default is measured by benchmarks/answers.py.
-        settings.models.generator_backend = "transformers"
-        settings.models.generator = TRANSFORMERS_GENERATOR
-        settings.models.cache_dir = args.models_dir
-        if args.threads:
-            settings.models.torch_threads = args.threads
-        services = build(settings)
-        load_sample_if_empty(services)
+        services = transformers_services(Path(tmp), args.models_dir, torch_threads=args.threads)
+        settings = services.settings
         gen: Any = services.dialogue.generator
-        gen.warm_up()
         model, tok = gen._model, gen._tokenizer
         max_new = services.dialogue.max_new_tokens
         prompts = [

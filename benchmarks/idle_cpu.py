@@ -19,14 +19,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness import free_port, stop, wait_up
 
 REPO = Path(__file__).resolve().parents[1]
 # Runs `chatbot serve` with the idle poll intervals of Gradio's queue set to argv[1] (new
@@ -95,27 +95,6 @@ def report(rows: list[ThreadCpu], wall: float, main_tid: int) -> None:
     total = sum(r.seconds for r in rows)
     print(f"{'all':>8}  {len(rows)} threads{'':<6} {total:7.2f} {100 * total / wall:6.1f}%")
     print(f"over {wall:.1f} s of wall time")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"the server did not answer at {url} within {timeout:.0f} s")
 
 
 def start_server(data_dir: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
@@ -189,12 +168,7 @@ def main() -> None:
         rows, wall = measure(proc.pid, args.seconds)
         report(rows, wall, proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

@@ -36,17 +36,17 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from harness import free_port, stop, wait_up
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -313,27 +313,6 @@ def memory_mb(pid: int) -> dict[str, float]:
     return values
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(1)
-    raise RuntimeError("server did not come up")
-
-
 def with_server(args: argparse.Namespace, concurrency: str) -> bool:
     data_dir = Path(tempfile.mkdtemp(prefix="chatbot-load-"))
     port = free_port()
@@ -377,12 +356,7 @@ def with_server(args: argparse.Namespace, concurrency: str) -> bool:
             )
         return ok
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)

@@ -66,15 +66,12 @@ def median(values: list[float]) -> float:
 
 
 def main() -> None:
+    from harness import add_models_dir, transformers_services
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="repetitions per question")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="default: settings")
-    parser.add_argument(
-        "--models-dir",
-        type=Path,
-        default=Path("/tmp/chatbot-bench-models"),
-        help="cache for the converted generator (reused between runs)",
-    )
+    add_models_dir(parser)
     parser.add_argument("--approved", choices=["both", "on", "off"], default="both")
     parser.add_argument(
         "--steps",
@@ -85,27 +82,15 @@ def main() -> None:
 
     import torch
 
-    from chatbot.container import build, load_sample_if_empty
     from chatbot.dialogue import decision as dec
     from chatbot.dialogue.manager import GENERATED, PASSAGE
     from chatbot.dialogue.prompts import build_prompt
-    from chatbot.settings import TRANSFORMERS_GENERATOR, Settings
 
     with tempfile.TemporaryDirectory(prefix="chatbot-turn-") as tmp:
-        settings = Settings(data_dir=Path(tmp))
-        # These measurements reach into the transformers model (generate, batching); the
-        # llama.cpp default is measured by benchmarks/answers.py.
-        settings.models.generator_backend = "transformers"
-        settings.models.generator = TRANSFORMERS_GENERATOR
-        settings.models.cache_dir = args.models_dir
-        if args.max_new_tokens:
-            settings.models.max_new_tokens = args.max_new_tokens
-        services = build(settings)
-        load_sample_if_empty(services)
-        services.kb.refresh()
+        services = transformers_services(Path(tmp), args.models_dir, args.max_new_tokens)
+        settings = services.settings
         dialogue = services.dialogue
         gen: Any = dialogue.generator
-        gen.warm_up()
         model, tok = gen._model, gen._tokenizer
         embedder: Any = services.kb.embedder
         max_new = dialogue.max_new_tokens
