@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chatbot.core.allow_list import ContactList, DomainList
-from chatbot.web.security.origins import NetworkList, OriginList
+from chatbot.core.origins import NetworkList, OriginList
 from knowledge_base.multilingual import USE_SPEC
 
 DEFAULT_EMBEDDER = "split-package:all-mpnet-base-v2"
@@ -173,19 +173,22 @@ class ChatSettings(BaseModel):
     )
 
 
+def listed(description: str) -> Any:
+    """A comma-separated list setting, empty unless set."""
+    return Field(default_factory=list, description=description)
+
+
 class AnswerSettings(BaseModel):
     """Which contacts and links answers may give. Every e-mail address, phone number and
     link in a generated answer must appear in its passages; these lists (comma-separated)
     also limit them, and what is off them is removed from stored answers shown as written."""
 
-    allowed_link_domains: DomainList = Field(
-        default_factory=list,
-        description="Hosts that links in answers may point to (their subdomains too), e.g. "
+    allowed_link_domains: DomainList = listed(
+        "Hosts that links in answers may point to (their subdomains too), e.g. "
         "shop.example; empty = any link that appears in the answer's passages.",
     )
-    allowed_contacts: ContactList = Field(
-        default_factory=list,
-        description="E-mail addresses, @domains and phone numbers answers may give, e.g. "
+    allowed_contacts: ContactList = listed(
+        "E-mail addresses, @domains and phone numbers answers may give, e.g. "
         "support@shop.example,+1 800 555 0199; empty = any that appears in the passages.",
     )
 
@@ -282,14 +285,12 @@ class ServerSettings(BaseModel):
         "a reload; unset = a random key kept in DATA_DIR/secret.key. Servers that share one "
         "database must share this key.",
     )
-    allowed_origins: OriginList = Field(
-        default_factory=list,
-        description="Other sites (comma-separated scheme://host[:port]) whose pages may call "
+    allowed_origins: OriginList = listed(
+        "Other sites (comma-separated scheme://host[:port]) whose pages may call "
         "this app with the visitor's cookies and show it in a frame; empty = this site only.",
     )
-    trusted_proxies: NetworkList = Field(
-        default_factory=list,
-        description="Reverse proxies (comma-separated addresses or networks) whose "
+    trusted_proxies: NetworkList = listed(
+        "Reverse proxies (comma-separated addresses or networks) whose "
         "X-Forwarded-For and X-Forwarded-Proto are believed; empty = those headers are ignored "
         "and every client is known by the address it connects from.",
     )

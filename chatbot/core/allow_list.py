@@ -14,7 +14,7 @@ from typing import Annotated, Any, Final
 from pydantic import BeforeValidator
 from pydantic_settings import NoDecode
 
-from chatbot.web.security.origins import split_list
+from chatbot.core.origins import split_list
 
 MIN_PHONE_DIGITS: Final = 7
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"

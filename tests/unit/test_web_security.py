@@ -13,7 +13,7 @@ from chatbot.container import Services
 from chatbot.settings import ServerSettings, Settings
 from chatbot.web.app import create_app
 from chatbot.web.security.install import install_web_security
-from chatbot.web.security.origins import normalize_origin
+from chatbot.core.origins import normalize_origin
 from chatbot.web.security.policy import content_security_policy, harden_cookie
 
 EVIL = "https://evil.example"

@@ -18,7 +18,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chatbot.web.security.origins import normalize_origin
+from chatbot.core.origins import normalize_origin
 from chatbot.web.security.policy import content_security_policy, harden_cookie, security_headers
 
 log = logging.getLogger(__name__)
