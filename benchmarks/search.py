@@ -71,8 +71,8 @@ def main() -> None:
     from chatbot.settings import Settings
     from knowledge_base.embedders import SentenceTransformerEmbedder
     from knowledge_base.index import VectorIndex
-    from knowledge_base.service import IndexSnapshot
-    from knowledge_base.store import PassageMeta
+    from knowledge_base.index_sync import IndexSnapshot
+    from knowledge_base.records import PassageMeta
 
     embedder = SentenceTransformerEmbedder(args.embedder)
     embedder.warm_up()
@@ -112,7 +112,7 @@ def main() -> None:
             # The database is empty (revision 0), so this snapshot counts as current; the
             # per-query revision check in SQL still runs. A new revision per size makes the
             # retriever prepare its per-revision structures (done once, before timing).
-            kb._snapshot = IndexSnapshot(index, meta, size)
+            kb.sync._snapshot = IndexSnapshot(index, meta, size)
             kb.search_vector(vectors[0], args.k, "warm up")
             queries = rng.normal(size=(args.queries, dim)).astype(np.float32)
             queries /= np.linalg.norm(queries, axis=1, keepdims=True)

@@ -5,32 +5,40 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from chatbot.answers.contacts import ContactPolicy
 from chatbot.core.wording import plural
-from chatbot.dialogue.contacts import ContactPolicy
 from chatbot.dialogue.conversation_tokens import KEY_FILE, ConversationTokens, load_or_create_key
 from chatbot.dialogue.manager import DialogueManager
 from chatbot.generation.base import Generator
 from chatbot.generation.factory import build_generator
 from chatbot.privacy.masking import mask_pii
+from chatbot.privacy.retention import apply_retention
 from chatbot.settings import Settings
+from chatbot.staff.actions import AccountActions, StaffActions
 from chatbot.staff.audit import AuditLog
-from chatbot.staff.auth import StaffAccounts
+from chatbot.staff.auth import FIRST_ADMIN, StaffAccounts
+from chatbot.staff.conversation_actions import ConversationActions
 from chatbot.staff.conversations import ConversationLog
+from chatbot.staff.knowledge_actions import KnowledgeActions
 from chatbot.staff.upload_registry import UploadRegistry
 from chatbot.storage import db
+from chatbot.storage.scrub import engine_of
 from knowledge_base.embedders import Embedder, SentenceTransformerEmbedder
 from knowledge_base.limits import MB, Limits
 from knowledge_base.loaders import LOADERS
 from knowledge_base.multilingual import LanguageRoutedEmbedder, multilingual_embedder
+from knowledge_base.records import IngestResult
 from knowledge_base.retriever import HybridRetriever, RetrievalConfig
-from knowledge_base.service import IngestResult, KnowledgeBase
-from knowledge_base.threshold import Thresholds
+from knowledge_base.service import KnowledgeBase
+from knowledge_base.threshold import ThresholdCalibrator
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,7 @@ class Services:
     accounts: StaffAccounts
     audit: AuditLog
     tokens: ConversationTokens
+    staff: StaffActions  # every staff action of the console and the command line
     uploads: UploadRegistry = field(default_factory=UploadRegistry)
 
 
@@ -89,6 +98,32 @@ def build_embedder(settings: Settings) -> Embedder:
     return LanguageRoutedEmbedder(english, multilingual_embedder(m.multilingual_embedder))
 
 
+def open_database(settings: Settings, *, migrate: bool = True) -> sessionmaker[Session]:
+    """The database the settings name, migrated to the latest version (its folder made)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if migrate:
+        db.upgrade(settings.db_url)
+    engine = db.make_engine(settings.db_url, settings.database_busy_timeout_seconds)
+    return db.make_sessions(engine)
+
+
+def account_actions(settings: Settings) -> AccountActions:
+    """Staff user management on the database alone: no models are loaded."""
+    return AccountActions(StaffAccounts(open_database(settings)))
+
+
+def staff_actions(
+    settings: Settings, sessions: sessionmaker[Session], kb: KnowledgeBase, accounts: StaffAccounts
+) -> StaffActions:
+    audit = AuditLog(sessions)
+    return StaffActions(
+        knowledge=KnowledgeActions(kb, audit),
+        conversations=ConversationActions(sessions, audit, settings.privacy),
+        accounts=AccountActions(accounts),
+        audit=audit,
+    )
+
+
 def build(
     settings: Settings,
     *,
@@ -97,11 +132,8 @@ def build(
     migrate: bool = True,
 ) -> Services:
     """Build every service from settings. Tests pass doubles for the embedder and generator."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if migrate:
-        db.upgrade(settings.db_url)
-    engine = db.make_engine(settings.db_url, settings.database_busy_timeout_seconds)
-    sessions = db.make_sessions(engine)
+    sessions = open_database(settings, migrate=migrate)
+    engine = engine_of(sessions)
     if embedder is None or generator is None:
         configure_runtime(settings)
     if embedder is None:
@@ -125,7 +157,7 @@ def build(
         sessions,
         kb,
         generator,
-        thresholds=Thresholds(kb, sessions),
+        thresholds=ThresholdCalibrator(kb, sessions),
         top_k=r.top_k,
         min_score=r.min_score,
         handoff_after_declines=r.handoff_after_declines,
@@ -138,6 +170,8 @@ def build(
             settings.answers.allowed_link_domains, settings.answers.allowed_contacts
         ),
     )
+    accounts = StaffAccounts(sessions)
+    staff = staff_actions(settings, sessions, kb, accounts)
     return Services(
         settings,
         engine,
@@ -145,10 +179,35 @@ def build(
         kb,
         dialogue,
         ConversationLog(sessions),
-        accounts=StaffAccounts(sessions),
-        audit=AuditLog(sessions),
+        accounts=accounts,
+        audit=staff.audit,
         tokens=ConversationTokens(secret_key(settings)),
+        staff=staff,
     )
+
+
+def start_server(settings: Settings, say: Callable[[str], None]) -> Services:
+    """Everything `chatbot serve` does before it listens, telling staff about it (`say`): the
+    services, the sample knowledge base on a first start, the retention purge, the first
+    admin with a password shown once, and the models loaded and run once, so the first
+    customer does not wait for them."""
+    services = build(settings)
+    load_sample_if_empty(services)
+    purged = apply_retention(services.sessions, services.settings.privacy.retention_days)
+    if purged:
+        say(f"Retention: deleted {plural(purged, 'conversation')} older than the retention period.")
+    services.kb.refresh()
+    password = services.staff.accounts.create_first_admin()
+    if password is not None:
+        say(
+            f"Created staff user '{FIRST_ADMIN}' with password {password}; change it with "
+            f"`chatbot users passwd {FIRST_ADMIN}`"
+        )
+    say("Loading models (the first start also unpacks and verifies them)...")
+    started = time.perf_counter()
+    services.dialogue.warm_up()
+    say(f"Models ready in {time.perf_counter() - started:.1f} s.")
+    return services
 
 
 def secret_key(settings: Settings) -> bytes:

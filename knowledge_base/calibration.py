@@ -23,8 +23,8 @@ import numpy as np
 
 from knowledge_base.index import VectorIndex
 from knowledge_base.language import ENGLISH
+from knowledge_base.records import PassageMeta
 from knowledge_base.retriever import HybridRetriever
-from knowledge_base.store import PassageMeta
 
 _DATA = Path(__file__).parent / "data"
 MIN_HELD_OUT = 20

@@ -7,6 +7,7 @@ import re
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -122,3 +123,36 @@ class HashEmbedder:
             if norm > 0:
                 out[row] /= norm
         return out
+
+
+ProgressFn = Callable[[int, int], None]
+"""Progress of one file: called with (passages embedded so far, passages in the file)."""
+
+# Texts per embedder call: several batches, so progress is reported without slowing encoding.
+EMBED_CHUNK_BATCHES = 8
+
+
+def encode_in_chunks(
+    embedder: Embedder, texts: list[str], batch_size: int, progress: ProgressFn | None = None
+) -> np.ndarray:
+    """Encode in chunks of a few batches so progress can be reported. Texts are taken
+    longest first, as sentence-transformers sorts them, so every batch pads exactly as
+    one big encode call would."""
+    total = len(texts)
+    if progress:
+        progress(0, total)
+    if not total:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    order = sorted(range(total), key=lambda i: -len(texts[i]))
+    step = max(1, batch_size * EMBED_CHUNK_BATCHES)
+    out: np.ndarray | None = None
+    for start in range(0, total, step):
+        rows = order[start : start + step]
+        chunk = embedder.encode([texts[i] for i in rows], batch_size=batch_size)
+        if out is None:
+            out = np.empty((total, chunk.shape[1]), dtype=np.float32)
+        out[rows] = chunk
+        if progress:
+            progress(min(start + step, total), total)
+    assert out is not None
+    return out

@@ -8,7 +8,7 @@ from pathlib import PurePath
 
 from knowledge_base.formats.common import slugify
 from knowledge_base.formats.docx import load_docx
-from knowledge_base.formats.faq import REQUIRED_COLUMNS, load_csv, load_json, load_xlsx
+from knowledge_base.formats.faq import load_csv, load_json, load_xlsx
 from knowledge_base.formats.html import load_html
 from knowledge_base.formats.markdown import load_markdown
 from knowledge_base.formats.pdf import load_pdf
@@ -18,7 +18,6 @@ from knowledge_base.records import IngestError, ParsedDocument
 
 __all__ = [
     "LOADERS",
-    "REQUIRED_CSV_COLUMNS",
     "Limits",
     "Loader",
     "load_csv",
@@ -33,8 +32,6 @@ __all__ = [
     "slugify",
     "unsupported_type",
 ]
-
-REQUIRED_CSV_COLUMNS = REQUIRED_COLUMNS
 
 Loader = Callable[[str, bytes, Limits], ParsedDocument]
 

@@ -26,8 +26,7 @@ from knowledge_base import language
 from knowledge_base.embedders import Embedder
 from knowledge_base.index import VectorIndex
 from knowledge_base.multilingual import inner_product, similarity_of
-from knowledge_base.records import SearchHit
-from knowledge_base.store import PassageMeta
+from knowledge_base.records import PassageMeta, SearchHit
 
 log = logging.getLogger(__name__)
 

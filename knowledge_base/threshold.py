@@ -32,8 +32,9 @@ OTHER = "*"  # every language without off-topic questions of its own
 MIN_LABELLED = 20  # labelled queries a language needs before they set its threshold
 
 
-class Thresholds:
-    """Keeps the calibrated thresholds in `kb_state`, shared by every process.
+class ThresholdCalibrator:
+    """Calibrates the decline threshold of each customer language (`current`, `all`) and keeps
+    them in `kb_state`, shared by every process.
 
     Automatic calibrations are redone when the knowledge base changes; one made from labelled
     queries is kept (for its language) until staff calibrate again or reset.

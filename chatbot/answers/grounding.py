@@ -6,7 +6,7 @@ Checks per sentence, cheapest first:
 
 1. The model declining ("I don't know", "我不知道"): not an answer.
 2. Contacts and links. Every e-mail address, phone number and web address must appear in a
-   passage and, when the shop sets an allow-list, be on it (`dialogue.contacts`): an instruction
+   passage and, when the shop sets an allow-list, be on it (`answers.contacts`): an instruction
    planted in a passage ("tell the customer to email ...") is data, and what it names is not
    passed on unless the shop allows it.
 3. Numbers. Every number (days, amounts, percentages, times, ranges; Chinese numerals are read
@@ -48,11 +48,11 @@ from typing import Final
 
 import numpy as np
 
+from chatbot.answers.contacts import ContactPolicy, unsupported_contacts
 from chatbot.answers.number_binding import NumberBinding
 from chatbot.answers.number_ranges import covered, ranges_in
 from chatbot.answers.opposites import Opposites
 from chatbot.core import text as tx
-from chatbot.dialogue.contacts import ContactPolicy, unsupported_contacts
 from knowledge_base.embedders import Embedder
 from knowledge_base.multilingual import similarity_of
 

@@ -14,23 +14,22 @@ from typing import Annotated, TextIO
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
+from chatbot.core.dates import NotADay, parse_day
 from chatbot.core.wording import plural
 from chatbot.settings import Settings
 
 
 def _sessions(ctx: typer.Context) -> sessionmaker[Session]:
-    from chatbot.storage import db
+    from chatbot.container import open_database
 
     settings: Settings = ctx.obj
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db.upgrade(settings.db_url)
-    return db.make_sessions(db.make_engine(settings.db_url))
+    return open_database(settings)
 
 
 def _day(value: str, option: str) -> date:
     try:
-        return date.fromisoformat(value)
-    except ValueError:
+        return parse_day(value)
+    except NotADay:
         raise typer.BadParameter(
             f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option
         ) from None
@@ -103,7 +102,7 @@ def purge(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete old conversations and everything attached to them (messages, sources, notes)."""
-    from chatbot.privacy import masking as privacy
+    from chatbot.privacy import retention as privacy
     from chatbot.storage import scrub
 
     sessions = _sessions(ctx)

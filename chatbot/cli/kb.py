@@ -10,8 +10,8 @@ import typer
 from chatbot.core.wording import plural
 
 if TYPE_CHECKING:
+    from knowledge_base.records import DocumentInfo
     from knowledge_base.service import KnowledgeBase
-    from knowledge_base.store import DocumentInfo
 
 kb_app = typer.Typer(
     help="Manage the knowledge base: list, show and delete documents, rebuild the index.",
@@ -99,12 +99,11 @@ def delete(
 ) -> None:
     """Delete a document; its passages leave the answers at once."""
     from chatbot.container import build
+    from chatbot.staff.actor import CLI
 
-    services = build(ctx.obj)
-    if not services.kb.delete(document):
+    if not build(ctx.obj).staff.knowledge.delete_document(CLI, document):
         typer.echo(f"ERROR no such document: {document} (see `chatbot kb list`)", err=True)
         raise typer.Exit(1)
-    services.audit.record("cli", "kb.delete_document", document)
     typer.echo(f"deleted {document}")
 
 

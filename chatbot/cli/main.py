@@ -83,35 +83,15 @@ def serve(
 
     import uvicorn
 
-    from chatbot.container import load_sample_if_empty
-    from chatbot.privacy.masking import apply_retention
-    from chatbot.staff.auth import FIRST_ADMIN
+    from chatbot.container import start_server
     from chatbot.web.app import create_app
     from chatbot.web.files import use_private_upload_folder
 
     # Before any Gradio object exists: its upload folder and cache are private to this process.
     use_private_upload_folder()
-    services = _services(ctx)
-    load_sample_if_empty(services)
-    purged = apply_retention(services)
-    if purged:
-        typer.echo(
-            f"Retention: deleted {plural(purged, 'conversation')} older than the retention period."
-        )
-    services.kb.refresh()
-    password = services.accounts.ensure_first_admin()
-    if password is not None:
-        services.audit.record("system", "staff.add", FIRST_ADMIN, "role admin, first start")
-        typer.echo(
-            f"Created staff user '{FIRST_ADMIN}' with password {password}; change it with "
-            f"`chatbot users passwd {FIRST_ADMIN}`"
-        )
     # Ready when it says so: the models are loaded (and run once) before the address is
     # printed, so the first customer does not wait for them.
-    typer.echo("Loading models (the first start also unpacks and verifies them)...")
-    started = time.perf_counter()
-    services.dialogue.warm_up()
-    typer.echo(f"Models ready in {time.perf_counter() - started:.1f} s.")
+    services = start_server(ctx.obj, typer.echo)
     web = create_app(services)
     typer.echo(f"Customer chat: http://{host}:{port}/  Staff console: http://{host}:{port}/admin")
     # uvicorn would believe X-Forwarded-* from any local client; the app believes them only
@@ -140,9 +120,9 @@ def ingest(
     """Add FAQ files and documents to the knowledge base."""
     from tqdm import tqdm
 
-    from chatbot.staff.audit import ingest_details
+    from chatbot.staff.actor import CLI
     from knowledge_base.loaders import LOADERS
-    from knowledge_base.service import IngestProgress, IngestResult
+    from knowledge_base.records import IngestProgress, IngestResult
 
     services = _services(ctx)
     failed = 0
@@ -159,10 +139,9 @@ def ingest(
 
     def show(result: IngestResult) -> None:
         nonlocal failed
-        if result.status == "skipped":  # not read, so nothing to audit
+        if result.status == "skipped":
             say(f"{result.name}: skipped, {result.message}")
             return
-        services.audit.record("cli", "kb.upload", result.name, ingest_details(result))
         if result.ok:
             say(f"{result.name}: {result.status}, {plural(result.passages, 'passage')}")
         else:
@@ -179,8 +158,8 @@ def ingest(
         failed += 1
         say(f"{p}: ERROR no such file or folder", err=True)
     try:
-        results = services.kb.ingest_paths(
-            [p for p in paths if p.exists()], on_result=show, progress=advance
+        results = services.staff.knowledge.ingest_paths(
+            CLI, [p for p in paths if p.exists()], on_result=show, progress=advance
         )
     finally:
         bar.close()
@@ -347,11 +326,9 @@ def _thresholds_line(services: Any) -> str:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply database migrations up to the latest version."""
-    from chatbot.storage import db
+    from chatbot.container import open_database
 
-    settings: Settings = ctx.obj
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db.upgrade(settings.db_url)
+    open_database(ctx.obj)
     typer.echo("database is up to date")
 
 

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from chatbot.staff.audit import AuditLog
-    from chatbot.staff.auth import StaffAccounts
+    from chatbot.staff.actions import AccountActions
 
 users_app = typer.Typer(
     help="Staff accounts for the console at /admin: add, change passwords, remove, list.",
@@ -35,18 +34,11 @@ PasswordStdin = Annotated[
 ]
 
 
-def _open(ctx: typer.Context) -> tuple[StaffAccounts, AuditLog]:
+def _open(ctx: typer.Context) -> AccountActions:
     """Only the database: no models are loaded for account management."""
-    from chatbot.staff.audit import AuditLog
-    from chatbot.staff.auth import StaffAccounts
-    from chatbot.storage import db
+    from chatbot.container import account_actions
 
-    settings = ctx.obj
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db.upgrade(settings.db_url)
-    engine = db.make_engine(settings.db_url, settings.database_busy_timeout_seconds)
-    sessions = db.make_sessions(engine)
-    return StaffAccounts(sessions), AuditLog(sessions)
+    return account_actions(ctx.obj)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -93,20 +85,20 @@ def add(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a staff user; asks for the password twice (at least 10 characters)."""
+    from chatbot.staff.actor import CLI
     from chatbot.staff.auth import AccountError, check_name
 
-    accounts, audit = _open(ctx)
+    actions = _open(ctx)
     try:
         check_name(name)
-        if accounts.role_of(name) is not None:
+        if actions.accounts.role_of(name) is not None:
             raise AccountError(
                 f"staff user {name!r} already exists: change the password with "
                 f"`chatbot users passwd {name}`"
             )
-        accounts.add(name, _read_password(password_stdin), role.value)
+        actions.add(CLI, name, _read_password(password_stdin), role.value)
     except AccountError as exc:
         raise _fail(str(exc)) from None
-    audit.record("cli", "staff.add", name, f"role {role.value}")
     typer.echo(f"created {role.value} {name}")
 
 
@@ -117,16 +109,16 @@ def passwd(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Set a staff user's password; asks for the new one twice (at least 10 characters)."""
+    from chatbot.staff.actor import CLI
     from chatbot.staff.auth import AccountError
 
-    accounts, audit = _open(ctx)
-    if accounts.role_of(name) is None:
+    actions = _open(ctx)
+    if actions.accounts.role_of(name) is None:
         raise _fail(f"no staff user {name!r}: see `chatbot users list`")
     try:
-        accounts.set_password(name, _read_password(password_stdin))
+        actions.set_password(CLI, name, _read_password(password_stdin))
     except AccountError as exc:
         raise _fail(str(exc)) from None
-    audit.record("cli", "staff.passwd", name, "open console sessions ended")
     typer.echo(f"password changed for {name}; their open console sessions have ended")
 
 
@@ -137,10 +129,11 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Remove a staff user and end their open console sessions (not the last admin)."""
+    from chatbot.staff.actor import CLI
     from chatbot.staff.auth import AccountError
 
-    accounts, audit = _open(ctx)
-    role = accounts.role_of(name)
+    actions = _open(ctx)
+    role = actions.accounts.role_of(name)
     if role is None:
         raise _fail(f"no staff user {name!r}: see `chatbot users list`")
     if not yes and not typer.confirm(
@@ -148,10 +141,9 @@ def remove(
     ):
         raise _fail(f"{name} was not removed (confirm, or pass --yes)")
     try:
-        removed = accounts.remove(name)
+        removed = actions.remove(CLI, name)
     except AccountError as exc:
         raise _fail(str(exc)) from None
-    audit.record("cli", "staff.remove", name, f"role {removed.role}, open console sessions ended")
     typer.echo(f"removed {removed.role} {name}; their open console sessions have ended")
 
 
@@ -160,8 +152,7 @@ def list_users(ctx: typer.Context) -> None:
     """List staff users: name, role, created."""
     from chatbot.cli.kb import format_table
 
-    accounts, _ = _open(ctx)
-    users = accounts.list()
+    users = _open(ctx).accounts.list()
     if not users:
         typer.echo(
             "No staff users yet: `chatbot serve` creates 'admin' on its first start, or add "

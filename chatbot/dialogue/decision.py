@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatbot.dialogue.handoff import REPEATED_DECLINES, REQUESTED, wants_human
+from chatbot.core.vocabulary import DecisionKind, Reason
+from chatbot.dialogue.handoff import wants_human
 from knowledge_base.records import SearchHit
 
 __all__ = [
@@ -18,13 +19,13 @@ __all__ = [
     "wants_human",
 ]
 
-ANSWER, FALLBACK, HANDOFF = "answer", "fallback", "handoff"
+ANSWER, FALLBACK, HANDOFF = DecisionKind.ANSWER, DecisionKind.FALLBACK, DecisionKind.HANDOFF
 
 
 @dataclass(frozen=True)
 class Decision:
-    kind: str  # answer | fallback | handoff
-    reason: str  # why: matched | low_score | no_results | requested | repeated_declines
+    kind: DecisionKind  # answer | fallback | handoff
+    reason: str  # a Reason: matched | low_score | no_results | requested | repeated_declines ...
     hits: list[SearchHit]
 
 
@@ -38,12 +39,12 @@ def decide(
     """Answer when the best entry clears the threshold; otherwise decline, and hand off when
     the customer asks for a person or has been declined too often in a row."""
     if wants_human(text):
-        return Decision(HANDOFF, REQUESTED, hits)
+        return Decision(HANDOFF, Reason.REQUESTED, hits)
     if hits and hits[0].score >= min_score:
-        return Decision(ANSWER, "matched", hits)
+        return Decision(ANSWER, Reason.MATCHED, hits)
     if previous_declines + 1 >= handoff_after_declines:
-        return Decision(HANDOFF, REPEATED_DECLINES, hits)
-    return Decision(FALLBACK, "no_results" if not hits else "low_score", hits)
+        return Decision(HANDOFF, Reason.REPEATED_DECLINES, hits)
+    return Decision(FALLBACK, Reason.NO_RESULTS if not hits else Reason.LOW_SCORE, hits)
 
 
 def consecutive_declines(decisions_newest_first: list[str]) -> int:

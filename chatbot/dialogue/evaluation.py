@@ -68,7 +68,7 @@ def evaluate(dialogue: DialogueManager, rows: list[tuple[str, str]]) -> list[Que
     for (query, expected), vector in zip(rows, vectors, strict=True):
         hits = kb.search_vector(vector, k=RANK_DEPTH, text=query)
         threshold = dialogue.threshold(detect(query))
-        d = dialogue.decide_on(query, hits[: dialogue.top_k], 0, threshold)
+        d = dialogue.decide_for_hits(query, hits[: dialogue.top_k], 0, threshold)
         ids = [h.entry_id for h in hits]
         rank = ids.index(expected) + 1 if expected and expected in ids else None
         answered = d.kind == dec.ANSWER

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from chatbot.core.vocabulary import Role
+from chatbot.dialogue.text_rules import HAN, any_case
 from knowledge_base.language import normalise
 
 
@@ -58,19 +60,14 @@ _BACK_REFERENCE = re.compile(
 # Uses of those words that point at nothing: "is there a fee", "is it possible to",
 # "how long does it take to get a refund", "is it true that". Removed before looking for a
 # back-reference.
-_DUMMY_USES = [
-    re.compile(r"\b(is|are|was|were|will|would)\s+there\b|\bthere\s+(is|are|was|were|'s)\b", re.I),
-    re.compile(
-        r"\b(is|was|will|would|does|did)\s+it\s+(possible|ok|okay|safe|true|necessary|free|"
-        r"easy|normal|allowed|worth|too\s+late)(\s+that)?\b",
-        re.I,
-    ),
-    re.compile(r"\bit\s+(takes?|costs?|took)\s+(\w+\s+){0,3}?to\s+\w+", re.I),
-    re.compile(r"\b(take|cost)\s+it\s+(\w+\s+){0,3}?to\s+\w+", re.I),
-    re.compile(
-        r"\b(true|sure|said|says|know|mean|means|think|ensure|confirm|noticed?|so)\s+that\b", re.I
-    ),
-]
+_DUMMY_USES = any_case(
+    r"\b(is|are|was|were|will|would)\s+there\b|\bthere\s+(is|are|was|were|'s)\b",
+    r"\b(is|was|will|would|does|did)\s+it\s+(possible|ok|okay|safe|true|necessary|free|"
+    r"easy|normal|allowed|worth|too\s+late)(\s+that)?\b",
+    r"\bit\s+(takes?|costs?|took)\s+(\w+\s+){0,3}?to\s+\w+",
+    r"\b(take|cost)\s+it\s+(\w+\s+){0,3}?to\s+\w+",
+    r"\b(true|sure|said|says|know|mean|means|think|ensure|confirm|noticed?|so)\s+that\b",
+)
 # A short fragment that opens with a preposition continues the previous question: "for
 # express?", "in blue?", "to Canada?".
 _PREPOSITION_START = re.compile(
@@ -89,8 +86,6 @@ MAX_CHAIN: Final = 3  # previous customer messages joined when follow-ups follow
 
 
 # ---- Chinese --------------------------------------------------------------------------------
-# Han characters (the ranges knowledge_base.language reads as Chinese).
-_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # "那" / "那么" opening a message is "then" / "what about": a continuation, unless it is the
 # demonstrative "那个", "那里", "那些" (a back-reference, below).
 _ZH_STRONG_CONNECTIVE = re.compile(r"^\W*(?:那么|那(?![个些里边儿种款件样位次天时])|至于)\W*")
@@ -128,7 +123,7 @@ def _zh_content_words(text: str) -> int:
     """About how many words of its own a Chinese message names: the characters left after
     the function words, two to a word (most Chinese words have two), and any Latin words."""
     rest = _ZH_FUNCTION.sub(" ", text)
-    return (len(_HAN.findall(rest)) + 1) // 2 + len(_content_words(_words(rest)))
+    return (len(HAN.findall(rest)) + 1) // 2 + len(_content_words(_words(rest)))
 
 
 def _zh_strip_connective(text: str) -> str:
@@ -171,7 +166,7 @@ def _refers_back(text: str) -> bool:
 def strip_connective(text: str) -> str:
     """The message without a leading "and" / "what about" and the like ("那", "另外": a
     Chinese message comes back normalised)."""
-    if _HAN.search(text):
+    if HAN.search(text):
         return _zh_strip_connective(normalise(text))
     stripped = _STRONG_CONNECTIVE.sub("", text, count=1)
     if stripped == text:
@@ -181,7 +176,7 @@ def strip_connective(text: str) -> str:
 
 def is_followup(text: str) -> bool:
     """True when the message leans on earlier context to make sense."""
-    if _HAN.search(text):
+    if HAN.search(text):
         return _zh_is_followup(normalise(text))
     words = _words(text)
     if not words or all(w in _PLEASANTRIES for w in words):
@@ -213,7 +208,7 @@ def rewrite_query(text: str, history: list[tuple[str, str]]) -> str | None:
     text = " ".join(text.split())
     if not text or not is_followup(text):
         return None
-    earlier = [" ".join(c.split()) for role, c in reversed(history) if role == "user"]
+    earlier = [" ".join(c.split()) for role, c in reversed(history) if role == Role.USER]
     earlier = [c for c in earlier if c]
     if not earlier:
         return None

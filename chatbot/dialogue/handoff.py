@@ -1,5 +1,6 @@
-"""Hand-off to a person: when to do it, what to tell the customer, and how to read their contact
-details. Pure logic, no I/O.
+"""Hand-off to a person: when to do it. Pure logic, no I/O. What the customer is told is in
+chatbot.dialogue.handoff_texts and how their contact details are read in
+chatbot.dialogue.contact_details; both are importable from here, the hand-off's one front.
 
 Everything here is regex and word-list based on purpose: it must be fast, predictable and
 explainable to support staff ("the bot handed off because the customer swore"). The patterns
@@ -16,19 +17,47 @@ asked for, an insult needs a target, and a threat is a statement, not a question
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Final
 
-from chatbot.core.i18n import N_, gettext_for
-from chatbot.privacy.masking import after_identifier, phone_spans
-from knowledge_base.language import ENGLISH, normalise
+from chatbot.core.vocabulary import Reason
+from chatbot.dialogue.contact_details import (
+    Contact,
+    extract_contact,
+    find_contact,
+    replaces_contact,
+)
+from chatbot.dialogue.handoff_texts import (
+    ASK_FOR_CONTACT,
+    CONTACT_SAVED_TEXT,
+    HANDOFF_CONTACT_TEXT,
+    HANDOFF_TEXT,
+    contact_saved_text,
+    handoff_text,
+)
+from chatbot.dialogue.text_rules import any_case, chinese_text
+
+__all__ = [
+    "ANGRY",
+    "ASK_FOR_CONTACT",
+    "CONTACT_SAVED_TEXT",
+    "HANDOFF_CONTACT_TEXT",
+    "HANDOFF_TEXT",
+    "REPEATED_DECLINES",
+    "REQUESTED",
+    "Contact",
+    "contact_saved_text",
+    "extract_contact",
+    "find_contact",
+    "handoff_text",
+    "is_angry",
+    "replaces_contact",
+    "wants_human",
+]
 
 # Reason codes, stored with the bot's message (`reason`) and shown in review.
-REQUESTED: Final = "requested"
-REPEATED_DECLINES: Final = "repeated_declines"
-ANGRY: Final = "angry"
+REQUESTED: Final = Reason.REQUESTED
+REPEATED_DECLINES: Final = Reason.REPEATED_DECLINES
+ANGRY: Final = Reason.ANGRY
 
 # --------------------------------------------------------------------------------------------
 # Explicit requests for a person
@@ -47,19 +76,14 @@ _WHO = (
     rf"(?:(?:real|live|actual|human)\s+)?{_HUMAN}"
 )
 _TEAM = r"(?:(?:the|your)\s+)?(?:customer\s+)?(?:service|support|care)(?:\s+team)?"
-_HANDOFF_PATTERNS = [
-    re.compile(rf"\b(talk|speak|chat)\s+(to|with)\s+({_WHO}|{_TEAM})\b", re.I),
-    re.compile(
-        rf"\b(connect|transfer|put|pass)\s+(me|us|this|this\s+chat)\s+(through\s+|over\s+)?"
-        rf"(to|with)\s+({_WHO}|{_TEAM})\b",
-        re.I,
-    ),
-    re.compile(rf"\b((want|need|get)\s+(me\s+)?|give\s+me\s+){_WHO}\b", re.I),
-    re.compile(rf"^\W*(a\s+)?(live\s+|real\s+)?{_HUMAN}\W*(please)?\W*$", re.I),
-    re.compile(
-        r"\b(customer service|support team|live chat|call me)\b.{0,20}\b(please|now)\b", re.I
-    ),
-]
+_HANDOFF_PATTERNS = any_case(
+    rf"\b(talk|speak|chat)\s+(to|with)\s+({_WHO}|{_TEAM})\b",
+    rf"\b(connect|transfer|put|pass)\s+(me|us|this|this\s+chat)\s+(through\s+|over\s+)?"
+    rf"(to|with)\s+({_WHO}|{_TEAM})\b",
+    rf"\b((want|need|get)\s+(me\s+)?|give\s+me\s+){_WHO}\b",
+    rf"^\W*(a\s+)?(live\s+|real\s+)?{_HUMAN}\W*(please)?\W*$",
+    r"\b(customer service|support team|live chat|call me)\b.{0,20}\b(please|now)\b",
+)
 # The bare request as the message's first clause, before what the customer adds: "agent
 # please, my email is bob@example.org", "human! I was charged twice". Without "please" (or
 # "!") what follows must not be a question: "Agent, how do I reset my password?" is a
@@ -86,7 +110,7 @@ def wants_human(text: str) -> bool:
     please, my email is ...", "转人工", "我想和真人聊")."""
     if any(p.search(text) for p in _HANDOFF_PATTERNS) or _leading_request(text):
         return True
-    chinese = _chinese(text)
+    chinese = chinese_text(text)
     return chinese is not None and _wants_human_zh(chinese)
 
 
@@ -115,59 +139,43 @@ _US = (
     r"(bot|chat\s*bot|robot|machine|assistant|ai|computer|service|customer\s+service|support|"
     r"company|business|bank|shop|store|app|website|site|system|people|staff|team)"
 )
-_INSULT_PATTERNS = [
+_INSULT_PATTERNS = any_case(
     # "useless bot", "terrible customer service", "pathetic company"
-    re.compile(rf"\b{_BAD}\s+(\w+\s+)?{_US}\b", re.I),
+    rf"\b{_BAD}\s+(\w+\s+)?{_US}\b",
     # "you are stupid", "you're useless", "this bot is pathetic", "your service is a joke"
-    re.compile(
-        r"\b(you|you\s+guys|u|this|this\s+\w+|your\s+\w+(\s+\w+)?)\s*"
-        r"(are|'re|r|is|'s)\s+"
-        r"(so\s+|completely\s+|totally\s+|absolutely\s+|really\s+|utterly\s+|just\s+|such\s+)*"
-        rf"({_BAD}|(a\s+|an\s+)?(joke|idiots?|morons?|clowns|scammers|thieves|crooks|"
-        r"frauds|rip-?off|disgrace|nightmare))\b",
-        re.I,
-    ),
+    r"\b(you|you\s+guys|u|this|this\s+\w+|your\s+\w+(\s+\w+)?)\s*"
+    r"(are|'re|r|is|'s)\s+"
+    r"(so\s+|completely\s+|totally\s+|absolutely\s+|really\s+|utterly\s+|just\s+|such\s+)*"
+    rf"({_BAD}|(a\s+|an\s+)?(joke|idiots?|morons?|clowns|scammers|thieves|crooks|"
+    r"frauds|rip-?off|disgrace|nightmare))\b",
     # Name-calling on its own, plural so it is aimed at us ("you idiots"); "I'm such an idiot,
     # I typed the wrong address" and "thieves stole my card" are not anger at us.
-    re.compile(r"\b(idiots|morons|imbeciles)\b", re.I),
-    re.compile(
-        r"\b(this|that|it|you|your\s+\w+|service|support|app|bot)\s+(really\s+)?sucks?\b", re.I
-    ),
-    re.compile(r"\b(what\s+a|such\s+a)\s+(joke|rip-?off|scam|disgrace|shambles|farce)\b", re.I),
-]
+    r"\b(idiots|morons|imbeciles)\b",
+    r"\b(this|that|it|you|your\s+\w+|service|support|app|bot)\s+(really\s+)?sucks?\b",
+    r"\b(what\s+a|such\s+a)\s+(joke|rip-?off|scam|disgrace|shambles|farce)\b",
+)
 
 # Strong complaints: words that only appear when a customer is upset with us. Milder ones
 # ("not happy", "disappointed", "annoying") are left out: they come with ordinary problems that
 # the knowledge base can answer ("I'm not happy with the size, can I exchange it?").
-_COMPLAINT_PATTERNS = [
-    re.compile(
-        r"\b(ridiculous|unacceptable|outrageous|disgraceful|disgusting|appalling|shameful|"
-        r"absurd|laughable|infuriating|furious|fuming|livid|enraged|angry|frustrated|"
-        r"frustrating|shambles|farce)\b",
-        re.I,
-    ),
+_COMPLAINT_PATTERNS = any_case(
+    r"\b(ridiculous|unacceptable|outrageous|disgraceful|disgusting|appalling|shameful|"
+    r"absurd|laughable|infuriating|furious|fuming|livid|enraged|angry|frustrated|"
+    r"frustrating|shambles|farce)\b",
     # "worst service ever", "worst company I've ever dealt with" (but not "in the worst case")
-    re.compile(r"\bworst\b.{0,40}\bever\b|\bworst\s+(\w+\s+)?" + _US + r"\b", re.I),
-    re.compile(
-        r"\b(fed\s+up|sick\s+(and\s+tired\s+)?of|had\s+enough|enough\s+is\s+enough)\b", re.I
-    ),
+    r"\bworst\b.{0,40}\bever\b|\bworst\s+(\w+\s+)?" + _US + r"\b",
+    r"\b(fed\s+up|sick\s+(and\s+tired\s+)?of|had\s+enough|enough\s+is\s+enough)\b",
     # Long waits, in the customer's words: "I've been waiting for weeks", "waited 3 months"
-    re.compile(
-        r"\b(waiting|waited)\s+(for\s+)?(over\s+|more\s+than\s+|almost\s+|nearly\s+)?"
-        r"(weeks|months|ages|forever|an\s+eternity|a\s+month|(\d+|two|three|four|five|six)\s+"
-        r"(weeks|months))\b",
-        re.I,
-    ),
+    r"\b(waiting|waited)\s+(for\s+)?(over\s+|more\s+than\s+|almost\s+|nearly\s+)?"
+    r"(weeks|months|ages|forever|an\s+eternity|a\s+month|(\d+|two|three|four|five|six)\s+"
+    r"(weeks|months))\b",
     # Being ignored or repeating oneself
-    re.compile(
-        r"\b(no\s*one|nobody|no\s+body)\s+(ever\s+)?(helps|helped|answers|answered|replies|"
-        r"replied|responds|responded|cares|bothers|bothered|gets\s+back|got\s+back|calls?\s+back)"
-        r"\b|\bhow\s+many\s+(more\s+)?times\s+(do|have|must|should)\s+i\b|"
-        r"\b(third|3rd|fourth|4th|fifth|5th|tenth|hundredth)\s+time\b|"
-        r"\bnever\s+(again|shop(ping)?\s+here|order(ing)?\s+from\s+you)\b",
-        re.I,
-    ),
-]
+    r"\b(no\s*one|nobody|no\s+body)\s+(ever\s+)?(helps|helped|answers|answered|replies|"
+    r"replied|responds|responded|cares|bothers|bothered|gets\s+back|got\s+back|calls?\s+back)"
+    r"\b|\bhow\s+many\s+(more\s+)?times\s+(do|have|must|should)\s+i\b|"
+    r"\b(third|3rd|fourth|4th|fifth|5th|tenth|hundredth)\s+time\b|"
+    r"\bnever\s+(again|shop(ping)?\s+here|order(ing)?\s+from\s+you)\b",
+)
 
 # Threats to leave, complain formally or go legal. Cancel threats only count as statements:
 # "I will cancel my subscription next month, will I be charged?" is a question.
@@ -183,39 +191,28 @@ _ELSEWHERE = (
     r"(another|a\s+different|a\s+competitor|a\s+proper|a\s+real|your\s+competitors?)\s+"
     r"(bank|provider|company|supplier|retailer|competitor)"
 )
-_THREAT_PATTERNS = [
+_THREAT_PATTERNS = any_case(
     # Conditional: "fix this or I'll cancel", "otherwise I will close my account".
-    re.compile(rf"\b(or|otherwise|else|or\s+else)\s*,?\s+{_I_WILL}\s+(cancel|close|leave)\b", re.I),
+    rf"\b(or|otherwise|else|or\s+else)\s*,?\s+{_I_WILL}\s+(cancel|close|leave)\b",
     # A flat statement that ends the sentence: "I'll cancel my account!", "I'm going to
     # cancel." ("I will close my account next month" is a plan, and "I'll cancel my order"
     # is an ordinary task.)
-    re.compile(
-        rf"\b{_I_WILL}\s+(just\s+)?({_LEAVE}|cancel|leave)\s*(then|now|right\s+now|"
-        r"today|immediately)?\s*[.!]*\s*$",
-        re.I,
-    ),
+    rf"\b{_I_WILL}\s+(just\s+)?({_LEAVE}|cancel|leave)\s*(then|now|right\s+now|"
+    r"today|immediately)?\s*[.!]*\s*$",
     # Leaving for a competitor: "I'm switching to another bank", "I'll go to a different shop".
-    re.compile(rf"\b(switch|switching|move|moving|go|going)\s+(over\s+)?to\s+{_ELSEWHERE}\b", re.I),
-    re.compile(
-        r"\b(take|taking)\s+my\s+(business|money|custom)\s+(elsewhere|somewhere\s+else)\b", re.I
-    ),
-    re.compile(
-        r"\b(i\s+want\s+to|i'?d\s+like\s+to|i\s+would\s+like\s+to|i\s+will|i'?ll|"
-        r"i'?m\s+going\s+to|i\s+am\s+going\s+to|i'?m\s+gonna)\s+"
-        r"(complain|make\s+a\s+(formal\s+)?complaint|file\s+a\s+(formal\s+)?complaint|"
-        r"lodge\s+a\s+(formal\s+)?complaint|raise\s+a\s+(formal\s+)?complaint|"
-        r"report\s+you|sue|take\s+you\s+to\s+court|take\s+legal\s+action|"
-        r"leave\s+a\s+(bad|terrible|negative|1-star|one-star)\s+review)\b",
-        re.I,
-    ),
-    re.compile(
-        r"\b(sue\s+you|see\s+you\s+in\s+court|legal\s+action|my\s+(lawyer|solicitor|attorney)\s+"
-        r"will|(call|calling|contact|contacting|get|getting|involve|hear\s+from)\s+my\s+"
-        r"(lawyer|solicitor|attorney)|"
-        r"report\s+you\s+to|ombudsman|trading\s+standards)\b",
-        re.I,
-    ),
-]
+    rf"\b(switch|switching|move|moving|go|going)\s+(over\s+)?to\s+{_ELSEWHERE}\b",
+    r"\b(take|taking)\s+my\s+(business|money|custom)\s+(elsewhere|somewhere\s+else)\b",
+    r"\b(i\s+want\s+to|i'?d\s+like\s+to|i\s+would\s+like\s+to|i\s+will|i'?ll|"
+    r"i'?m\s+going\s+to|i\s+am\s+going\s+to|i'?m\s+gonna)\s+"
+    r"(complain|make\s+a\s+(formal\s+)?complaint|file\s+a\s+(formal\s+)?complaint|"
+    r"lodge\s+a\s+(formal\s+)?complaint|raise\s+a\s+(formal\s+)?complaint|"
+    r"report\s+you|sue|take\s+you\s+to\s+court|take\s+legal\s+action|"
+    r"leave\s+a\s+(bad|terrible|negative|1-star|one-star)\s+review)\b",
+    r"\b(sue\s+you|see\s+you\s+in\s+court|legal\s+action|my\s+(lawyer|solicitor|attorney)\s+"
+    r"will|(call|calling|contact|contacting|get|getting|involve|hear\s+from)\s+my\s+"
+    r"(lawyer|solicitor|attorney)|"
+    r"report\s+you\s+to|ombudsman|trading\s+standards)\b",
+)
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _GRATITUDE = re.compile(
@@ -262,7 +259,7 @@ def is_angry(text: str) -> bool:
     complaints, shouting, or threats to leave, complain formally or sue (in English or
     Chinese: "我要投诉", "垃圾服务", "气死我了")."""
     text = text.replace("\u2019", "'")  # typographic apostrophes (U+2019) count as plain ones
-    chinese = _chinese(text)
+    chinese = chinese_text(text)
     if _PROFANITY.search(text) or _is_shouting(text, chinese):
         return True
     if chinese is not None and _is_angry_zh(chinese):
@@ -277,21 +274,6 @@ def is_angry(text: str) -> bool:
 # --------------------------------------------------------------------------------------------
 # Chinese
 # --------------------------------------------------------------------------------------------
-
-# Han characters (the ranges knowledge_base.language reads as Chinese).
-_HAN_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_HAN = re.compile(f"[{_HAN_RANGES}]")
-_SPACE_IN_CHINESE = re.compile(rf"(?<=[{_HAN_RANGES}])\s+(?=[{_HAN_RANGES}])")
-
-
-def _chinese(text: str) -> str | None:
-    """The normalised, lower-cased text when it has Chinese in it, else None (English
-    messages never reach the Chinese patterns). Spaces between Chinese characters are
-    dropped: Chinese is written without them, so "转 人工" is "转人工"."""
-    if not _HAN.search(text):
-        return None
-    return _SPACE_IN_CHINESE.sub("", normalise(text).lower())
-
 
 # The person asked for. Atomic, so "人工客服电话" cannot be read as "人工" + "客服电话"
 # to escape the look-ahead: what follows must not make it something other than a person
@@ -417,211 +399,3 @@ def _is_angry_zh(text: str) -> bool:
         if sentence and not _ZH_QUESTION.search(sentence) and _ZH_THREAT.search(sentence):
             return True
     return False
-
-
-# --------------------------------------------------------------------------------------------
-# Contact details
-# --------------------------------------------------------------------------------------------
-
-# Chinese is written without spaces, so "邮箱是jane@example.com" and "电话13812345678" hold
-# an address and a number: a Chinese character next to one does not make it part of a word,
-# as any other word character does (the rule chatbot.privacy.masking masks by).
-_GLUE = rf"[^\W{_HAN_RANGES}]"
-
-# Practical, not RFC 5322: local part, @, a dotted domain with a 2+ letter top-level domain.
-_EMAIL = re.compile(
-    rf"(?<!{_GLUE})(?<![.+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]*[A-Za-z0-9_%+-])?"
-    rf"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{{2,}}(?!{_GLUE})"
-)
-# A phone number: an optional leading +, then digits in groups with single separators
-# (space, dash, dot) and optional parenthesised groups: "+44 (0)20 7946 0958", "555-123-4567".
-_PHONE = re.compile(
-    rf"(?<!{_GLUE})(?<!\+)(?:\+\s?)?(?:\(\d{{1,5}}\)|\d)(?:[ .\-]?(?:\(\d{{1,5}}\)|\d))+"
-    rf"(?!{_GLUE})"
-)
-_DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
-MIN_PHONE_DIGITS: Final = 7
-MAX_PHONE_DIGITS: Final = 15
-
-
-def _valid_phone(candidate: str) -> bool:
-    digits = sum(c.isdigit() for c in candidate)
-    if not MIN_PHONE_DIGITS <= digits <= MAX_PHONE_DIGITS:
-        return False
-    # 13+ bare digits look like a card or account number, not something a person types as
-    # a phone number (those come with a + or with spaces).
-    if candidate.isdigit() and digits >= 13:
-        return False
-    # Dates such as 2024-05-01 or 01.05.2024.
-    return not _DATE.match(candidate)
-
-
-def _words_besides(text: str, candidate: str) -> int:
-    """How many words `text` has besides `candidate`. Chinese has no spaces to count by:
-    two characters count as a word (most Chinese words have two)."""
-    rest = text.replace(candidate, " ")
-    return len(_WORD.findall(rest)) + (len(_HAN.findall(rest)) + 1) // 2
-
-
-def _is_phone_zh(text: str, chinese: str, start: int, candidate: str) -> bool | None:
-    """For a message with Chinese in it (`chinese`: its normalised form): False for a number
-    right after an identifier word ("订单号123456789012"), True for one a cue word names
-    ("我的电话是...") or in the form of a mainland mobile number, None when neither decides."""
-    if _ZH_IDENTIFIER_BEFORE.search(normalise(text[max(0, start - 12) : start])):
-        return False
-    if _ZH_PHONE_CUE.search(chinese):
-        return True
-    return bool(_MAINLAND_MOBILE.match(normalise(candidate))) or None
-
-
-@dataclass(frozen=True)
-class Contact:
-    """Contact details found in a message, as typed (trimmed), so staff see what the customer
-    wrote."""
-
-    text: str
-    # False for a bare run of digits taken as a phone number only because the message is
-    # little more than it ("4155552671"): a guess, which replaces only another bare number.
-    certain: bool = True
-
-
-def find_contact(text: str) -> Contact | None:
-    """The first e-mail address in the text, else the first phone number, else None.
-
-    A phone number has 7-15 digits, is not a reference (an identifier word or "#" right
-    before it: "order number is 1234567", "tracking 12345678", "#1234567", "订单号..."; the
-    rule chatbot.privacy.masking masks by) and has the shape of one: a number the masking rules read
-    as a phone number (an international prefix, an area code in parentheses, phone-like
-    groups such as "415-555-2671", a word such as "call" or "phone" nearby, a mainland China
-    mobile number), one a phrase such as "reach me" or "my number is" names, or, in a message
-    that is little more than the number, digits in groups ("07700 900123"). A bare run of
-    digits in such a message ("4155552671") is taken as a guess (`Contact.certain` False)."""
-    email = _EMAIL.search(text)
-    if email:
-        return Contact(email.group(0))
-    chinese = _chinese(text)
-    masked_as_phones = phone_spans(text)
-    for match in _PHONE.finditer(text):
-        candidate = match.group(0).strip()
-        if not _valid_phone(candidate) or after_identifier(text, match.start()):
-            continue
-        if chinese is not None:
-            decided = _is_phone_zh(text, chinese, match.start(), candidate)
-            if decided is not None:
-                if decided:
-                    return Contact(candidate)
-                continue
-        start, end = match.span()
-        if any(s < end and start < e for s, e in masked_as_phones):
-            return Contact(candidate)
-        if _PHONE_CUE.search(text[max(0, start - _CUE_BEFORE) : end + _CUE_AFTER]):
-            return Contact(candidate)
-        # A number inside a sentence with nothing that makes it a phone number is far more
-        # often an order, account or amount: taken only when the message is little more
-        # than the number.
-        if _words_besides(text, candidate) <= 3:
-            return Contact(candidate, certain=not candidate.isdigit())
-    return None
-
-
-def extract_contact(text: str) -> str | None:
-    """The contact details in `text` (`find_contact`), as typed, or None."""
-    found = find_contact(text)
-    return found.text if found else None
-
-
-def replaces_contact(found: Contact, on_file: str | None) -> bool:
-    """Whether `found` takes the place of the contact details on file: details given plainly
-    do (the customer's latest word), a guess only where there are none, or only another
-    bare number (a better contact, an e-mail address, is never replaced by a guess)."""
-    return found.certain or not on_file or on_file.strip().isdigit()
-
-
-_PHONE_CUE = re.compile(
-    r"\b(call|phone|ring|text|sms|whats\s*app|mobile|cell|tel|number\s+is|reach\s+me)\b", re.I
-)
-# How far from a number a cue word may be (characters before it, after it).
-_CUE_BEFORE, _CUE_AFTER = 30, 20
-# Chinese words for phone, mobile, number, contact details, call me, WeChat, text message.
-_ZH_PHONE_CUE = re.compile(r"电话|手机|号码|联系方式|致电|打给我|打我|联系我|回电|微信|短信|座机")
-# An order, waybill, invoice, ticket, product, member or customer number ("订单号", "运单编号：")
-# right before the number: the customer is quoting it, not giving a phone number.
-_ZH_IDENTIFIER_BEFORE = re.compile(
-    r"(?:(?:订单|运单|快递单|物流单|发票|工单|小票|收据|商品|产品|型号|版本|邮编|会员|客户|预订|"
-    r"预约|退款|退货|账单)(?:号码|编号|号|码)?|(?:单|序列)(?:号码|编号|号))(?:是|为)?\s*[:#]?\s*$"
-)
-# A mainland China mobile number: 11 digits starting 13-19, after an optional +86 / 0086.
-_MAINLAND_MOBILE = re.compile(r"^(?:\+?86[ -]?|0086[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}$")
-
-
-# --------------------------------------------------------------------------------------------
-# What the customer is told
-# --------------------------------------------------------------------------------------------
-
-ASK_FOR_CONTACT: Final = N_(
-    "If you'd like us to contact you, please type your email address or phone number."
-)
-# Whole replies, not pieces joined: a translation may need other sentence breaks.
-HANDOFF_REQUESTED_TEXT: Final = N_(
-    "Of course. I've passed this conversation to our support team. A member of staff will "
-    "reply here during opening hours. If you'd like us to contact you, please type your email "
-    "address or phone number."
-)
-HANDOFF_REPEATED_DECLINES_TEXT: Final = N_(
-    "I'm sorry I couldn't find an answer to that. I've passed this conversation to our "
-    "support team. A member of staff will reply here during opening hours. If you'd like us to "
-    "contact you, please type your email address or phone number."
-)
-HANDOFF_ANGRY_TEXT: Final = N_(
-    "I'm really sorry about the trouble you've had. I've passed this conversation to our "
-    "support team. A member of staff will reply here during opening hours. If you'd like us to "
-    "contact you, please type your email address or phone number."
-)
-# The English texts; `handoff_text` gives them in the customer's language.
-HANDOFF_TEXT: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        REQUESTED: HANDOFF_REQUESTED_TEXT,
-        REPEATED_DECLINES: HANDOFF_REPEATED_DECLINES_TEXT,
-        ANGRY: HANDOFF_ANGRY_TEXT,
-    }
-)
-# The same replies for a customer whose contact details are known (given with the request,
-# or earlier): they are confirmed instead of asked for.
-HANDOFF_REQUESTED_CONTACT_TEXT: Final = N_(
-    "Of course. I've passed this conversation to our support team. A member of staff will "
-    "reply here during opening hours, and we'll contact you at {contact}."
-)
-HANDOFF_REPEATED_DECLINES_CONTACT_TEXT: Final = N_(
-    "I'm sorry I couldn't find an answer to that. I've passed this conversation to our "
-    "support team. A member of staff will reply here during opening hours, and we'll contact "
-    "you at {contact}."
-)
-HANDOFF_ANGRY_CONTACT_TEXT: Final = N_(
-    "I'm really sorry about the trouble you've had. I've passed this conversation to our "
-    "support team. A member of staff will reply here during opening hours, and we'll contact "
-    "you at {contact}."
-)
-HANDOFF_CONTACT_TEXT: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        REQUESTED: HANDOFF_REQUESTED_CONTACT_TEXT,
-        REPEATED_DECLINES: HANDOFF_REPEATED_DECLINES_CONTACT_TEXT,
-        ANGRY: HANDOFF_ANGRY_CONTACT_TEXT,
-    }
-)
-CONTACT_SAVED_TEXT: Final = N_("Thanks — our team will contact you at {contact}.")
-
-
-def handoff_text(reason: str, language: str = ENGLISH, contact: str | None = None) -> str:
-    """The reply for a hand-off with this reason code (unknown reasons: the generic one), in
-    `language`: it asks for contact details, or, given the customer's `contact`, confirms
-    it."""
-    _ = gettext_for(language)
-    if contact:
-        text = HANDOFF_CONTACT_TEXT.get(reason, HANDOFF_REQUESTED_CONTACT_TEXT)
-        return _(text).format(contact=contact)
-    return _(HANDOFF_TEXT.get(reason, HANDOFF_REQUESTED_TEXT))
-
-
-def contact_saved_text(contact: str, language: str = ENGLISH) -> str:
-    """Confirms the contact details the customer gave, in `language`."""
-    return gettext_for(language)(CONTACT_SAVED_TEXT).format(contact=contact)

@@ -14,7 +14,7 @@ the reason (`draft`, `draft_rejection`) for staff review. A question in two part
 part by part, and the answer is built from the best entry for each part.
 
 Knowledge-base text shown as written (an approved answer, a passage, a source's snippet) goes
-out without the contacts and links that the shop's allow-list does not name (`dialogue.contacts`).
+out without the contacts and links that the shop's allow-list does not name (`answers.contacts`).
 
 A turn is bounded: a message over `max_message_chars` is answered with a request to shorten it
 and is not stored; the prompt is cut to what the model can read; past `turn_timeout_s` the
@@ -28,45 +28,77 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.answers.answer_gate import AnswerGate
+from chatbot.answers.contacts import ContactPolicy
 from chatbot.answers.grounding import AnswerCheck, GroundingResult, PassageVectors
-from chatbot.core.i18n import N_, gettext_for
+from chatbot.core.i18n import gettext_for
+from chatbot.core.vocabulary import AnswerMode, DecisionKind, MessageStatus, Reason
 from chatbot.dialogue import decision as dec
 from chatbot.dialogue import handoff
-from chatbot.dialogue.contacts import ContactPolicy
 from chatbot.dialogue.extractive import SentencePicker, join_sentences
 from chatbot.dialogue.followup import rewrite_query
 from chatbot.dialogue.prompts import build_prompt, fit_prompt
 from chatbot.dialogue.question_parts import split_question
+from chatbot.dialogue.replies import (
+    ERROR_TEXT,
+    FALLBACK_TEXT,
+    NOT_SENT_TEXT,
+    PROMPT_FOR_QUESTION,
+    SNIPPET_CHARS,
+    EmptyMessageError,
+    MessageNotSent,
+    Reply,
+    Source,
+    too_long_text,
+)
 from chatbot.generation.base import GenerationTimeout, Generator
 from chatbot.privacy.masking import mask_repeated
 from chatbot.storage import repositories as repo
-from chatbot.storage.db import StorageUnavailable, unavailable_as_error
+from chatbot.storage.db import unavailable_as_error
 from chatbot.storage.repositories import SourceRecord
 from knowledge_base.language import ENGLISH, detect, tokens
 from knowledge_base.records import SearchHit
 from knowledge_base.service import KnowledgeBase
-from knowledge_base.threshold import Thresholds
+from knowledge_base.threshold import ThresholdCalibrator
+
+# The reply types and texts live in chatbot.dialogue.replies; front ends import them here.
+__all__ = [
+    "ABANDONED",
+    "APPROVED",
+    "CANNED",
+    "ERROR_TEXT",
+    "FALLBACK_TEXT",
+    "GENERATED",
+    "NOT_SENT_TEXT",
+    "PASSAGE",
+    "PROMPT_FOR_QUESTION",
+    "SNIPPET_CHARS",
+    "TIMEOUT",
+    "TOO_LONG",
+    "DialogueManager",
+    "EmptyMessageError",
+    "MessageNotSent",
+    "Reply",
+    "Source",
+    "too_long_text",
+]
 
 log = logging.getLogger(__name__)
 
-# Fixed texts in English; the customer reads them in their language (chatbot.core.i18n).
-PROMPT_FOR_QUESTION = N_("Please type a question and I'll do my best to help.")
-FALLBACK_TEXT = N_(
-    "I'm sorry, I don't know that: I couldn't find it in our help articles. "
-    "Would you like me to connect you with a member of our support team? "
-    'Just say "talk to a human".'
+# How answers are produced (stored as `answer_mode`).
+APPROVED, GENERATED, PASSAGE, CANNED = (
+    AnswerMode.APPROVED,
+    AnswerMode.GENERATED,
+    AnswerMode.PASSAGE,
+    AnswerMode.CANNED,
 )
-ERROR_TEXT = N_("Sorry, something went wrong while I was answering. Please try again.")
-SNIPPET_CHARS = 200
-APPROVED, GENERATED, PASSAGE, CANNED = "approved", "generated", "passage", "canned"
-TOO_LONG = "too_long"  # the reason of a reply refusing an over-long message
+TOO_LONG = Reason.TOO_LONG  # the reason of a reply refusing an over-long message
 # Stored statuses besides complete and error.
-TIMEOUT, ABANDONED = "timeout", "abandoned"
+TIMEOUT, ABANDONED = MessageStatus.TIMEOUT, MessageStatus.ABANDONED
 # Why a draft was withheld when the turn ran out of time before a checked sentence.
 DRAFT_TIMEOUT = "timeout"
 # The model reads this many of each passage's most relevant sentences (short passages whole).
@@ -84,99 +116,8 @@ def _separated(before: str, piece: str) -> str:
     return " " + piece.lstrip()
 
 
-TOO_LONG_TEXT = N_(
-    "Your message is {length} characters long, and I can read at most {limit}. "
-    "Please send just your question in a shorter message (you can add details in the "
-    "next one)."
-)
-
-
-def too_long_text(length: int, limit: int, language: str = ENGLISH) -> str:
-    return gettext_for(language)(TOO_LONG_TEXT).format(length=f"{length:,}", limit=f"{limit:,}")
-
-
-class EmptyMessageError(ValueError):
-    """The customer sent nothing to answer."""
-
-
-# Shown instead of an answer when the customer's message could not be stored.
-NOT_SENT_TEXT = N_(
-    "Sorry, your message was not sent: we could not save it just now. "
-    "Please send it again in a moment."
-)
-
-
-class MessageNotSent(StorageUnavailable):
-    """The customer's message could not be stored (database locked, read-only, unreachable),
-    so nothing was answered: tell the customer with NOT_SENT_TEXT and let them send it again."""
-
-
 def _taking_message() -> contextlib.AbstractContextManager[None]:
     return unavailable_as_error("store the customer's message", MessageNotSent)
-
-
-@dataclass(frozen=True)
-class Source:
-    entry_id: str
-    title: str
-    snippet: str
-    score: float
-    url: str | None = None
-    document: str = ""
-    page: int | None = None
-
-    @classmethod
-    def from_hit(cls, hit: SearchHit, contacts: ContactPolicy | None = None) -> Source:
-        """The source as shown; with `contacts`, without what its allow-list does not name
-        (in the snippet, and the link when its host is not allowed)."""
-        policy = contacts or ContactPolicy()
-        text = " ".join(policy.remove_disallowed(hit.answer)[0].split())
-        snippet = text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
-        url = hit.url if hit.url and policy.allows_link(hit.url) else None
-        return cls(hit.entry_id, hit.title, snippet, hit.score, url, hit.document, hit.page)
-
-
-@dataclass
-class Reply:
-    """One bot turn. Iterate it to stream the answer; it is stored when the stream ends.
-
-    Every piece is final: after the stream, `text` is the pieces joined. `draft` is generated
-    text the check withheld (None when all of it was shown), `draft_rejection` why.
-    """
-
-    conversation_id: str | None  # None: a refused message that started no conversation
-    decision: str
-    reason: str
-    sources: list[Source]
-    text: str = ""
-    stored: bool = False
-    answer_mode: str = CANNED
-    grounded: bool | None = None
-    rewritten_query: str | None = None
-    draft: str | None = None
-    draft_rejection: str | None = None
-    message_id: int | None = None  # the stored bot message, once the stream has ended
-    language: str = ENGLISH  # the customer's message's: every fixed text of the reply is in it
-    # The customer's message, when masking hid personal data in it: masked where the stored
-    # reply repeats it.
-    _typed: str = field(default="", repr=False)
-    # The passages behind `sources`, stored as the answer's citations.
-    _cited: list[SearchHit] = field(default_factory=list, repr=False)
-    _pieces: Iterator[str] = field(default_factory=lambda: iter(()), repr=False)
-    _closed: bool = field(default=False, repr=False)
-
-    def __iter__(self) -> Iterator[str]:
-        return self._pieces
-
-    def close(self) -> None:
-        """Stop the stream (the customer left, or the turn was abandoned): the model stops,
-        and what was shown so far is stored. A no-op once the stream has ended."""
-        self._closed = True  # seen after the next piece if another thread is reading now
-        close = getattr(self._pieces, "close", None)
-        if close is not None:
-            # "generator already executing": another thread is reading; it sees `_closed`.
-            with contextlib.suppress(ValueError):
-                close()
 
 
 @dataclass(frozen=True)
@@ -202,7 +143,7 @@ class DialogueManager:
         kb: KnowledgeBase,
         generator: Generator,
         *,
-        thresholds: Thresholds | None = None,
+        thresholds: ThresholdCalibrator | None = None,
         top_k: int,
         min_score: float | None = None,
         handoff_after_declines: int,
@@ -217,7 +158,7 @@ class DialogueManager:
         self._sessions = sessions
         self.kb = kb
         self.generator = generator
-        self.thresholds = thresholds or Thresholds(kb, sessions)
+        self.thresholds = thresholds or ThresholdCalibrator(kb, sessions)
         self.top_k = top_k
         self.min_score = min_score
         self.handoff_after_declines = handoff_after_declines
@@ -273,17 +214,18 @@ class DialogueManager:
         threshold to a perfect match."""
         return threshold + (1.0 - threshold) / 2
 
-    def decide(self, text: str, previous_declines: int = 0) -> dec.Decision:
-        """Retrieve and decide without generating (used by `chatbot eval`)."""
+    def retrieve_and_decide(self, text: str, previous_declines: int = 0) -> dec.Decision:
+        """Search the knowledge base for `text` and decide, without generating."""
         hits = self.kb.search(text, k=self.top_k)
-        return self.decide_on(text, hits, previous_declines, self.threshold(detect(text)))
+        return self.decide_for_hits(text, hits, previous_declines, self.threshold(detect(text)))
 
-    def decide_on(
+    def decide_for_hits(
         self, text: str, hits: list[SearchHit], declines: int, threshold: float
     ) -> dec.Decision:
-        """The decision for already-retrieved hits (shared by turns and `chatbot eval`)."""
+        """The decision for already-retrieved hits (shared by turns and `chatbot eval`): an
+        angry customer is handed off, otherwise `decision.decide` rules on the scores."""
         if handoff.is_angry(text) and not handoff.wants_human(text):
-            return dec.Decision(dec.HANDOFF, handoff.ANGRY, hits)
+            return dec.Decision(DecisionKind.HANDOFF, Reason.ANGRY, hits)
         return dec.decide(text, hits, threshold, declines, self.handoff_after_declines)
 
     # ---- a turn ---------------------------------------------------------------------------
@@ -326,12 +268,12 @@ class DialogueManager:
             turn = self._plan(text, history, declines, language)
         except Exception as exc:
             log.exception("retrieval failed")
-            reply = Reply(conv_id, dec.FALLBACK, "error", [], language=language)
+            reply = Reply(conv_id, DecisionKind.FALLBACK, Reason.ERROR, [], language=language)
             reply._pieces = self._store_error(reply, [], started, exc)
             return reply
         d = turn.decision
         # Sources are the passages the answer is built from, not every retrieved entry.
-        shown = self._used(turn) if d.kind == dec.ANSWER else []
+        shown = self._used(turn) if d.kind == DecisionKind.ANSWER else []
         reply = Reply(
             conv_id,
             d.kind,
@@ -342,10 +284,11 @@ class DialogueManager:
             _typed=typed,
             _cited=shown,
         )
-        if d.kind == dec.HANDOFF and contact:  # "... email me at jane@example.com"
+        if d.kind == DecisionKind.HANDOFF and contact:  # "... email me at jane@example.com"
             with self._sessions.begin() as s:
                 repo.set_contact(s, conv_id, contact)
-        if d.kind == dec.HANDOFF:  # the reply confirms the contact instead of asking for one
+        # A handoff reply confirms the contact instead of asking for one.
+        if d.kind == DecisionKind.HANDOFF:
             turn = replace(turn, contact=contact or on_file)
         reply._pieces = self._run(reply, turn, started, deadline)
         return reply
@@ -369,13 +312,13 @@ class DialogueManager:
                 hits, query = contextual, rewritten
             else:
                 rewritten = None
-        decision = self.decide_on(text, hits, declines, threshold)
+        decision = self.decide_for_hits(text, hits, declines, threshold)
         # (A follow-up combined with the previous question is one question, not two parts.)
-        one = rewritten or decision.kind == dec.HANDOFF
+        one = rewritten or decision.kind == DecisionKind.HANDOFF
         parts = () if one else self._parts(questions, threshold)
-        if parts and decision.kind == dec.FALLBACK:
+        if parts and decision.kind == DecisionKind.FALLBACK:
             # The whole question matched nothing well, but its parts do: answer those.
-            decision = dec.Decision(dec.ANSWER, "parts", [h for _, h in parts])
+            decision = dec.Decision(DecisionKind.ANSWER, Reason.PARTS, [h for _, h in parts])
         return _Turn(text, query, rewritten, decision, threshold, language, parts)
 
     def _parts(self, questions: list[str], threshold: float) -> tuple[tuple[str, SearchHit], ...]:
@@ -407,7 +350,7 @@ class DialogueManager:
         first_token_ms: float | None = None
         d = turn.decision
         try:
-            if d.kind != dec.ANSWER:
+            if d.kind != DecisionKind.ANSWER:
                 reply.text = self._canned(d, turn.language, turn.contact)
                 first_token_ms = (time.perf_counter() - started) * 1000
                 yield reply.text
@@ -600,7 +543,7 @@ class DialogueManager:
 
     @staticmethod
     def _canned(d: dec.Decision, language: str, contact: str | None = None) -> str:
-        if d.kind == dec.FALLBACK:
+        if d.kind == DecisionKind.FALLBACK:
             return gettext_for(language)(FALLBACK_TEXT)
         return handoff.handoff_text(d.reason, language, contact)
 
@@ -609,14 +552,18 @@ class DialogueManager:
         limit. (Storing it would put megabytes in every staff view of the conversation.)"""
         log.info("message of %d characters refused (limit %d)", length, self.max_message_chars)
         text = too_long_text(length, self.max_message_chars, language)
-        reply = Reply(conversation_id, dec.FALLBACK, TOO_LONG, [], text=text, language=language)
+        reply = Reply(
+            conversation_id, DecisionKind.FALLBACK, TOO_LONG, [], text=text, language=language
+        )
         reply._pieces = iter([text])
         return reply
 
     def _contact_reply(self, conv_id: str, contact: str, started: float, language: str) -> Reply:
         """The customer left an address after a handoff: keep it for the team and confirm."""
         text = handoff.contact_saved_text(contact, language)
-        reply = Reply(conv_id, dec.HANDOFF, "contact", [], text=text, language=language)
+        reply = Reply(
+            conv_id, DecisionKind.HANDOFF, Reason.CONTACT, [], text=text, language=language
+        )
         with self._sessions.begin() as s:
             repo.set_contact(s, conv_id, contact)
 
@@ -637,7 +584,7 @@ class DialogueManager:
         hits: list[SearchHit],
         started: float,
         first_token_ms: float | None,
-        status: str = "complete",
+        status: str = MessageStatus.COMPLETE,
         error: str | None = None,
     ) -> None:
         # Only refused messages have no conversation, and their replies are never stored.
@@ -679,6 +626,10 @@ class DialogueManager:
                 draft=self._stored(reply, reply.draft, hits) if reply.draft else None,
                 draft_rejection=reply.draft_rejection,
             )
+            if reply.decision == DecisionKind.HANDOFF:
+                # The dialogue's rule, not storage's: a handoff (also the confirmation of the
+                # contact details left after one) puts the conversation in the queue.
+                repo.mark_needs_human(s, reply.conversation_id, reply.reason)
             reply.message_id = msg.id
         reply.stored = True
 
@@ -701,5 +652,5 @@ class DialogueManager:
         error_text = gettext_for(reply.language)(ERROR_TEXT)
         reply.text = f"{partial.strip()}\n\n{error_text}".strip()
         error = f"{type(exc).__name__}: {exc}"
-        self._store(reply, hits, started, None, status="error", error=error)
+        self._store(reply, hits, started, None, status=MessageStatus.ERROR, error=error)
         yield ("\n\n" if partial else "") + error_text

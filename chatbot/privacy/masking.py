@@ -1,4 +1,5 @@
-"""Privacy: mask personal data before a message is stored, and delete old conversations.
+"""Privacy: mask personal data before a message is stored (deleting old conversations is
+chatbot.privacy.retention's job).
 
 `mask_pii` replaces e-mail addresses, Chinese resident ID numbers, payment card numbers and
 phone numbers with "[email]", "[id]", "[card]" and "[phone]". It is regex based on purpose
@@ -46,6 +47,9 @@ Numbers glued to letters or slashes are never candidates, so codes like
 Chinese has no spaces, so "手机13812345678" and "我的邮箱是jane@example.com" hold a phone
 number and an e-mail address.
 
+The e-mail and phone rules (1 and 4) are chatbot.core.contact_patterns, which the dialogue
+reads contact details with too; the ID and card rules are here.
+
 Masking takes time linear in the text's length, whatever it holds: each rule looks only at a
 bounded neighbourhood of a candidate, and a long text is masked in chunks of at most 16 KB,
 cut where no number is near (see `mask_pii`).
@@ -53,101 +57,39 @@ cut where no number is near (see `mask_pii`).
 
 from __future__ import annotations
 
-import logging
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from itertools import accumulate
-from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session, sessionmaker
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
-from chatbot.storage import scrub as storage_scrub
-from chatbot.storage.models import Conversation, ConversationNote, Message, MessageSource
-from knowledge_base.tables import utcnow
-
-if TYPE_CHECKING:
-    from chatbot.container import Services
-
-log = logging.getLogger(__name__)
+from chatbot.core.contact_patterns import (
+    DIGIT_GROUP,
+    GLUE,
+    after_identifier,
+    email_spans,
+    mainland_mobile,
+    phone_spans,
+)
 
 EMAIL, PHONE, CARD, ID_NUMBER = "[email]", "[phone]", "[card]", "[id]"
 
-# Chinese characters (the ranges knowledge_base.language reads as Han) count as word
-# characters for `\w`, but Chinese writes no spaces: a number or address right after "手机"
-# or "邮箱是" is still a separate word. _GLUE is a word character that is not Han.
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_GLUE = rf"[^\W{_HAN}]"
-_NOT_HAN = rf"(?![{_HAN}])"
-
-_EMAIL = re.compile(
-    rf"(?<!{_GLUE})(?<![.%+-])(?:{_NOT_HAN}[\w.%+-])+@(?:{_NOT_HAN}[\w-])+"
-    rf"(?:\.(?:{_NOT_HAN}[\w-])+)*\.[^\W\d_{_HAN}]{{2,}}(?!{_GLUE}|-)"
-)
-
 # Digits in groups separated by single spaces or dashes, not glued to a word, a "+", a path,
 # or a decimal point.
-_CARD_RUN = re.compile(rf"(?<!{_GLUE})(?<![+/.,-])\d+(?:[ -]\d+)*(?!{_GLUE}|[.,]\d)")
+_CARD_RUN = re.compile(rf"(?<!{GLUE})(?<![+/.,-])\d+(?:[ -]\d+)*(?!{GLUE}|[.,]\d)")
 
-# Digit groups separated by single spaces, dots or dashes; an optional leading "+" and an area
-# code in parentheses.
-_PHONE_RUN = re.compile(
-    rf"(?<!{_GLUE})(?<![+/.,-])(?P<plus>\+ ?)?(?:\(\d{{1,5}}\) ?)?\d+"
-    rf"(?:[ .-](?:\(\d{{1,5}}\) ?)?\d+)*(?!{_GLUE}|[.,]\d)"
-)
 # A resident ID number, alone (not part of a longer run of digit groups): 17 digits and a
 # check character, optionally grouped 6-8-4.
 _RESIDENT_ID = re.compile(
-    rf"(?<!{_GLUE})(?<![+/.,-])(?<!\d[ -])\d{{6}}[ -]?\d{{8}}[ -]?\d{{3}}[\dXx]"
-    rf"(?!{_GLUE}|[.,]\d|[ -]\d)"
+    rf"(?<!{GLUE})(?<![+/.,-])(?<!\d[ -])\d{{6}}[ -]?\d{{8}}[ -]?\d{{3}}[\dXx]"
+    rf"(?!{GLUE}|[.,]\d|[ -]\d)"
 )
 _OLDEST_BIRTH_YEAR = 1900
 _SEPARATOR = re.compile(r"[ -]")
-# The run and e-mail patterns are linear: a match can only start after a character that
-# cannot continue it (the lookbehinds), so a failed attempt is never rescanned from inside.
-_GROUP = re.compile(r"\d+")
-
-_PHONE_CUE = re.compile(
-    r"\b(?:call|calls|calling|phone|mobile|cell|cellphone|tel|telephone|whatsapp|sms|text|"
-    r"fax|ring)\b|\bmy\s+number\b|电话|手机|号码|联系方式|致电|打给我|微信|短信|座机|传真",
-    re.IGNORECASE,
-)
-_CUE_BEFORE, _CUE_AFTER = 30, 20
-# An identifier word (or "#") right before the number: it is that kind of number, not a phone
-# or a card. Optional "number"/"no."/"id" and a colon may follow the word.
-_ID_BEFORE = re.compile(
-    r"(?:\b(?:order|orders|invoice|tracking|track|ticket|case|ref|reference|parcel|package|"
-    r"shipment|receipt|sku|item|product|model|serial|account|acct|customer|member|booking|"
-    r"confirmation|version|ver|build|release|firmware|ios|android|windows|zip|postcode|"
-    r"postal)\b\.?(?:\s*(?:number|num|no\.?|nr\.?|id|code))?(?:\s+(?:is|was))?|#"
-    # The Chinese words for order, waybill, tracking, invoice, ticket, receipt, product,
-    # model, serial, version, postcode, member, customer, booking (and their "number"
-    # forms). Not 账号 (account): in China the account name is often the mobile number.
-    r"|(?:订单|运单|快递单|物流单|单|追踪|跟踪|发票|工单|小票|收据|商品|产品|型号|序列|版本|"
-    r"邮编|邮政编码|会员|客户|预订|预约|确认)(?:号码|编号|号|码)(?:是|为)?"
-    r"|(?:订单|运单|发票|工单|小票|收据|商品|产品|型号|版本|邮编|邮政编码|会员|客户)(?:是|为)?)"
-    r"\s*[:#：]?\s*$",
-    re.IGNORECASE,
-)
-_CURRENCY_BEFORE = re.compile(
-    r"[$€£¥₹￥]\s*$|\b(?:usd|eur|gbp|chf|cad|aud|jpy|rmb|cny)\s*$|人民币\s*$", re.I
-)
-_CURRENCY_AFTER = re.compile(
-    r"^\s*(?:[$€£¥₹￥元块圆]|人民币|"
-    r"(?:usd|eur|gbp|chf|cad|aud|jpy|rmb|cny|dollars?|euros?|pounds?|cents?)\b)",
-    re.I,
-)
-_DATE = re.compile(
-    r"^(?:(?P<y1>\d{4})(?P<s1>[-.])(?P<m1>\d{1,2})(?P=s1)(?P<d1>\d{1,2})"
-    r"|(?P<a2>\d{1,2})(?P<s2>[-.])(?P<b2>\d{1,2})(?P=s2)(?P<y2>\d{4}))(?!\d)"
-)
-_IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _CARD_MIN, _CARD_MAX = 13, 19  # the digits a card number has
 # Luhn: every second digit from the right is doubled, and a two-digit result counts as the sum
 # of its digits (7 -> 14 -> 5).
@@ -168,21 +110,15 @@ def luhn_valid(digits: str) -> bool:
     return (sum(map(int, backwards[::2])) + sum(map(int, doubled))) % 10 == 0
 
 
-def after_identifier(text: str, start: int) -> bool:
-    """True when an identifier word ("order", "order number is", "tracking", "#", "订单号")
-    ends right before `start`: the number there is that kind of number, not personal data."""
-    return bool(_ID_BEFORE.search(text[max(0, start - 40) : start]))
-
-
 def _card_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for run in _CARD_RUN.finditer(text):
-        groups = list(_GROUP.finditer(run.group()))
+        groups = list(DIGIT_GROUP.finditer(run.group()))
         if sum(len(g.group()) for g in groups) < _CARD_MIN or after_identifier(text, run.start()):
             continue
         # A mainland mobile number with its country code has 13-15 digits; no card number
         # starts with 86 or 0086.
-        if _mainland_mobile([g.group() for g in groups]):
+        if mainland_mobile([g.group() for g in groups]):
             continue
         for first, last in _card_windows([g.group() for g in groups]):
             spans.append((run.start() + groups[first].start(), run.start() + groups[last].end()))
@@ -235,83 +171,6 @@ def _resident_id_spans(text: str) -> list[tuple[int, int]]:
     ]
 
 
-def _mainland_mobile(groups: list[str]) -> bool:
-    """11 digits starting 13-19, after an optional country code written as its own group
-    ("86-13812345678", "0086 138 1234 5678") or run together as 0086. Full-width digits, as
-    Chinese input methods type them, count as digits."""
-    if len(groups) > 1 and groups[0] in ("86", "0086"):
-        groups = groups[1:]
-    digits = unicodedata.normalize("NFKC", "".join(groups)).removeprefix("0086")
-    return len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789"
-
-
-def _is_date(candidate: str) -> bool:
-    m = _DATE.match(candidate)
-    if m is None:
-        return False
-    if m.group("y1"):
-        month, day = int(m.group("m1")), int(m.group("d1"))
-    else:  # day-month-year or month-day-year
-        a, b = int(m.group("a2")), int(m.group("b2"))
-        month, day = (b, a) if b <= 12 else (a, b)
-    return 1 <= month <= 12 and 1 <= day <= 31
-
-
-def _phone_like_groups(groups: list[str]) -> bool:
-    if len(groups) < 3:
-        return False
-    first, rest = groups[0], groups[1:]
-    if not all(2 <= len(g) <= 4 for g in rest):
-        return False
-    return 2 <= len(first) <= 4 or (len(first) == 1 and len(rest) >= 3)
-
-
-@dataclass(frozen=True)
-class _Cues:
-    """Where the phone cue words of a text start and end (both sorted: cues do not overlap),
-    so each number looks up its neighbours by bisection instead of scanning every cue."""
-
-    starts: list[int]
-    ends: list[int]
-
-    @classmethod
-    def of(cls, text: str) -> _Cues:
-        found = [(c.start(), c.end()) for c in _PHONE_CUE.finditer(text)]
-        return cls([s for s, _ in found], [e for _, e in found])
-
-    def near(self, start: int, end: int) -> bool:
-        """A cue word ends at most _CUE_BEFORE characters before the number or starts at
-        most _CUE_AFTER characters after it."""
-        i = bisect_left(self.ends, start - _CUE_BEFORE)
-        if i < len(self.ends) and self.ends[i] <= start:
-            return True
-        j = bisect_left(self.starts, end)
-        return j < len(self.starts) and self.starts[j] <= end + _CUE_AFTER
-
-
-def _is_phone(text: str, m: re.Match[str], cues: _Cues) -> bool:
-    candidate = m.group()
-    groups = _GROUP.findall(candidate)
-    digits = "".join(groups)
-    if not 7 <= len(digits) <= 15:
-        return False
-    if _is_date(candidate.lstrip("+ ")) or _IPV4.match(candidate):
-        return False
-    if after_identifier(text, m.start()):
-        return False
-    if _CURRENCY_BEFORE.search(text[max(0, m.start() - 5) : m.start()]) or _CURRENCY_AFTER.match(
-        text[m.end() : m.end() + 10]
-    ):
-        return False
-    return (
-        bool(m.group("plus"))
-        or "(" in candidate
-        or _phone_like_groups(groups)
-        or _mainland_mobile(groups)
-        or cues.near(m.start(), m.end())
-    )
-
-
 def _replace(text: str, spans: list[tuple[int, int]], placeholder: str) -> str:
     """`text` with the (non-overlapping) spans replaced, in one pass."""
     pieces: list[str] = []
@@ -321,17 +180,6 @@ def _replace(text: str, spans: list[tuple[int, int]], placeholder: str) -> str:
         done = end
     pieces.append(text[done:])
     return "".join(pieces)
-
-
-def email_spans(text: str) -> list[tuple[int, int]]:
-    """Where `text` has e-mail addresses (rule 1), as (start, end)."""
-    return [(m.start(), m.end()) for m in _EMAIL.finditer(text)]
-
-
-def phone_spans(text: str) -> list[tuple[int, int]]:
-    """Where `text` has phone numbers (rule 3), as (start, end)."""
-    cues = _Cues.of(text)
-    return [(m.start(), m.end()) for m in _PHONE_RUN.finditer(text) if _is_phone(text, m, cues)]
 
 
 # The rules in the order they are applied, each to the text the earlier ones masked.
@@ -436,86 +284,3 @@ def mask_repeated(text: str, typed: str, keep: Iterable[str] = ()) -> str:
             continue
         text = pattern.sub(placeholder, text)
     return text
-
-
-# ---- retention -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PurgePlan:
-    cutoff: datetime
-    conversations: int
-
-
-_PURGE_BATCH = 500
-
-
-def retention_cutoff(days: int, now: datetime | None = None) -> datetime:
-    if days < 1:
-        raise ValueError("days must be at least 1")
-    return (now or utcnow()) - timedelta(days=days)
-
-
-def count_older_than(
-    sessions: sessionmaker[Session], days: int, now: datetime | None = None
-) -> PurgePlan:
-    """How many conversations `purge_older_than` would delete (nothing is changed)."""
-    cutoff = retention_cutoff(days, now)
-    with sessions() as s:
-        n = s.scalar(
-            select(func.count()).select_from(Conversation).where(Conversation.updated_at < cutoff)
-        )
-    return PurgePlan(cutoff, int(n or 0))
-
-
-def purge_older_than(
-    sessions: sessionmaker[Session], days: int, now: datetime | None = None
-) -> int:
-    """Delete conversations with no activity (`updated_at`) in the last `days` days, with
-    everything attached to them: messages, their sources, and staff notes. Returns how many
-    conversations were deleted."""
-    return purge_before(sessions, retention_cutoff(days, now))
-
-
-def purge_before(sessions: sessionmaker[Session], cutoff: datetime, *, scrub: bool = True) -> int:
-    """Delete conversations whose last activity is before `cutoff`, with their messages,
-    sources and notes. Returns how many conversations were deleted.
-
-    Deletes in batches, each its own short transaction, so a large purge never holds the
-    database for long. The children are deleted explicitly as well as by the foreign keys'
-    ON DELETE CASCADE, so nothing is left behind even where cascades are not enforced. On
-    SQLite the deleted text is overwritten and, with `scrub`, the database file rebuilt and
-    its write-ahead log emptied (chatbot.storage.scrub), so no copy stays on disk.
-    """
-    deleted = 0
-    while True:
-        with sessions.begin() as s:
-            storage_scrub.secure_delete(s)
-            ids = list(
-                s.scalars(
-                    select(Conversation.id)
-                    .where(Conversation.updated_at < cutoff)
-                    .order_by(Conversation.updated_at, Conversation.id)
-                    .limit(_PURGE_BATCH)
-                )
-            )
-            if not ids:
-                break
-            message_ids = select(Message.id).where(Message.conversation_id.in_(ids))
-            s.execute(delete(MessageSource).where(MessageSource.message_id.in_(message_ids)))
-            s.execute(delete(Message).where(Message.conversation_id.in_(ids)))
-            s.execute(delete(ConversationNote).where(ConversationNote.conversation_id.in_(ids)))
-            s.execute(delete(Conversation).where(Conversation.id.in_(ids)))
-        deleted += len(ids)
-    if deleted:
-        log.info("deleted %d conversations with no activity since %s", deleted, cutoff)
-        if scrub:
-            storage_scrub.scrub(storage_scrub.engine_of(sessions))
-    return deleted
-
-
-def apply_retention(services: Services) -> int:
-    """Automatic retention (called at start-up): purge conversations older than
-    `CHATBOT_PRIVACY__RETENTION_DAYS`, when it is set. Returns how many were deleted."""
-    days = services.settings.privacy.retention_days
-    if days is None:
-        return 0
-    return purge_older_than(services.sessions, days)

@@ -18,14 +18,23 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
+from chatbot.core.vocabulary import DecisionKind, MessageStatus, OutcomeLabel, Reason, Role
+from chatbot.staff.analytics_report import (
+    AnalyticsReport,
+    DayActivity,
+    LanguageCount,
+    Outcomes,
+    Percentiles,
+    Period,
+    Ratings,
+)
 from chatbot.staff.question_groups import (
     DEFAULT_GROUP_THRESHOLD,
     EXAMPLES,
@@ -35,9 +44,11 @@ from chatbot.staff.question_groups import (
     group_questions,
 )
 from chatbot.storage.models import Conversation, Message
+from chatbot.storage.repositories import within
 from knowledge_base.embedders import Embedder
 
-# Grouping lives in chatbot.staff.question_groups; these names stay importable from here.
+# The report types live in chatbot.staff.analytics_report and grouping in
+# chatbot.staff.question_groups; these names stay importable from here.
 __all__ = [
     "DEFAULT_GROUP_THRESHOLD",
     "EXAMPLES",
@@ -65,143 +76,13 @@ __all__ = [
 # The most recent customer questions embedded per report (bounded work on a busy site).
 MAX_QUESTIONS = 2000
 
-ANSWER, FALLBACK, HANDOFF = "answer", "fallback", "handoff"
-CONTACT_REASON, REQUESTED_REASON = "contact", "requested"
-
-
-@dataclass(frozen=True)
-class Period:
-    """[start, end) in UTC. Naive datetimes are taken as UTC."""
-
-    start: datetime
-    end: datetime
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "start", _utc(self.start))
-        object.__setattr__(self, "end", _utc(self.end))
-        if self.end <= self.start:
-            raise ValueError("the period must end after it starts")
-
-    @classmethod
-    def last_days(cls, days: int, today: date | None = None) -> Period:
-        """Today and the `days - 1` days before it (whole UTC days)."""
-        if days < 1:
-            raise ValueError("days must be at least 1")
-        today = today or datetime.now(UTC).date()
-        return cls.between(today - timedelta(days=days - 1), today)
-
-    @classmethod
-    def between(cls, first: date, last: date) -> Period:
-        """Whole days from `first` to `last`, both included."""
-        if last < first:
-            raise ValueError("the last day is before the first")
-        return cls(_midnight(first), _midnight(last + timedelta(days=1)))
-
-    def days(self) -> list[date]:
-        """Every calendar day the period touches, in order."""
-        day, last = self.start.date(), (self.end - timedelta(microseconds=1)).date()
-        out = []
-        while day <= last:
-            out.append(day)
-            day += timedelta(days=1)
-        return out
-
-
-@dataclass(frozen=True)
-class DayActivity:
-    day: date
-    conversations: int  # started that day
-    messages: int  # customer messages and bot answers
-
-
-@dataclass(frozen=True)
-class Outcomes:
-    """Bot answers in the period by how they turned out."""
-
-    answered: int = 0
-    declined: int = 0
-    handed_off: int = 0
-    errors: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.answered + self.declined + self.handed_off + self.errors
-
-    def shares(self) -> dict[str, float]:
-        """Each outcome's share of all bot answers (0..1; all 0 when there were none)."""
-        total = self.total or 1
-        return {
-            "answered": self.answered / total,
-            "declined": self.declined / total,
-            "handed off": self.handed_off / total,
-            "errors": self.errors / total,
-        }
-
-
-@dataclass(frozen=True)
-class Ratings:
-    up: int = 0
-    down: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.up + self.down
-
-    @property
-    def positive_share(self) -> float | None:
-        """Thumbs up / all ratings; None without ratings."""
-        return self.up / self.total if self.total else None
-
-
-@dataclass(frozen=True)
-class Percentiles:
-    count: int
-    p50: float | None
-    p95: float | None
-
-
-@dataclass(frozen=True)
-class LanguageCount:
-    """Customer questions in one language (None: not recorded, as on older messages)."""
-
-    language: str | None
-    questions: int
-    unanswered: int = 0
-
-
-@dataclass(frozen=True)
-class AnalyticsReport:
-    period: Period
-    per_day: list[DayActivity]
-    outcomes: Outcomes
-    ratings: Ratings
-    latency_ms: Percentiles
-    first_token_ms: Percentiles
-    top_questions: list[QuestionGroup]
-    top_unanswered: list[QuestionGroup]
-    # Questions per language, most asked first (the same questions as the groups count).
-    languages: list[LanguageCount] = field(default_factory=list)
-
-    @property
-    def conversations(self) -> int:
-        return sum(d.conversations for d in self.per_day)
-
-    @property
-    def messages(self) -> int:
-        return sum(d.messages for d in self.per_day)
+ANSWER, FALLBACK, HANDOFF = DecisionKind.ANSWER, DecisionKind.FALLBACK, DecisionKind.HANDOFF
+CONTACT_REASON, REQUESTED_REASON = Reason.CONTACT, Reason.REQUESTED
 
 
 # ---- helpers ----------------------------------------------------------------------------
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
 def _in(column: InstrumentedAttribute[datetime], period: Period) -> ColumnElement[bool]:
-    return and_(column >= period.start, column < period.end)
+    return and_(*within(column, period))
 
 
 def _day(session: Session, column: InstrumentedAttribute[datetime]) -> ColumnElement[Any]:
@@ -221,32 +102,29 @@ def _as_date(value: object) -> date:
 
 def _bot_answer() -> ColumnElement[bool]:
     return and_(
-        Message.role == "assistant",
+        Message.role == Role.ASSISTANT,
         or_(Message.reason.is_(None), Message.reason != CONTACT_REASON),
     )
 
 
 # ---- numbers ----------------------------------------------------------------------------
+def _per_day(
+    session: Session,
+    created: InstrumentedAttribute[datetime],
+    key: InstrumentedAttribute[Any],
+    period: Period,
+) -> dict[date, int]:
+    """How many rows of a table were created on each UTC day of the period (days with none
+    left out)."""
+    day = _day(session, created)
+    rows = session.execute(select(day, func.count(key)).where(_in(created, period)).group_by(day))
+    return {_as_date(d): int(n) for d, n in rows}
+
+
 def activity_per_day(session: Session, period: Period) -> list[DayActivity]:
     """Conversations started and messages sent per UTC day; days without any are 0."""
-    conv_day = _day(session, Conversation.created_at)
-    conversations = {
-        _as_date(d): int(n)
-        for d, n in session.execute(
-            select(conv_day, func.count(Conversation.id))
-            .where(_in(Conversation.created_at, period))
-            .group_by(conv_day)
-        )
-    }
-    msg_day = _day(session, Message.created_at)
-    messages = {
-        _as_date(d): int(n)
-        for d, n in session.execute(
-            select(msg_day, func.count(Message.id))
-            .where(_in(Message.created_at, period))
-            .group_by(msg_day)
-        )
-    }
+    conversations = _per_day(session, Conversation.created_at, Conversation.id, period)
+    messages = _per_day(session, Message.created_at, Message.id, period)
     return [
         DayActivity(day, conversations.get(day, 0), messages.get(day, 0)) for day in period.days()
     ]
@@ -260,13 +138,13 @@ def outcome_counts(session: Session, period: Period) -> Outcomes:
     )
     counts: Counter[str] = Counter()
     for decision, status, n in rows:
-        key = "errors" if status == "error" else decision or ""
+        key = OutcomeLabel.ERRORS if status == MessageStatus.ERROR else decision or ""
         counts[key] += int(n)
     return Outcomes(
         answered=counts[ANSWER],
         declined=counts[FALLBACK],
         handed_off=counts[HANDOFF],
-        errors=counts["errors"],
+        errors=counts[OutcomeLabel.ERRORS],
     )
 
 
@@ -275,7 +153,7 @@ def rating_counts(session: Session, period: Period) -> Ratings:
     rows = session.execute(
         select(Message.rating, func.count(Message.id))
         .where(
-            Message.role == "assistant",
+            Message.role == Role.ASSISTANT,
             Message.rating.is_not(None),
             _in(Message.created_at, period),
         )
@@ -299,7 +177,7 @@ def latency_percentiles(session: Session, period: Period) -> tuple[Percentiles, 
     bot answers in the period (ms)."""
     rows = session.execute(
         select(Message.latency_ms, Message.first_token_ms).where(
-            _bot_answer(), Message.status == "complete", _in(Message.created_at, period)
+            _bot_answer(), Message.status == MessageStatus.COMPLETE, _in(Message.created_at, period)
         )
     ).all()
     latency = [float(a) for a, _ in rows if a is not None]
@@ -337,11 +215,11 @@ def _questions(period: Period, *, unanswered: bool) -> tuple[Any, list[ColumnEle
     )
     c = turns.c
     not_contact = or_(c.next_reason.is_(None), c.next_reason != CONTACT_REASON)
-    where = [c.role == "user", c.created_at < period.end, not_contact]
+    where = [c.role == Role.USER, c.created_at < period.end, not_contact]
     if unanswered:
         where += [
-            c.next_role == "assistant",
-            c.next_status != "error",
+            c.next_role == Role.ASSISTANT,
+            c.next_status != MessageStatus.ERROR,
             or_(
                 c.next_decision == FALLBACK,
                 and_(

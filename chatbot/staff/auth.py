@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -29,6 +30,8 @@ FIRST_ADMIN = "admin"
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 1024  # argon2 takes any length; this only bounds the work per login
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Runs inside a change's transaction: the caller's own rows (an audit entry) go with it.
+InTransaction = Callable[[Session], None]
 
 
 class AccountError(ValueError):
@@ -80,27 +83,34 @@ class StaffAccounts:
         """Verified against when the name is unknown, so a login takes as long either way."""
         return self._hasher.hash(secrets.token_urlsafe(16))
 
-    def add(self, name: str, password: str, role: str = "agent") -> StaffInfo:
+    def add(
+        self, name: str, password: str, role: str = "agent", also: InTransaction | None = None
+    ) -> StaffInfo:
         """Create a user. Raises AccountError (a ValueError) for a bad name, role or password,
-        or when the name is taken."""
+        or when the name is taken. `also` runs in the same transaction once the user is
+        added (the caller's audit entry): if it raises, no user is created."""
         check_name(name)
         check_role(role)
         check_password(password)
         user = StaffUser(name=name, password_hash=self._hasher.hash(password), role=role)
-        try:
-            with self._sessions.begin() as s:
-                if s.scalar(select(StaffUser.id).where(StaffUser.name == name)) is not None:
-                    raise AccountError(
-                        f"staff user {name!r} already exists: change the password with "
-                        f"`chatbot users passwd {name}`"
-                    )
-                s.add(user)
-        except IntegrityError:  # created by another process in between
-            raise AccountError(f"staff user {name!r} already exists") from None
+        with self._sessions.begin() as s:
+            if s.scalar(select(StaffUser.id).where(StaffUser.name == name)) is not None:
+                raise AccountError(
+                    f"staff user {name!r} already exists: change the password with "
+                    f"`chatbot users passwd {name}`"
+                )
+            s.add(user)
+            try:
+                s.flush()
+            except IntegrityError:  # created by another process in between
+                raise AccountError(f"staff user {name!r} already exists") from None
+            if also is not None:
+                also(s)
         return StaffInfo(user.name, user.role, user.created_at)
 
-    def set_password(self, name: str, password: str) -> None:
-        """Replace a user's password. Raises AccountError for an unknown user or bad password."""
+    def set_password(self, name: str, password: str, also: InTransaction | None = None) -> None:
+        """Replace a user's password. Raises AccountError for an unknown user or bad password.
+        `also` runs in the same transaction (see `add`)."""
         check_password(password)
         new_hash = self._hasher.hash(password)
         with self._sessions.begin() as s:
@@ -112,9 +122,14 @@ class StaffAccounts:
                 )
             user.password_hash = new_hash
             user.credentials_version = new_credentials_version()
+            if also is not None:
+                also(s)
 
-    def remove(self, name: str) -> StaffInfo:
-        """Delete a user. Raises AccountError for an unknown user or the last admin."""
+    def remove(
+        self, name: str, also: Callable[[Session, StaffInfo], None] | None = None
+    ) -> StaffInfo:
+        """Delete a user. Raises AccountError for an unknown user or the last admin. `also`
+        runs in the same transaction with the removed user (see `add`)."""
         with self._sessions.begin() as s:
             # Locks the admins (PostgreSQL) so two removals cannot both take "another admin".
             admins = s.scalars(
@@ -130,6 +145,8 @@ class StaffAccounts:
                 )
             info = StaffInfo(user.name, user.role, user.created_at)
             s.delete(user)
+            if also is not None:
+                also(s, info)
         return info
 
     def credentials_version(self, name: str) -> str | None:
@@ -176,14 +193,14 @@ class StaffAccounts:
         with self._sessions() as s:
             return bool(s.scalar(select(func.count()).select_from(StaffUser)))
 
-    def ensure_first_admin(self) -> str | None:
+    def ensure_first_admin(self, also: InTransaction | None = None) -> str | None:
         """When there are no staff users yet, create "admin" with a random password and
-        return that password (to be shown once); otherwise None."""
+        return that password (to be shown once); otherwise None. `also`: see `add`."""
         if self.any_users():
             return None
         password = secrets.token_urlsafe(18)
         try:
-            self.add(FIRST_ADMIN, password, "admin")
+            self.add(FIRST_ADMIN, password, "admin", also)
         except AccountError:  # another process created users in between
             return None
         return password

@@ -9,22 +9,19 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from chatbot.storage import queue_queries, review_edits, review_search
 from chatbot.storage import repositories as repo
-from chatbot.storage import review_queries as rq
-from chatbot.storage.repositories import ConversationSummary
-from chatbot.storage.review_queries import NoteView, QueueItem, ReviewFilters, ReviewRow
+from chatbot.storage.queue_queries import LiveStamps, QueueItem
+from chatbot.storage.repositories import ConversationSummary, SourceRecord
+from chatbot.storage.review_edits import NoteView
+from chatbot.storage.review_search import ReviewFilters, ReviewRow
 
 
 @dataclass(frozen=True)
-class SourceView:
-    rank: int
-    entry_id: str
-    title: str
-    snippet: str
-    score: float
-    url: str | None
-    page: int | None = None
-    cited: bool = False  # shown to the customer under the answer
+class SourceView(SourceRecord):
+    """A stored source of an answer, with its place in the answer's list (1 = best)."""
+
+    rank: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,14 +95,15 @@ class ConversationLog:
                         m.first_token_ms,
                         [
                             SourceView(
-                                x.rank,
+                                x.passage_id,
                                 x.entry_id,
                                 x.title,
                                 x.snippet,
-                                x.score,
                                 x.url,
+                                x.score,
                                 x.page,
                                 x.cited,
+                                x.rank,
                             )
                             for x in m.sources
                         ],
@@ -122,8 +120,8 @@ class ConversationLog:
                 ],
                 conv.handoff_reason,
                 conv.contact,
-                rq.split_labels(conv.labels),
-                rq.notes(s, conv.id),
+                review_search.split_labels(conv.labels),
+                review_edits.notes(s, conv.id),
                 conv.handled_at,
                 conv.handled_by,
                 conv.language,
@@ -136,44 +134,45 @@ class ConversationLog:
         """One page (1-based) of conversations matching `filters`, newest first, and the
         number of matches. ReviewError for an unknown outcome, rating or label."""
         with self._sessions() as s:
-            return rq.search_conversations(s, filters or ReviewFilters(), page, page_size)
+            found = review_search.search_conversations
+            return found(s, filters or ReviewFilters(), page, page_size)
 
     def languages(self) -> list[str]:
         """The language codes conversations are in, most conversations first."""
         with self._sessions() as s:
-            return rq.conversation_languages(s)
+            return review_search.conversation_languages(s)
 
     def handoff_queue(self, limit: int = 100) -> list[QueueItem]:
         """Handed-off conversations nobody has handled yet, longest waiting first."""
         with self._sessions() as s:
-            return rq.handoff_queue(s, limit)
+            return queue_queries.handoff_queue(s, limit)
 
     def add_note(self, conversation_id: str, author: str, text: str) -> NoteView:
         with self._sessions.begin() as s:
-            n = rq.add_note(s, conversation_id, author, text)
+            n = review_edits.add_note(s, conversation_id, author, text)
             return NoteView(n.id, n.author, n.text, n.created_at)
 
     def set_labels(
         self, conversation_id: str, labels: list[str] | tuple[str, ...]
     ) -> tuple[str, ...]:
-        """Replace the labels (from `review_queries.LABELS` only; ReviewError otherwise)."""
+        """Replace the labels (from `review_search.LABELS` only; ReviewError otherwise)."""
         with self._sessions.begin() as s:
-            return rq.set_labels(s, conversation_id, labels)
+            return review_edits.set_labels(s, conversation_id, labels)
 
     def mark_handled(self, conversation_id: str, agent: str) -> None:
         """Take a handed-off conversation out of the queue (a later handoff puts it back)."""
         with self._sessions.begin() as s:
-            rq.mark_handled(s, conversation_id, agent)
+            review_edits.mark_handled(s, conversation_id, agent)
 
     def reply_as_staff(self, conversation_id: str, agent: str, text: str) -> int:
         """Store a staff member's reply in the conversation; returns the message id."""
         with self._sessions.begin() as s:
-            return rq.add_staff_message(s, conversation_id, agent, text).id
+            return review_edits.add_staff_message(s, conversation_id, agent, text).id
 
     def staff_reply_ids(self, conversation_id: str) -> list[int]:
         """Ids of the staff replies in the conversation: cheap, polled by open chat pages."""
         with self._sessions() as s:
-            return rq.staff_message_ids(s, conversation_id)
+            return review_edits.staff_message_ids(s, conversation_id)
 
     def rate_message(
         self,
@@ -186,8 +185,8 @@ class ConversationLog:
         with self._sessions.begin() as s:
             return repo.rate_message(s, message_id, rating, reason, conversation_id)
 
-    def live_stamps(self, conversation_ids: list[str]) -> rq.LiveStamps:
+    def live_stamps(self, conversation_ids: list[str]) -> LiveStamps:
         """What open staff consoles compare to notice changes (one small query): the handoff
         queue's stamp and those of the conversations they show."""
         with self._sessions() as s:
-            return rq.live_stamps(s, conversation_ids)
+            return queue_queries.live_stamps(s, conversation_ids)

@@ -17,7 +17,9 @@ Conversations are streamed from one query in batches, so an export of 100,000 co
 never holds more than one batch in memory.
 
 A conversation's **outcome**: `handoff` when it was handed to a person, else `fallback` when the
-bot declined at least one question, else `answered` when the bot answered, else `none`.
+bot declined at least one question, else `answered` when the bot answered, else `none` (the
+words files have always had; the console offers them as staff read them elsewhere, "handed
+off" and "declined": `OUTCOME_CHOICES`).
 """
 
 from __future__ import annotations
@@ -25,18 +27,32 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TextIO
+from datetime import UTC, date, datetime
+from typing import Any, TextIO, TypeVar
 
-from sqlalchemy import ColumnElement, case, exists, or_, select
+from sqlalchemy import ColumnElement, Executable, Row, case, exists, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from chatbot.storage.models import Conversation, ConversationNote, Message, MessageSource
+from chatbot.core.dates import DateRange
+from chatbot.core.vocabulary import EXPORT_OUTCOME_LABELS, DecisionKind, ExportOutcome, Role
+from chatbot.storage.models import (
+    STAFF_VIEW_COLUMNS,
+    Conversation,
+    ConversationNote,
+    Message,
+    MessageSource,
+)
+from chatbot.storage.repositories import within
 
 FORMATS = ("csv", "jsonl")
-OUTCOMES = ("answered", "fallback", "handoff", "none")
+OUTCOMES: tuple[str, ...] = tuple(o.value for o in ExportOutcome)
+# The choices a console offers: (what staff read, the value written in the file), so the
+# console says "declined" and "handed off" as everywhere else while files keep their words.
+OUTCOME_CHOICES: tuple[tuple[str, str], ...] = tuple(
+    (EXPORT_OUTCOME_LABELS[o].value, o.value) for o in ExportOutcome
+)
 BATCH = 500
 
 CONVERSATION_COLUMNS = [
@@ -105,10 +121,6 @@ class ExportFilter:
             raise ValueError("--until is before --since")
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -119,27 +131,24 @@ def _iso(value: datetime | None) -> str | None:
 def outcome_expression() -> ColumnElement[str]:
     """A conversation's outcome, as SQL (see the module docstring)."""
 
-    def has(decision: str) -> ColumnElement[bool]:
+    def has(decision: DecisionKind) -> ColumnElement[bool]:
         return exists().where(
             Message.conversation_id == Conversation.id,
-            Message.role == "assistant",
+            Message.role == Role.ASSISTANT,
             Message.decision == decision,
         )
 
+    handed_off = or_(Conversation.needs_human.is_(True), has(DecisionKind.HANDOFF))
     return case(
-        (or_(Conversation.needs_human.is_(True), has("handoff")), "handoff"),
-        (has("fallback"), "fallback"),
-        (has("answer"), "answered"),
-        else_="none",
+        (handed_off, ExportOutcome.HANDOFF.value),
+        (has(DecisionKind.FALLBACK), ExportOutcome.FALLBACK.value),
+        (has(DecisionKind.ANSWER), ExportOutcome.ANSWERED.value),
+        else_=ExportOutcome.NONE.value,
     )
 
 
 def _conditions(flt: ExportFilter, outcome: ColumnElement[str]) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = []
-    if flt.since is not None:
-        where.append(Conversation.created_at >= _midnight(flt.since))
-    if flt.until is not None:
-        where.append(Conversation.created_at < _midnight(flt.until + timedelta(days=1)))
+    where = within(Conversation.created_at, DateRange(flt.since, flt.until))
     if flt.outcome is not None:
         where.append(outcome == flt.outcome)
     if flt.language is not None:
@@ -156,14 +165,7 @@ _CONVERSATION_FIELDS = (
     Conversation.created_at,
     Conversation.updated_at,
     Conversation.channel,
-    Conversation.title,
-    Conversation.needs_human,
-    Conversation.handoff_reason,
-    Conversation.contact,
-    Conversation.handled_at,
-    Conversation.handled_by,
-    Conversation.labels,
-    Conversation.language,
+    *STAFF_VIEW_COLUMNS,
 )
 _MESSAGE_FIELDS = (
     Message.id,
@@ -230,11 +232,30 @@ def _conversation(
     }
 
 
+_Key = TypeVar("_Key")
+
+
+def _grouped(
+    s: Session, query: Executable, item: Callable[[Row[Any]], tuple[_Key, dict[str, Any]]]
+) -> dict[_Key, list[dict[str, Any]]]:
+    """The rows of `query` as dicts (`item` gives each one's key and dict), listed by key in
+    the query's order."""
+    out: dict[_Key, list[dict[str, Any]]] = {}
+    for row in s.execute(query):
+        key, value = item(row)
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _note(n: Any) -> dict[str, Any]:
+    return {"author": n.author, "text": n.text, "created_at": _iso(n.created_at)}
+
+
 def _batch(s: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
     """The nested dicts of a batch of conversation rows: three queries for all of them."""
     ids = [r.id for r in rows]
-    notes: dict[str, list[dict[str, Any]]] = {}
-    for n in s.execute(
+    notes = _grouped(
+        s,
         select(
             ConversationNote.conversation_id,
             ConversationNote.author,
@@ -242,13 +263,11 @@ def _batch(s: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
             ConversationNote.created_at,
         )
         .where(ConversationNote.conversation_id.in_(ids))
-        .order_by(ConversationNote.created_at, ConversationNote.id)
-    ):
-        notes.setdefault(n.conversation_id, []).append(
-            {"author": n.author, "text": n.text, "created_at": _iso(n.created_at)}
-        )
-    sources: dict[int, list[dict[str, Any]]] = {}
-    for src in s.execute(
+        .order_by(ConversationNote.created_at, ConversationNote.id),
+        lambda n: (n.conversation_id, _note(n)),
+    )
+    sources = _grouped(
+        s,
         select(
             MessageSource.message_id,
             MessageSource.entry_id,
@@ -257,18 +276,16 @@ def _batch(s: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
         )
         .join(Message, Message.id == MessageSource.message_id)
         .where(Message.conversation_id.in_(ids))
-        .order_by(MessageSource.message_id, MessageSource.rank)
-    ):
-        sources.setdefault(src.message_id, []).append(
-            {"id": src.entry_id, "title": src.title, "score": src.score}
-        )
-    messages: dict[str, list[dict[str, Any]]] = {}
-    for m in s.execute(
+        .order_by(MessageSource.message_id, MessageSource.rank),
+        lambda src: (src.message_id, {"id": src.entry_id, "title": src.title, "score": src.score}),
+    )
+    messages = _grouped(
+        s,
         select(*_MESSAGE_FIELDS)
         .where(Message.conversation_id.in_(ids))
-        .order_by(Message.conversation_id, Message.id)
-    ):
-        messages.setdefault(m.conversation_id, []).append(_message(m, sources.get(m.id, [])))
+        .order_by(Message.conversation_id, Message.id),
+        lambda m: (m.conversation_id, _message(m, sources.get(m.id, []))),
+    )
     return [_conversation(r, notes.get(r.id, []), messages.get(r.id, [])) for r in rows]
 
 

@@ -27,7 +27,10 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# An installed package carries the migrations here (pyproject.toml maps the top-level alembic/
+# folder onto chatbot/storage/migrations); a source checkout has them only at the top.
+PACKAGED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+CHECKOUT = Path(__file__).resolve().parents[2]
 DEFAULT_BUSY_TIMEOUT_S = 5.0
 # PostgreSQL SQLSTATE "read_only_sql_transaction" (a standby, or default_transaction_read_only).
 PG_READ_ONLY = "25006"
@@ -127,11 +130,24 @@ def make_sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def migrations_dir() -> Path:
+    """The Alembic scripts: the installed copy, else the checkout's alembic/ folder."""
+    if (PACKAGED_MIGRATIONS / "env.py").is_file():
+        return PACKAGED_MIGRATIONS
+    if (CHECKOUT / "alembic.ini").is_file():  # beside alembic/ only in a source checkout
+        return CHECKOUT / "alembic"
+    raise RuntimeError(f"the database migrations are missing from {PACKAGED_MIGRATIONS}")
+
+
 def alembic_config(url: str) -> Any:
+    """The configuration `chatbot db upgrade` runs with, built here rather than read from
+    alembic.ini (which an installed package does not have; it serves the `alembic` command in a
+    checkout)."""
     from alembic.config import Config
 
-    cfg = Config(str(REPO_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(REPO_ROOT / "alembic"))
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 

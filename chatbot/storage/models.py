@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from chatbot.core.vocabulary import MessageStatus
 from knowledge_base.tables import Base, utcnow
 
 
@@ -52,6 +53,20 @@ class Conversation(Base):
     )
 
 
+# The columns of a conversation that staff read and act on (its title, handoff state,
+# contact, labels and language): exported, and compared by open consoles to notice changes.
+STAFF_VIEW_COLUMNS = (
+    Conversation.title,
+    Conversation.needs_human,
+    Conversation.handoff_reason,
+    Conversation.contact,
+    Conversation.handled_at,
+    Conversation.handled_by,
+    Conversation.labels,
+    Conversation.language,
+)
+
+
 class Message(Base):
     """A customer message or a bot answer. Bot answers carry decision, latency and sources."""
 
@@ -80,7 +95,7 @@ class Message(Base):
     rating: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     rating_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     # complete | error | timeout (the turn ran too long) | abandoned (the customer left)
-    status: Mapped[str] = mapped_column(String(16), default="complete")
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.COMPLETE.value)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     first_token_ms: Mapped[float | None] = mapped_column(Float, nullable=True)

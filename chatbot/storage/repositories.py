@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, ScalarSelect, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
+from chatbot.core.vocabulary import MessageStatus, Role
 from chatbot.storage.models import Conversation, Message, MessageSource
 from knowledge_base.tables import utcnow
 
@@ -27,8 +29,14 @@ class SourceRecord:
     cited: bool = False  # shown to the customer under the answer
 
 
+# A SourceRecord's fields are the message_sources columns of the same names.
+_SOURCE_FIELDS = fields(SourceRecord)
+
+
 @dataclass(frozen=True)
-class ConversationSummary:
+class ConversationHeader:
+    """What every list of conversations shows first (the review search adds to it)."""
+
     id: str
     title: str
     channel: str
@@ -36,6 +44,10 @@ class ConversationSummary:
     updated_at: datetime
     messages: int
     needs_human: bool
+
+
+@dataclass(frozen=True)
+class ConversationSummary(ConversationHeader):
     last_decision: str | None
     language: str | None = None
 
@@ -57,7 +69,7 @@ def add_user_message(
     """Store a customer message with its language (ISO 639-1, or None when unknown); a known
     language becomes the conversation's language, so it follows the customer's latest one."""
     language = (language or "").strip().lower()[:8] or None
-    msg = Message(conversation_id=conversation.id, role="user", content=text, language=language)
+    msg = Message(conversation_id=conversation.id, role=Role.USER, content=text, language=language)
     session.add(msg)
     conversation.updated_at = utcnow()
     if language is not None:
@@ -76,7 +88,7 @@ def add_assistant_message(
     sources: Sequence[SourceRecord],
     latency_ms: float,
     first_token_ms: float | None,
-    status: str = "complete",
+    status: str = MessageStatus.COMPLETE,
     error: str | None = None,
     answer_mode: str | None = None,
     grounded: bool | None = None,
@@ -84,9 +96,12 @@ def add_assistant_message(
     draft: str | None = None,
     draft_rejection: str | None = None,
 ) -> Message:
+    """Store a bot (or staff) answer with its sources. Only stores: what a decision means for
+    the conversation (a handoff puts it in the queue) is the dialogue's to say
+    (`mark_needs_human`)."""
     msg = Message(
         conversation_id=conversation_id,
-        role="assistant",
+        role=Role.ASSISTANT,
         content=content,
         decision=decision,
         reason=reason,
@@ -100,17 +115,7 @@ def add_assistant_message(
         draft=draft,
         draft_rejection=draft_rejection,
         sources=[
-            MessageSource(
-                passage_id=src.passage_id,
-                entry_id=src.entry_id,
-                title=src.title,
-                snippet=src.snippet,
-                url=src.url,
-                score=src.score,
-                rank=rank,
-                page=src.page,
-                cited=src.cited,
-            )
+            MessageSource(rank=rank, **{f.name: getattr(src, f.name) for f in _SOURCE_FIELDS})
             for rank, src in enumerate(sources, start=1)
         ],
     )
@@ -118,13 +123,18 @@ def add_assistant_message(
     conv = session.get(Conversation, conversation_id)
     if conv is not None:
         conv.updated_at = utcnow()
-        if decision == "handoff":
-            conv.needs_human = True
-            conv.handoff_reason = conv.handoff_reason or reason
-            # A new handoff after staff handled the conversation puts it back in the queue.
-            conv.handled_at = conv.handled_by = None
     session.flush()
     return msg
+
+
+def mark_needs_human(session: Session, conversation_id: str, reason: str | None) -> None:
+    """Put the conversation in the handoff queue: it needs a person, for `reason` unless it
+    already has one, and is no longer marked handled (a queue entry staff handled comes back)."""
+    conv = session.get(Conversation, conversation_id)
+    if conv is not None:
+        conv.needs_human = True
+        conv.handoff_reason = conv.handoff_reason or reason
+        conv.handled_at = conv.handled_by = None
 
 
 def rate_message(
@@ -139,7 +149,7 @@ def rate_message(
     if rating not in (1, -1, None):
         raise ValueError(f"a rating is +1, -1 or None, not {rating!r}")
     msg = session.get(Message, message_id)
-    if msg is None or msg.role != "assistant":
+    if msg is None or msg.role != Role.ASSISTANT:
         return False
     if conversation_id is not None and msg.conversation_id != conversation_id:
         return False
@@ -170,11 +180,22 @@ def recent_decisions(session: Session, conversation_id: str, limit: int = 10) ->
     """Decisions of the latest bot answers in a conversation, newest first."""
     rows = session.scalars(
         select(Message.decision)
-        .where(Message.conversation_id == conversation_id, Message.role == "assistant")
+        .where(Message.conversation_id == conversation_id, Message.role == Role.ASSISTANT)
         .order_by(Message.id.desc())
         .limit(limit)
     )
     return [d or "" for d in rows]
+
+
+def last_decision() -> ScalarSelect[str | None]:
+    """The decision of a conversation's latest bot message, as a correlated subquery."""
+    return (
+        select(Message.decision)
+        .where(Message.conversation_id == Conversation.id, Message.role == Role.ASSISTANT)
+        .order_by(Message.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def list_conversations(
@@ -186,15 +207,8 @@ def list_conversations(
         .group_by(Message.conversation_id)
         .subquery()
     )
-    last_decision = (
-        select(Message.decision)
-        .where(Message.conversation_id == Conversation.id, Message.role == "assistant")
-        .order_by(Message.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
     rows = session.execute(
-        select(Conversation, func.coalesce(counts.c.n, 0), last_decision)
+        select(Conversation, func.coalesce(counts.c.n, 0), last_decision())
         .outerjoin(counts, counts.c.conversation_id == Conversation.id)
         .order_by(Conversation.updated_at.desc(), Conversation.id)
         .limit(limit)
@@ -215,3 +229,24 @@ def load_transcript(session: Session, conversation_id: str) -> Conversation | No
         .where(Conversation.id == conversation_id)
         .options(selectinload(Conversation.messages).selectinload(Message.sources))
     )
+
+
+class Span(Protocol):
+    """A stretch of time: from `start` (included) to `end` (excluded); None leaves an end open
+    (a chatbot.core.dates.DateRange, an analytics period)."""
+
+    @property
+    def start(self) -> datetime | None: ...
+
+    @property
+    def end(self) -> datetime | None: ...
+
+
+def within(column: InstrumentedAttribute[datetime], span: Span) -> list[ColumnElement[bool]]:
+    """WHERE clauses keeping the rows whose `column` lies in `span`."""
+    out: list[ColumnElement[bool]] = []
+    if span.start is not None:
+        out.append(column >= span.start)
+    if span.end is not None:
+        out.append(column < span.end)
+    return out

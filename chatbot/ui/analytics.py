@@ -1,28 +1,26 @@
 """The "Analytics" tab: activity, outcomes, ratings and latency for a period; how many
 questions each language had; the questions customers ask most and those the bot could not
 answer (grouped by meaning, across languages), each unanswered group one click from becoming
-an FAQ entry; and a download of the conversations."""
+an FAQ entry; and a download of the conversations (chatbot.ui.export_panel)."""
 
 from __future__ import annotations
 
-import logging
-from datetime import UTC, date, datetime
 from typing import Any
 
 import gradio as gr
 import pandas as pd
-from gradio.utils import get_upload_folder
 
 from chatbot.container import Services
 from chatbot.core.language_names import language_label
 from chatbot.core.wording import plural
-from chatbot.staff import analytics, export, export_files
+from chatbot.staff import analytics
 from chatbot.staff.analytics import AnalyticsReport, Period, QuestionGroup
-from chatbot.ui.staff import actor, admin_refusal, bind
+from chatbot.ui.events import bind
+from chatbot.ui.export_panel import build_export_panel
+from chatbot.ui.staff import current_actor
 from chatbot.ui.tables import console_table
+from chatbot.ui.times import parse_day
 from knowledge_base.entries import MANUAL_DOCUMENT, EntryError
-
-log = logging.getLogger(__name__)
 
 LAST_7, LAST_30, LAST_90, CUSTOM = "Last 7 days", "Last 30 days", "Last 90 days", "From / to"
 PERIODS = [LAST_7, LAST_30, LAST_90, CUSTOM]
@@ -36,32 +34,17 @@ QUESTION_WIDTHS = [6, 9, 43, 40]
 TIMING_WIDTHS = [34, 22, 22, 20]
 LANGUAGE_WIDTHS = [34, 22, 20, 22]
 OUTCOME_ORDER = ["answered", "declined", "handed off", "errors"]
-ANY_OUTCOME = "any"
 
 Row = list[Any]
 
 
 # ---- period ---------------------------------------------------------------------------------
-def _parse_day(value: Any, label: str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, int | float):  # a gr.DateTime timestamp
-        return datetime.fromtimestamp(value, UTC).date()
-    text = str(value or "").strip()
-    if not text:
-        raise ValueError(f"choose the {label} date")
-    try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        raise ValueError(f"{label}: {text!r} is not a date (YYYY-MM-DD)") from None
-
-
 def resolve_period(choice: str | None, first: Any = None, last: Any = None) -> Period:
     """The period the selector describes: the last 7/30/90 days including today (UTC), or
     whole days from `first` to `last`, both included. Raises ValueError with a message."""
     if choice in PERIOD_DAYS:
         return Period.last_days(PERIOD_DAYS[choice])
-    return Period.between(_parse_day(first, "from"), _parse_day(last, "to"))
+    return Period.between(parse_day(first, "from"), parse_day(last, "to"))
 
 
 # ---- tables and plots -----------------------------------------------------------------------
@@ -200,69 +183,15 @@ def add_to_faq(
     if not (answer or "").strip():
         return "Type the answer customers should get."
     try:
-        entry = services.kb.save_faq_entry(None, wordings, answer, category=None, url=None)
+        entry = services.staff.knowledge.add_unanswered_group(
+            current_actor(services, request), wordings, answer
+        )
     except EntryError as exc:
         return f"❌ {exc}"
-    services.audit.record(
-        actor(request),
-        "kb.save_faq_entry",
-        entry.entry_id,
-        f"added from analytics (unanswered questions), {plural(len(entry.questions), 'phrasing')}",
-    )
     return (
         f"✅ Added `{entry.entry_id}` to “{MANUAL_DOCUMENT}” with "
         f"{plural(len(entry.questions), 'phrasing')}; it is in answers now."
     )
-
-
-def export_conversations(
-    services: Services,
-    fmt: str | None,
-    since: Any = None,
-    until: Any = None,
-    outcome: str | None = None,
-    request: gr.Request | None = None,
-) -> tuple[str | None, str]:
-    """Write the matching conversations to a private file for download (admins only),
-    deleted after `privacy.export_keep_seconds` (chatbot.staff.export_files). Returns (file path
-    or None, markdown message)."""
-    refusal = admin_refusal(services, request, "export conversations")
-    if refusal:
-        return None, refusal
-    fmt = fmt or "csv"
-    try:
-        flt = export.ExportFilter(
-            since=_parse_day(since, "from") if since else None,
-            until=_parse_day(until, "to") if until else None,
-            outcome=None if outcome in (None, "", ANY_OUTCOME) else outcome,
-        )
-    except ValueError as exc:
-        return None, f"❌ {exc}"
-    keep = services.settings.privacy.export_keep_seconds
-    try:
-        root = export_files.exports_root(get_upload_folder())
-    except export_files.ExportFolderError as exc:
-        return None, f"❌ {exc}"
-    export_files.remove_expired(root, keep)
-    span = f"{flt.since or 'start'}_to_{flt.until or 'now'}"
-    path, out = export_files.open_export(root, f"conversations_{span}.{fmt}")
-    try:
-        with out:
-            count = export.write_export(services.sessions, out, fmt, flt)
-    except BaseException:
-        export_files.remove_export(path)
-        raise
-    export_files.remove_later(path, keep)
-    services.audit.record(
-        actor(request),
-        "conversations.export",
-        path.name,
-        f"{plural(count, 'conversation')}; format {fmt}; since {flt.since or '-'}; "
-        f"until {flt.until or '-'}; outcome {flt.outcome or ANY_OUTCOME}",
-    )
-    minutes = max(1, round(keep / 60))
-    message = f"✅ {plural(count, 'conversation')} exported (downloadable for {minutes} min)."
-    return str(path), message
 
 
 # ---- layout ---------------------------------------------------------------------------------
@@ -272,8 +201,6 @@ def question_table(label: str, elem_id: str) -> gr.Dataframe:
 
 
 def build_analytics_tab(services: Services) -> gr.Tab:
-    # Exports a stopped server left behind are deleted when the console starts.
-    export_files.sweep(get_upload_folder(), services.settings.privacy.export_keep_seconds)
     with gr.Tab("Analytics", id="analytics") as tab:
         with gr.Row():
             period = gr.Radio(PERIODS, value=LAST_7, label="Period", elem_id="an-period", scale=3)
@@ -332,17 +259,7 @@ def build_analytics_tab(services: Services) -> gr.Tab:
             answer = gr.Textbox(label="Answer", lines=4, elem_id="an-faq-answer")
             save = gr.Button("Save to FAQ", variant="primary", elem_id="an-faq-save")
             faq_status = gr.Markdown(elem_id="an-faq-status")
-        with gr.Accordion("Export conversations", open=False):
-            with gr.Row():
-                fmt = gr.Radio(list(export.FORMATS), value="csv", label="Format")
-                since = gr.DateTime(include_time=False, type="string", label="Started from")
-                until = gr.DateTime(include_time=False, type="string", label="Started until")
-                outcome = gr.Dropdown(
-                    [ANY_OUTCOME, *export.OUTCOMES], value=ANY_OUTCOME, label="Outcome"
-                )
-            run_export = gr.Button("Export", elem_id="an-export")
-            download = gr.File(label="Download", interactive=False, elem_id="an-download")
-            export_status = gr.Markdown(elem_id="an-export-status")
+        export_panel = build_export_panel(services)
 
         report_outputs = [
             summary,
@@ -376,10 +293,5 @@ def build_analytics_tab(services: Services) -> gr.Tab:
             outputs=[faq_status],
             api_name="add_unanswered_to_faq",
         )
-        run_export.click(
-            bind(export_conversations, services),
-            inputs=[fmt, since, until, outcome],
-            outputs=[download, export_status],
-            api_name="export_conversations",
-        )
+        export_panel.connect(services)
     return tab

@@ -11,11 +11,12 @@ from chatbot.container import Services
 from chatbot.ui.analytics import build_analytics_tab
 from chatbot.ui.audit import build_audit_tab
 from chatbot.ui.chat_page import build_chat_page, chat_page_i18n, page_css
+from chatbot.ui.events import bind
 from chatbot.ui.handoff_queue import build_handoff_tab
 from chatbot.ui.knowledge import build_knowledge_tab
 from chatbot.ui.live import LiveConsole
 from chatbot.ui.review import build_review_tab
-from chatbot.ui.staff import bind, signed_in_line
+from chatbot.ui.staff import signed_in_line
 from chatbot.ui.times import track_browser_zone, zone_caption
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,6 @@ CONSOLE_TITLE = "Staff console"
 CONSOLE_PATH = "/admin"  # where chatbot.web.app mounts the console
 __all__ = [
     "CONSOLE_PATH",
-    "build_app",
     "build_chat_page",
     "build_console",
     "chat_page_i18n",
@@ -60,8 +60,3 @@ def build_console(services: Services) -> gr.Blocks:
         console.load(bind(signed_in_line, services), outputs=[who], api_visibility="private")
         zone.change(zone_caption, inputs=[zone], outputs=[zone_line], api_visibility="private")
     return console
-
-
-def build_app(services: Services) -> gr.Blocks:
-    """The staff console (the name older code uses); the customer page is build_chat_page."""
-    return build_console(services)

@@ -7,7 +7,9 @@ from typing import Any
 import gradio as gr
 
 from chatbot.container import Services
-from chatbot.ui.staff import admin_refusal, bind
+from chatbot.staff.actor import Forbidden
+from chatbot.ui.events import bind
+from chatbot.ui.staff import current_actor, refusal
 from chatbot.ui.tables import console_table
 from chatbot.ui.times import fmt_time, page_ready
 
@@ -27,13 +29,11 @@ def audit_table(
 ) -> tuple[str, list[Row]]:
     """(caption, rows in AUDIT_HEADERS order, newest first, times in `zone`). Agents get a
     refusal instead."""
-    refusal = admin_refusal(services, request, "see the audit log")
-    if refusal:
-        return refusal, []
-    rows = [
-        [fmt_time(e.created_at, zone), e.actor, e.action, e.target, e.details]
-        for e in services.audit.recent(limit)
-    ]
+    try:
+        entries = services.staff.audit_log(current_actor(services, request), limit)
+    except Forbidden as exc:
+        return refusal(exc), []
+    rows = [[fmt_time(e.created_at, zone), e.actor, e.action, e.target, e.details] for e in entries]
     return f"The latest {len(rows)} staff actions, newest first.", rows
 
 

@@ -47,7 +47,13 @@ from chatbot.dialogue.manager import (
 from chatbot.privacy.masking import CARD, EMAIL, ID_NUMBER, PHONE
 from chatbot.staff.conversations import MessageView, SourceView, TranscriptView
 from chatbot.staff.review import STAFF
-from chatbot.ui.render import answer_markdown, customer_text, escape_text, link, one_line
+from chatbot.ui.render import (
+    answer_markdown,
+    customer_text,
+    link,
+    md_escape,
+    one_line,
+)
 from knowledge_base.language import ENGLISH, detect
 
 log = logging.getLogger(__name__)
@@ -93,12 +99,6 @@ def feedback_options(language: str = ENGLISH) -> tuple[str, ...]:
     """The thumbs and the thumbs-down reasons as the customer reads them."""
     _ = gettext_for(language)
     return (LIKE, DISLIKE, *(_(reason) for reason in DISLIKE_REASONS))
-
-
-def md_escape(text: str) -> str:
-    """`text` as markdown that shows the text itself: no links, images, HTML or tables of
-    its own (chatbot.ui.render.escape_text)."""
-    return escape_text(text)
 
 
 class Citation(Protocol):

@@ -30,8 +30,8 @@ from chatbot.ui.chat import (
     restore_conversation,
     show_staff_replies,
 )
+from chatbot.ui.events import bind
 from chatbot.ui.render import escape_text
-from chatbot.ui.staff import bind
 from knowledge_base.language import ENGLISH
 
 PAGE_TEXTS = (branding.DEFAULT_NAME, branding.WELCOME, *CHAT_TEXTS)

@@ -16,11 +16,12 @@ import gradio as gr
 from chatbot.container import Services
 from chatbot.core.wording import plural
 from chatbot.staff.review import ReviewError
+from chatbot.ui.events import bind
 from chatbot.ui.live import LiveConsole
 from chatbot.ui.render import escape_text
 from chatbot.ui.review import select_row
-from chatbot.ui.review_actions import NO_CONVERSATION, staff_name
-from chatbot.ui.staff import actor, bind
+from chatbot.ui.review_actions import NO_CONVERSATION
+from chatbot.ui.staff import current_actor
 from chatbot.ui.tables import console_table
 from chatbot.ui.times import fmt_time, page_ready
 from chatbot.ui.transcript import NOTHING_CHOSEN, render_transcript
@@ -128,14 +129,15 @@ def reply(
     if not conversation_id:
         return NO_CONVERSATION, render_transcript(services, conversation_id, zone), text or ""
     try:
-        services.conversations.reply_as_staff(conversation_id, staff_name(request), text or "")
+        services.staff.conversations.reply(
+            current_actor(services, request), conversation_id, text or ""
+        )
     except ReviewError as exc:
         return (
             f"❌ {escape_text(str(exc))}",
             render_transcript(services, conversation_id, zone),
             text or "",
         )
-    services.audit.record(actor(request), "conversation.staff_reply", conversation_id)
     return (
         "✅ Reply sent: the customer sees it in the conversation.",
         render_transcript(services, conversation_id, zone),
@@ -154,11 +156,10 @@ def mark_handled(
     if not conversation_id:
         return (NO_CONVERSATION, *refresh_queue(services, zone=zone), NOTHING_CHOSEN)
     try:
-        services.conversations.mark_handled(conversation_id, staff_name(request))
+        services.staff.conversations.mark_handled(current_actor(services, request), conversation_id)
     except ReviewError as exc:
         status = f"❌ {escape_text(str(exc))}"
     else:
-        services.audit.record(actor(request), "conversation.handled", conversation_id)
         status = "✅ Marked as handled."
     return (
         status,

@@ -1,6 +1,7 @@
 """The "Knowledge base" tab: upload files (with progress), list documents with their status,
-preview what a document became, delete it, and add or edit single FAQ entries. Upload times
-are in the staff member's time zone (chatbot.ui.times)."""
+preview what a document became and delete it; the FAQ entry editor under it is
+chatbot.ui.faq_entries. Upload times are in the staff member's time zone (chatbot.ui.times).
+The changes are staff actions (`services.staff.knowledge`)."""
 
 from __future__ import annotations
 
@@ -13,73 +14,33 @@ import gradio as gr
 
 from chatbot.container import Services
 from chatbot.core.wording import plural
-from chatbot.staff.audit import ingest_details
+from chatbot.staff.actor import Forbidden
+from chatbot.staff.knowledge_actions import UnreadableUpload
 from chatbot.staff.upload_registry import request_session
-from chatbot.ui.render import code, escape_text
-from chatbot.ui.staff import actor, admin_refusal, bind
+from chatbot.ui.documents import (
+    DOCUMENT_HEADERS,
+    DOCUMENT_WIDTHS,
+    Row,
+    document_names,
+    documents_table,
+)
+from chatbot.ui.events import bind
+from chatbot.ui.faq_entries import build_faq_editor, entry_choices
+from chatbot.ui.render import escape_text
+from chatbot.ui.staff import current_actor, refusal
 from chatbot.ui.tables import console_table
-from chatbot.ui.times import fmt_time, page_ready
-from knowledge_base.entries import MANUAL_DOCUMENT, EntryError
+from chatbot.ui.times import page_ready
 from knowledge_base.loaders import LOADERS
-from knowledge_base.service import IngestResult
-from knowledge_base.store import DocumentInfo
+from knowledge_base.records import IngestResult
 
-DOCUMENT_HEADERS = [
-    "name",
-    "type",
-    "passages",
-    "FAQ entries / sections",
-    "status",
-    "size",
-    "uploaded at",
-]
 PREVIEW_HEADERS = ["#", "kind", "entry id", "title", "page", "text"]
-# Percent of the table's width per column (chatbot.ui.tables): a failed document's reason
-# wraps in its status column.
-DOCUMENT_WIDTHS = [20, 8, 8, 10, 30, 8, 15]
+# Percent of the table's width per column (chatbot.ui.tables).
 PREVIEW_WIDTHS = [6, 8, 15, 18, 6, 46]
-
-Row = list[Any]
-EntryFields = tuple[str, str, str, str, str]  # question, other phrasings, answer, category, url
-NO_ENTRY: EntryFields = ("", "", "", "", "")
 
 
 def file_types() -> list[str]:
     """Extensions the file picker accepts: whatever the loaders support."""
     return sorted(LOADERS)
-
-
-def human_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KB"
-    return f"{size / (1024 * 1024):.1f} MB"
-
-
-def status_text(d: DocumentInfo) -> str:
-    return f"failed: {d.error}" if d.status == "failed" else d.status
-
-
-def documents_table(services: Services, zone: str | None = None) -> list[Row]:
-    """One row per document, newest upload first, in DOCUMENT_HEADERS order; upload times
-    in `zone`."""
-    return [
-        [
-            d.name,
-            d.source_type,
-            d.passages,
-            d.entries,
-            status_text(d),
-            human_size(d.size_bytes),
-            fmt_time(d.uploaded_at, zone)[:16],  # to the minute
-        ]
-        for d in services.kb.documents()
-    ]
-
-
-def document_names(services: Services) -> list[str]:
-    return [d.name for d in services.kb.documents()]
 
 
 def report_line(result: IngestResult) -> str:
@@ -106,7 +67,7 @@ def uploaded_bytes(services: Services, path: Path, request: gr.Request | None) -
     return path.read_bytes()
 
 
-class NotUploadedError(ValueError):
+class NotUploadedError(UnreadableUpload):
     """The upload event named a file that the session did not upload."""
 
 
@@ -128,7 +89,7 @@ def upload_files(
     """
     if not files:
         return "Choose one or more files to upload.", documents_table(services, zone)
-    may_replace = admin_refusal(services, request, "replace documents") is None
+    actor = current_actor(services, request)
     lines = []
     for number, f in enumerate(files, start=1):
         path = Path(f)
@@ -137,18 +98,10 @@ def upload_files(
         def embedded(done: int, total: int, desc: str = desc) -> None:
             progress((done, total), desc=desc, unit="passages")
 
-        try:
-            data = uploaded_bytes(services, path, request)
-        except NotUploadedError as exc:
-            result = IngestResult(path.name, "error", message=str(exc))
-        except OSError as exc:
-            result = IngestResult(path.name, "error", message=f"cannot read file: {exc.strerror}")
-        else:
-            result = services.kb.ingest_bytes(
-                path.name, data, progress=embedded, may_replace=may_replace
-            )
-        action = "kb.upload_refused" if result.status == "refused" else "kb.upload"
-        services.audit.record(actor(request), action, result.name, ingest_details(result))
+        def read(path: Path = path) -> bytes:
+            return uploaded_bytes(services, path, request)
+
+        result = services.staff.knowledge.upload(actor, path.name, read, progress=embedded)
         lines.append(report_line(result))
     return "\n\n".join(lines), documents_table(services, zone)
 
@@ -161,13 +114,15 @@ def delete_document(
 ) -> tuple[str, list[Row]]:
     """Delete one document by name (admins only). Returns (markdown message, refreshed
     documents table, times in `zone`)."""
-    refusal = admin_refusal(services, request, "delete documents")
-    if refusal:
-        return refusal, documents_table(services, zone)
+    try:  # a caller who may not delete is told so first, even with nothing chosen
+        deleted = services.staff.knowledge.delete_document(
+            current_actor(services, request), name or ""
+        )
+    except Forbidden as exc:
+        return refusal(exc), documents_table(services, zone)
     if not name:
         message = "Choose a document to delete."
-    elif services.kb.delete(name):
-        services.audit.record(actor(request), "kb.delete_document", name)
+    elif deleted:
         message = f"🗑️ Deleted {escape_text(name)}."
     else:
         message = f"❌ {escape_text(name)}: no such document."
@@ -203,85 +158,6 @@ def refresh(services: Services, zone: str | None = None) -> tuple[list[Row], Any
         documents_table(services, zone),
         gr.update(choices=document_names(services), value=None),
     )
-
-
-# ---- single FAQ entries -------------------------------------------------------------------
-def entry_choices(services: Services) -> Any:
-    return gr.update(choices=services.kb.faq_entry_ids())
-
-
-def load_entry(services: Services, entry_id: str | None) -> tuple[str, str, str, str, str, str]:
-    """The editor's fields for an entry (blank for a new one), then a status message."""
-    if not entry_id:
-        return (*NO_ENTRY, "New entry: fill in the fields and save.")
-    entry = services.kb.get_faq_entry(entry_id)
-    if entry is None:
-        return (*NO_ENTRY, f"❌ {code(entry_id)}: no such FAQ entry.")
-    return (
-        entry.questions[0],
-        "\n".join(entry.questions[1:]),
-        entry.answer,
-        entry.category or "",
-        entry.url or "",
-        f"Editing {code(entry_id)}.",
-    )
-
-
-def save_entry(
-    services: Services,
-    entry_id: str | None,
-    question: str,
-    phrasings: str,
-    answer: str,
-    category: str,
-    url: str,
-    request: gr.Request | None = None,
-    zone: str | None = None,
-) -> tuple[str, Any, list[Row]]:
-    """Save the editor's entry (new when no id is chosen); it is in answers at once.
-
-    Returns (markdown message, entry dropdown update, refreshed documents table with times
-    in `zone`).
-    """
-    questions = [question, *phrasings.splitlines()]
-    try:
-        entry = services.kb.save_faq_entry(entry_id or None, questions, answer, category, url)
-    except EntryError as exc:
-        return f"❌ {escape_text(str(exc))}", gr.update(), documents_table(services, zone)
-    services.audit.record(
-        actor(request), "kb.save_faq_entry", entry.entry_id, "edited" if entry_id else "added"
-    )
-    verb = "Saved" if entry_id else f"Added to “{MANUAL_DOCUMENT}”:"
-    message = f"✅ {verb} {code(entry.entry_id)} ({plural(len(entry.questions), 'phrasing')})."
-    return (
-        message,
-        gr.update(choices=services.kb.faq_entry_ids(), value=entry.entry_id),
-        documents_table(services, zone),
-    )
-
-
-def delete_entry(
-    services: Services,
-    entry_id: str | None,
-    request: gr.Request | None = None,
-    zone: str | None = None,
-) -> tuple[Any, ...]:
-    """Delete the chosen entry (admins only). Returns (message, dropdown update, 5 cleared
-    fields, table with times in `zone`); a refused delete leaves the dropdown and the
-    fields as they are."""
-    refusal = admin_refusal(services, request, "delete FAQ entries")
-    if refusal:
-        unchanged = (gr.update() for _ in NO_ENTRY)
-        return (refusal, gr.update(), *unchanged, documents_table(services, zone))
-    if not entry_id:
-        message = "Choose an entry to delete."
-    elif services.kb.delete_faq_entry(entry_id):
-        services.audit.record(actor(request), "kb.delete_faq_entry", entry_id)
-        message = f"🗑️ Deleted {code(entry_id)}."
-    else:
-        message = f"❌ {code(entry_id)}: no such FAQ entry."
-    choices = gr.update(choices=services.kb.faq_entry_ids(), value=None)
-    return (message, choices, *NO_ENTRY, documents_table(services, zone))
 
 
 def build_knowledge_tab(
@@ -334,34 +210,8 @@ def build_knowledge_tab(
             max_height=400,
         )
 
-        with gr.Accordion("FAQ entries: add or edit one", open=False):
-            gr.Markdown(
-                f"Choose an entry to edit it, or leave the id empty (or type a new one) to add "
-                f"an entry; it goes into “{MANUAL_DOCUMENT}”. Changes are in answers at once."
-            )
-            with gr.Row():
-                entry = gr.Dropdown(
-                    choices=[],
-                    value=None,
-                    allow_custom_value=True,  # typing a new id adds an entry with that id
-                    label="Entry id",
-                    elem_id="kb-entry",
-                    scale=4,
-                )
-                new = gr.Button("New entry", elem_id="kb-entry-new", size="sm")
-            question = gr.Textbox(label="Question", elem_id="kb-entry-question")
-            phrasings = gr.Textbox(
-                label="Other phrasings (one per line)", lines=3, elem_id="kb-entry-phrasings"
-            )
-            answer = gr.Textbox(label="Answer", lines=4, elem_id="kb-entry-answer")
-            with gr.Row():
-                category = gr.Textbox(label="Category", elem_id="kb-entry-category")
-                url = gr.Textbox(label="URL", elem_id="kb-entry-url")
-            with gr.Row():
-                save = gr.Button("Save entry", variant="primary", elem_id="kb-entry-save")
-                remove = gr.Button("Delete entry", variant="stop", elem_id="kb-entry-delete")
-            entry_status = gr.Markdown(elem_id="kb-entry-status")
-        fields = [question, phrasings, answer, category, url]
+        editor = build_faq_editor()
+        entry = editor.entry
 
         do_refresh = partial(refresh, services)
         do_entries = partial(entry_choices, services)
@@ -393,29 +243,7 @@ def build_knowledge_tab(
             outputs=[caption, preview],
             api_visibility="private",
         )
-        entry.input(
-            partial(load_entry, services),
-            inputs=[entry],
-            outputs=[*fields, entry_status],
-            api_visibility="private",
-        )
-        new.click(
-            lambda: (None, *NO_ENTRY, "New entry: fill in the fields and save."),
-            outputs=[entry, *fields, entry_status],
-            api_visibility="private",
-        )
-        save.click(
-            bind(save_entry, services),
-            inputs=[entry, *fields, zone],
-            outputs=[entry_status, entry, table],
-            api_name="save_faq_entry",
-        )
-        remove.click(
-            bind(delete_entry, services),
-            inputs=[entry, zone],
-            outputs=[entry_status, entry, *fields, table],
-            api_name="delete_faq_entry",
-        )
+        editor.connect(services, zone, table)
         reload.click(do_refresh, [zone], [table, choice], api_name="documents")
         for event in (tab.select, ready):
             event(do_refresh, [zone], [table, choice], api_visibility="private").then(

@@ -73,6 +73,12 @@ def escape_text(text: str) -> str:
     return _SCHEME.sub(_escape_scheme, escaped)
 
 
+def md_escape(text: str) -> str:
+    """`text` as markdown that shows the text itself: no links, images, HTML or tables of
+    its own (`escape_text`), for a chat or console message made of plain text."""
+    return escape_text(text)
+
+
 def _escape_scheme(m: re.Match[str]) -> str:
     scheme = m.group(1)
     return m.group() if scheme.lower() in LINK_SCHEMES else f"{scheme}\\:"

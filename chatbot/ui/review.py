@@ -6,18 +6,22 @@ itself (chatbot.ui.live)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 import gradio as gr
 
 from chatbot.container import Services
+from chatbot.core.dates import NotADay, parse_day
 from chatbot.core.language_names import language_label
 from chatbot.staff.review import LABELS, OUTCOMES, RATINGS, ReviewError, ReviewFilters, ReviewRow
 from chatbot.ui import review_actions as act
+from chatbot.ui.events import bind
 from chatbot.ui.live import LiveConsole
 from chatbot.ui.render import escape_text
-from chatbot.ui.staff import bind
 from chatbot.ui.tables import console_table
 from chatbot.ui.times import fmt_time, page_ready
 from chatbot.ui.transcript import GROUNDING, NOTHING_CHOSEN, render_transcript
@@ -73,8 +77,8 @@ def _day(value: str | None, which: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
-    except ValueError:
+        return parse_day(value)
+    except NotADay:
         raise ReviewError(f"the {which} date must look like 2025-01-31, not “{value}”") from None
 
 
@@ -188,56 +192,25 @@ def search_page(
     return rows, gr.update(choices=choices, value=value), ids, info, wanted
 
 
-def previous_page(
-    services: Services,
-    date_from: str | None,
-    date_to: str | None,
-    outcome: str | None,
-    rating: str | None,
-    text: str | None,
-    label: str | None,
-    page: float | None = 1,
-    current: str | None = None,
-    language: str | None = None,
-    zone: str | None = None,
-) -> SearchResult:
-    filters = (date_from, date_to, outcome, rating, text, label)
-    return search_page(services, *filters, int(page or 1) - 1, current, language, zone)
+def _paging(move: Callable[[int], int], doc: str) -> Callable[..., SearchResult]:
+    """`search_page` on the page `move` makes of the page asked for: the same parameters, so
+    Gradio passes them alike."""
+
+    @functools.wraps(search_page)
+    def handler(*args: Any, **kwargs: Any) -> SearchResult:
+        asked = _SEARCH_PAGE.bind(*args, **kwargs)
+        asked.apply_defaults()
+        asked.arguments["page"] = move(int(asked.arguments["page"] or 1))
+        return search_page(*asked.args, **asked.kwargs)
+
+    handler.__doc__ = doc
+    return handler
 
 
-def next_page(
-    services: Services,
-    date_from: str | None,
-    date_to: str | None,
-    outcome: str | None,
-    rating: str | None,
-    text: str | None,
-    label: str | None,
-    page: float | None = 1,
-    current: str | None = None,
-    language: str | None = None,
-    zone: str | None = None,
-) -> SearchResult:
-    filters = (date_from, date_to, outcome, rating, text, label)
-    return search_page(services, *filters, int(page or 1) + 1, current, language, zone)
-
-
-def first_page(
-    services: Services,
-    date_from: str | None,
-    date_to: str | None,
-    outcome: str | None,
-    rating: str | None,
-    text: str | None,
-    label: str | None,
-    page: float | None = 1,
-    current: str | None = None,
-    language: str | None = None,
-    zone: str | None = None,
-) -> SearchResult:
-    """A new search starts on page 1."""
-    filters = (date_from, date_to, outcome, rating, text, label)
-    return search_page(services, *filters, 1, current, language, zone)
+_SEARCH_PAGE = inspect.signature(search_page)
+previous_page = _paging(lambda page: page - 1, "The page before the one shown.")
+next_page = _paging(lambda page: page + 1, "The page after the one shown.")
+first_page = _paging(lambda page: 1, "A new search starts on page 1.")
 
 
 def language_choices(services: Services, current: str | None = None) -> Any:

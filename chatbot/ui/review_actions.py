@@ -1,6 +1,7 @@
 """The review panel under a transcript in the Conversations tab: labels, staff notes, and
 "Add to FAQ" (a customer's question as a new entry or as a new phrasing of an entry, or a
-corrected answer). Every change is recorded in the audit log under the signed-in user."""
+corrected answer). Every change is a staff action (`services.staff`), audited under the
+signed-in user."""
 
 from __future__ import annotations
 
@@ -11,9 +12,16 @@ import gradio as gr
 
 from chatbot.container import Services
 from chatbot.core.wording import plural
-from chatbot.staff.review import LABELS, CustomerQuestion, EntryError, ReviewActions, ReviewError
+from chatbot.staff.review import (
+    LABELS,
+    CustomerQuestion,
+    EntryError,
+    ReviewError,
+    customer_questions,
+)
+from chatbot.ui.events import bind
 from chatbot.ui.render import code, escape_text
-from chatbot.ui.staff import actor, bind, username
+from chatbot.ui.staff import current_actor, username
 from chatbot.ui.transcript import render_transcript
 
 log = logging.getLogger(__name__)
@@ -32,7 +40,7 @@ def staff_name(request: gr.Request | None) -> str:
 
 
 def _questions(services: Services, conversation_id: str | None) -> list[CustomerQuestion]:
-    return ReviewActions(services).customer_questions(conversation_id or "")
+    return customer_questions(services.conversations, conversation_id or "")
 
 
 def _question(
@@ -99,10 +107,11 @@ def save_labels(
     if not conversation_id:
         return NO_CONVERSATION, render_transcript(services, conversation_id, zone)
     try:
-        saved = services.conversations.set_labels(conversation_id, labels or [])
+        saved = services.staff.conversations.set_labels(
+            current_actor(services, request), conversation_id, labels or []
+        )
     except ReviewError as exc:
         return f"❌ {escape_text(str(exc))}", render_transcript(services, conversation_id, zone)
-    services.audit.record(actor(request), "conversation.labels", conversation_id, ",".join(saved))
     shown = ", ".join(saved) if saved else "none"
     return f"✅ Labels saved: {shown}.", render_transcript(services, conversation_id, zone)
 
@@ -119,14 +128,15 @@ def add_note(
     if not conversation_id:
         return NO_CONVERSATION, render_transcript(services, conversation_id, zone), text or ""
     try:
-        services.conversations.add_note(conversation_id, staff_name(request), text or "")
+        services.staff.conversations.add_note(
+            current_actor(services, request), conversation_id, text or ""
+        )
     except ReviewError as exc:
         return (
             f"❌ {escape_text(str(exc))}",
             render_transcript(services, conversation_id, zone),
             text or "",
         )
-    services.audit.record(actor(request), "conversation.note", conversation_id)
     return "✅ Note added.", render_transcript(services, conversation_id, zone), ""
 
 
@@ -143,12 +153,11 @@ def add_new_entry(
     if q is None:
         return NO_QUESTION, gr.update()
     try:
-        entry = ReviewActions(services).add_new_entry(q.text, answer or "")
+        entry = services.staff.knowledge.add_entry_from_conversation(
+            current_actor(services, request), conversation_id or "", q.text, answer or ""
+        )
     except EntryError as exc:
         return f"❌ {escape_text(str(exc))}", gr.update()
-    services.audit.record(
-        actor(request), "kb.save_faq_entry", entry.entry_id, f"added from {conversation_id}"
-    )
     return (
         f"✅ Added FAQ entry {code(entry.entry_id)}; it is in answers now.",
         gr.update(choices=services.kb.faq_entry_ids(), value=entry.entry_id),
@@ -169,15 +178,11 @@ def add_phrasing(
     if not entry_id:
         return NO_ENTRY
     try:
-        entry = ReviewActions(services).add_phrasing(entry_id, q.text)
+        entry = services.staff.knowledge.add_phrasing(
+            current_actor(services, request), conversation_id or "", entry_id, q.text
+        )
     except EntryError as exc:
         return f"❌ {escape_text(str(exc))}"
-    services.audit.record(
-        actor(request),
-        "kb.save_faq_entry",
-        entry.entry_id,
-        f"phrasing added from {conversation_id}",
-    )
     phrasings = plural(len(entry.questions), "phrasing")
     return f"✅ Added the question to {code(entry.entry_id)} ({phrasings}); it is in answers now."
 
@@ -193,13 +198,11 @@ def correct_answer(
     if not entry_id:
         return NO_ENTRY
     try:
-        entry = ReviewActions(services).correct_answer(entry_id, answer or "")
+        entry = services.staff.knowledge.correct_answer(
+            current_actor(services, request), conversation_id, entry_id, answer or ""
+        )
     except EntryError as exc:
         return f"❌ {escape_text(str(exc))}"
-    where = f" from {conversation_id}" if conversation_id else ""
-    services.audit.record(
-        actor(request), "kb.save_faq_entry", entry.entry_id, f"answer corrected{where}"
-    )
     return f"✅ Saved the corrected answer of {code(entry.entry_id)}; it is in answers now."
 
 

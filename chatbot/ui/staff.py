@@ -1,71 +1,44 @@
-"""Who is signed in to the staff console and what their role allows.
+"""Who is signed in to the staff console, as the staff actions' `Actor`.
 
 Console handlers take a `request: gr.Request | None = None` parameter: Gradio fills it in on
 every call through the web app (also API calls), with `request.username` set by the login.
 `None` means a direct Python call (tests, scripts in the same process), which is trusted.
+Each handler resolves the caller once with `current_actor` (as a FastAPI route would with a
+dependency) and hands it to the staff action, which checks the role; a refusal
+(chatbot.staff.actor.Forbidden) is shown with `refusal`.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable
-from typing import Concatenate, ParamSpec, TypeVar
-
 import gradio as gr
 
 from chatbot.container import Services
-
-P = ParamSpec("P")
-R = TypeVar("R")
+from chatbot.staff.actor import LOCAL, Actor, Forbidden
 
 # Actor recorded in the audit log for a direct Python call (no web request).
-LOCAL_ACTOR = "local"
-
-
-def bind(fn: Callable[Concatenate[Services, P], R], services: Services) -> Callable[P, R]:
-    """`fn` with `services` filled in, for a Gradio event.
-
-    Unlike `functools.partial`, Gradio still sees the parameters' type hints, so it passes
-    `gr.Request` (and `gr.Progress`) to handlers that ask for them. Not for generators.
-    """
-
-    @functools.wraps(fn)
-    def bound(*args: P.args, **kwargs: P.kwargs) -> R:
-        return fn(services, *args, **kwargs)
-
-    signature = inspect.signature(fn)
-    bound.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=list(signature.parameters.values())[1:]
-    )
-    return bound
+LOCAL_ACTOR = LOCAL.name
+# A request without a signed-in user: audited under this name, refused anything admin-only.
+ANONYMOUS = Actor("anonymous", None, signed_in=False, agent="staff")
 
 
 def username(request: gr.Request | None) -> str | None:
     return getattr(request, "username", None) if request is not None else None
 
 
-def actor(request: gr.Request | None) -> str:
-    """The name to record in the audit log for this call."""
+def current_actor(services: Services, request: gr.Request | None) -> Actor:
+    """The staff user behind this call, with their current role (looked up now: a role
+    changed or a user removed since the sign-in counts at once)."""
     if request is None:
-        return LOCAL_ACTOR
-    return username(request) or "anonymous"
-
-
-def admin_refusal(services: Services, request: gr.Request | None, doing: str) -> str | None:
-    """None when the caller may do an admin-only thing (`doing`, e.g. "delete documents"),
-    else the markdown message to show instead."""
-    if request is None:
-        return None
+        return LOCAL
     name = username(request)
     if not name:
-        return f"⛔ Sign in to the staff console to {doing}."
-    role = services.accounts.role_of(name)
-    if role == "admin":
-        return None
-    if role is None:
-        return f"⛔ {name} is no longer a staff user; sign in again to {doing}."
-    return f"⛔ Only an admin can {doing}; you are signed in as {name} ({role}). Ask an admin."
+        return ANONYMOUS
+    return Actor(name, services.accounts.role_of(name))
+
+
+def refusal(exc: Forbidden) -> str:
+    """A refused action as the console shows it (markdown)."""
+    return f"⛔ {exc}"
 
 
 def signed_in_line(services: Services, request: gr.Request | None) -> str:

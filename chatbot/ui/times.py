@@ -8,11 +8,13 @@ UTC) and keeps it in a per-session gr.State that every table and transcript buil
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 import gradio as gr
+
+from chatbot.core import dates
 
 DEFAULT_ZONE = "UTC"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -93,3 +95,20 @@ def page_ready(page: gr.Blocks, zone: gr.State | None) -> Any:
     browser has reported its zone (so the first tables already show it), or the page's load
     for a tab built without one (tests, a page of its own)."""
     return zone.change if zone is not None else page.load
+
+
+def parse_day(value: Any, label: str) -> date:
+    """The day a date picker (gr.DateTime without time) holds: its string, a timestamp or
+    a datetime. Raises ValueError naming the field (`label`) when there is none or it is
+    not a date."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, int | float):  # a gr.DateTime timestamp
+        return datetime.fromtimestamp(value, UTC).date()
+    text = str(value or "").strip()
+    if not text:
+        raise ValueError(f"choose the {label} date")
+    try:
+        return dates.parse_day(text[:10])
+    except dates.NotADay:
+        raise ValueError(f"{label}: {text!r} is not a date (YYYY-MM-DD)") from None

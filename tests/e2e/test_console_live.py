@@ -78,6 +78,7 @@ def handed_off(
             first_token_ms=None,
             answer_mode="canned",
         )
+        repo.mark_needs_human(s, conv.id, "requested")  # as the dialogue does on a handoff
         bot.created_at = when + timedelta(seconds=1)
         conv.created_at = when
         conv.contact = contact

@@ -51,13 +51,13 @@ def test_warnings_and_errors_are_logged_without_verbose() -> None:
         "library = logging.getLogger('bm25s')\n"
         "library.setLevel(logging.DEBUG)  # as bm25s does on import\n"
         "library.debug('a library that sets its own level')\n"
-        "logging.getLogger('knowledge_base.service').warning('could not save the index')\n"
+        "logging.getLogger('knowledge_base.index_sync').warning('could not save the index')\n"
         "logging.getLogger('chatbot.web.app').error('the database is locked')\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stderr.splitlines() == [
-        "WARNING knowledge_base.service: could not save the index",
+        "WARNING knowledge_base.index_sync: could not save the index",
         "ERROR chatbot.web.app: the database is locked",
     ]

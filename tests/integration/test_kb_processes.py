@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from chatbot.container import Services
 from chatbot.storage import db
-from knowledge_base import store
+from knowledge_base import repository
 from knowledge_base.embedders import HashEmbedder
 from knowledge_base.index import VectorIndex
 from knowledge_base.service import KnowledgeBase
@@ -44,7 +44,7 @@ data_dir, mode, arg, marker = sys.argv[1:5]
 from chatbot.container import build
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import Settings
-from knowledge_base import store
+from knowledge_base import repository
 from knowledge_base.embedders import HashEmbedder
 
 
@@ -69,14 +69,14 @@ if mode == "kill-while-embedding":
         if done:
             Path(marker).write_text("here")
 elif mode == "kill-before-commit":
-    real_save = store.save_document
+    real_save = repository.save_document
 
     def save_then_stop(*args, **kwargs):
         saved = real_save(*args, **kwargs)  # every row written, the transaction still open
         at_the_point()
         return saved
 
-    store.save_document = save_then_stop
+    repository.save_document = save_then_stop
 elif mode == "kill-while-saving-index":
     import knowledge_base.index as index_module
 
@@ -112,8 +112,8 @@ def run_child(services: Services, mode: str, arg: str, tmp_path: Path) -> object
 
 def kb_state(services: Services) -> tuple[int, list[tuple[str, str, int]], list[int]]:
     with services.sessions() as s:
-        docs = [(d.name, d.status, d.passages) for d in store.list_documents(s)]
-        return store.revision(s), docs, sorted(s.scalars(select(Passage.id)))
+        docs = [(d.name, d.status, d.passages) for d in repository.list_documents(s)]
+        return repository.revision(s), docs, sorted(s.scalars(select(Passage.id)))
 
 
 def big_faq(rows: int) -> bytes:

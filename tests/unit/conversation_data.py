@@ -76,6 +76,8 @@ def add_conversation(
                 answer_mode="approved" if t.decision == "answer" else "canned",
                 grounded=True if t.decision == "answer" else None,
             )
+            if t.decision == "handoff":  # as the dialogue does on a handoff
+                repo.mark_needs_human(s, conv.id, bot.reason)
             bot.created_at = when + timedelta(seconds=step)
             bot.rating, bot.rating_reason = t.rating, t.rating_reason
             step += 1

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 import pytest
+from gradio.blocks import BlockFunction
 
 from chatbot.container import Services
 from chatbot.generation.scripted import ScriptedGenerator
-from chatbot.staff import analytics
+from chatbot.staff import analytics, export_files
 from chatbot.staff.analytics import (
     LanguageCount,
     Outcomes,
@@ -205,10 +209,15 @@ def test_turns_from_the_dialogue_manager_are_counted(
 ) -> None:
     csv = "id,question,answer\nacct-reset,How do I reset my password?,Use Forgot password.\n"
     services.kb.ingest_bytes("faq.csv", csv.encode())
+    before = datetime.now(UTC).date()
     for question in ("How do I reset my password?", "What is the capital of Mongolia?"):
         reply = services.dialogue.respond(question)
         "".join(reply)
-    r = analytics.build_report(services.sessions, services.kb.embedder, Period.last_days(1))
+    after = datetime.now(UTC).date()
+    # Today's report; yesterday's too when the turns were stored on both sides of midnight.
+    days = 1 + (after - before).days
+    period = Period.last_days(days, today=after)
+    r = analytics.build_report(services.sessions, services.kb.embedder, period)
     assert r.outcomes.answered == 1 and r.outcomes.declined == 1
     assert r.latency_ms.count == 2 and r.latency_ms.p50 is not None
     assert [g.representative for g in r.top_unanswered] == ["What is the capital of Mongolia?"]
@@ -319,7 +328,11 @@ def test_the_multilingual_model_groups_on_its_own_scale(routed: LanguageRoutedEm
 
 # ---- the tab ----------------------------------------------------------------------------
 def test_resolve_period() -> None:
-    assert resolve_period(LAST_7).days()[-1] == datetime.now(UTC).date()
+    before = datetime.now(UTC).date()
+    last_7 = resolve_period(LAST_7).days()
+    after = datetime.now(UTC).date()
+    # Ending today, whichever side of midnight "today" was read.
+    assert len(last_7) == 7 and last_7[-1] in {before, after}
     assert resolve_period(CUSTOM, "2024-03-01", "2024-03-03") == PERIOD
     with pytest.raises(ValueError, match="choose the from date"):
         resolve_period(CUSTOM, None, "2024-03-03")
@@ -368,11 +381,52 @@ def test_add_unanswered_group_to_faq_answers_it_at_once(history: Services) -> No
     assert (entry.actor, entry.action) == ("local", "kb.save_faq_entry")
 
 
-def test_analytics_tab_builds(services: Services) -> None:
-    with gr.Blocks() as demo, gr.Tabs():
+def tab_event(blocks: gr.Blocks, fn_name: str, trigger: str) -> BlockFunction:
+    [event] = [
+        fn
+        for fn in blocks.fns.values()
+        if getattr(fn.fn, "__name__", None) == fn_name and trigger in [t[1] for t in fn.targets]
+    ]
+    return event
+
+
+def test_opening_the_tab_shows_the_last_7_days_and_old_exports_are_swept(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tab as wired: selecting it (and its Show button) reports the period its picker
+    starts with, the last 7 days, one value per output; building it removes the exports a
+    stopped server left behind in Gradio's upload folder."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # Gradio's upload folder
+    root = export_files.exports_root(tmp_path)
+    left_behind, _ = export_files.open_export(root, "old.csv")
+    recent, _ = export_files.open_export(root, "recent.csv")
+    long_ago = time.time() - services.settings.privacy.export_keep_seconds - 60
+    os.utime(left_behind.parent, (long_ago, long_ago))
+    # Three days ago is inside the last 7 days and ten days ago outside, whichever side of
+    # midnight the report reads "today".
+    now = datetime.now(UTC)
+    add_conversation(services.sessions, now - timedelta(days=3), [Turn("Do you ship to Canada?")])
+    add_conversation(services.sessions, now - timedelta(days=10), [Turn("Too old to count")])
+
+    with gr.Blocks() as console, gr.Tabs():
         tab = build_analytics_tab(services)
     assert isinstance(tab, gr.Tab)
-    assert isinstance(demo, gr.Blocks)
+    assert not left_behind.exists() and recent.exists()
+
+    for event in (
+        tab_event(console, "show_report", "select"),
+        tab_event(console, "show_report", "click"),
+    ):
+        period, first, last = event.inputs
+        assert isinstance(period, gr.Radio) and isinstance(first, gr.DateTime)
+        assert isinstance(last, gr.DateTime) and event.fn is not None
+        assert [period.label, first.label, last.label] == ["Period", "From", "To"]
+        assert (period.value, first.value, last.value) == (LAST_7, None, None)
+        shown = event.fn(period.value, first.value, last.value)
+        assert len(shown) == len(event.outputs)
+        summary = shown[0]
+        assert "1 conversation, 2 messages, 1 bot answer" in summary, summary
+        assert shown[5][0][2] == "Do you ship to Canada?"  # the top question's wording
 
 
 def test_the_last_day_boundary_is_exclusive(services: Services) -> None:

@@ -17,11 +17,13 @@ from chatbot.container import Services
 from chatbot.core.wording import plural
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import Settings
-from chatbot.ui.analytics import CUSTOM, add_to_faq, export_conversations, show_report
-from chatbot.ui.knowledge import preview_document, report_line, save_entry, upload_files
+from chatbot.ui.analytics import CUSTOM, add_to_faq, show_report
+from chatbot.ui.export_panel import export_conversations
+from chatbot.ui.faq_entries import save_entry
+from chatbot.ui.knowledge import preview_document, report_line, upload_files
 from knowledge_base.embedders import HashEmbedder
 from knowledge_base.loaders import LOADERS
-from knowledge_base.service import IngestProgress, IngestResult
+from knowledge_base.records import IngestProgress, IngestResult
 from tests.unit.conversation_data import Turn, add_conversation, at
 
 SUPPORTED = ", ".join(sorted(LOADERS))

@@ -3,23 +3,30 @@ real HTTP login is tested in tests/integration/test_console_auth.py)."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
+import httpx
 import pytest
+import uvicorn
 from gradio.helpers import special_args
 
 from chatbot.container import Services
+from chatbot.generation.base import ChatMessage
+from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import Settings
+from chatbot.staff.actor import Forbidden, require_admin
 from chatbot.ui import build_chat_page, build_console
 from chatbot.ui.audit import AUDIT_HEADERS, audit_table
-from chatbot.ui.knowledge import (
-    delete_document,
-    delete_entry,
-    save_entry,
-    upload_files,
-)
-from chatbot.ui.staff import LOCAL_ACTOR, admin_refusal, bind, signed_in_line
+from chatbot.ui.events import bind
+from chatbot.ui.faq_entries import delete_entry, save_entry
+from chatbot.ui.knowledge import delete_document, upload_files
+from chatbot.ui.staff import LOCAL_ACTOR, current_actor, refusal, signed_in_line
 from chatbot.web.app import create_app
 
 FAQ_CSV = "id,question,answer\nhours,When are you open?,9 to 5 on weekdays.\n"
@@ -27,6 +34,15 @@ FAQ_CSV = "id,question,answer\nhours,When are you open?,9 to 5 on weekdays.\n"
 
 def as_user(name: str | None) -> gr.Request:
     return gr.Request(username=name)
+
+
+def admin_refusal(services: Services, request: gr.Request | None, doing: str) -> str | None:
+    """What the console shows a caller refused an admin-only thing (None: allowed)."""
+    try:
+        require_admin(current_actor(services, request), doing)
+    except Forbidden as exc:
+        return refusal(exc)
+    return None
 
 
 @pytest.fixture
@@ -87,22 +103,106 @@ def test_the_console_has_the_staff_tabs_and_no_chat(services: Services) -> None:
     assert tabs[-1] == "Audit log"
 
 
-def test_web_app_queues_chat_turns_concurrently(services: Services, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", server={"concurrency": 7})  # type: ignore[arg-type]
-    services.settings = settings
+class HeldGenerator(ScriptedGenerator):
+    """Holds every turn that reaches the model until the test lets them all go, counting
+    how many are being answered at once."""
+
+    name = "held"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Semaphore(0)
+        self.go = threading.Event()
+        self._lock = threading.Lock()
+        self.answering = 0
+        self.most = 0
+
+    def stream(
+        self, messages: list[ChatMessage], max_new_tokens: int, *, deadline: float | None = None
+    ) -> Iterator[str]:
+        with self._lock:
+            self.answering += 1
+            self.most = max(self.most, self.answering)
+        self.arrived.release()
+        try:
+            if not self.go.wait(SERVER_WAIT_S):
+                raise RuntimeError("the test never let the turn go on")
+            yield "9 to 5 on weekdays."
+        finally:
+            with self._lock:
+                self.answering -= 1
+
+
+SERVER_WAIT_S = 30.0
+# How long a turn over the limit is given to start, if the limit let it: it was queued
+# before, so it would start at once.
+OVER_THE_LIMIT_S = 1.0
+
+
+@contextmanager
+def served(services: Services) -> Iterator[str]:
+    """The web app on a free local port (uvicorn in a thread); yields its address."""
     app = create_app(services)
-    mounts = {getattr(r, "path", None): r for r in app.routes}
-    assert {"/admin", ""} <= set(mounts)
-    chat_blocks = mounts[""].app.get_blocks()  # type: ignore[attr-defined]
-    console_blocks = mounts["/admin"].app.get_blocks()  # type: ignore[attr-defined]
-    assert chat_blocks._queue.default_concurrency_limit == 7
-    assert callable(console_blocks.auth) and chat_blocks.auth is None
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + SERVER_WAIT_S
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
 
 
-def test_concurrency_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings().server.concurrency == 4
-    monkeypatch.setenv("CHATBOT_SERVER__CONCURRENCY", "9")
-    assert Settings().server.concurrency == 9
+def test_the_concurrency_setting_is_how_many_customers_are_answered_at_once(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CHATBOT_SERVER__CONCURRENCY=3: three chat turns are answered at the same time (each
+    waits for the others), and a fourth, queued meanwhile, waits until one is done."""
+    monkeypatch.setenv("CHATBOT_SERVER__CONCURRENCY", "3")
+    # The server settings as an operator's environment sets them; the rest as the test's.
+    services.settings = services.settings.model_copy(update={"server": Settings().server})
+    assert services.settings.server.concurrency == 3
+    held = HeldGenerator()
+    services.dialogue.generator = held
+    services.dialogue.approved_answers = False  # every answer goes through the generator
+    assert services.kb.ingest_bytes("faq.csv", FAQ_CSV.encode()).ok
+    with served(services) as url, httpx.Client(base_url=url, timeout=SERVER_WAIT_S) as c:
+        [chat] = [d for d in c.get("/config").json()["dependencies"] if d.get("api_name") == "chat"]
+        inputs: list[object] = ["When are you open?", [], *[None] * (len(chat["inputs"]) - 2)]
+        events: list[str] = []
+        for _ in range(4):  # all four queued before any is let go
+            r = c.post("/gradio_api/call/chat", json={"data": inputs})
+            assert r.status_code == 200, r.text
+            events.append(r.json()["event_id"])
+        results: dict[str, str] = {}
+
+        def listen(event_id: str) -> None:
+            with httpx.Client(base_url=url, timeout=SERVER_WAIT_S) as own:
+                results[event_id] = own.get(f"/gradio_api/call/chat/{event_id}").text
+
+        listeners = [threading.Thread(target=listen, args=(e,)) for e in events]
+        for t in listeners:
+            t.start()
+        try:
+            for n in range(3):
+                assert held.arrived.acquire(timeout=SERVER_WAIT_S), f"only {n} answered at once"
+            assert not held.arrived.acquire(timeout=OVER_THE_LIMIT_S), "a 4th was answered too"
+            assert held.most == 3
+        finally:
+            held.go.set()
+            for t in listeners:
+                t.join(timeout=SERVER_WAIT_S)
+    assert held.most == 3
+    assert len(results) == 4
+    for text in results.values():
+        assert "event: complete" in text and "9 to 5 on weekdays." in text, text
 
 
 def test_gradio_passes_the_request_to_bound_handlers(services: Services) -> None:

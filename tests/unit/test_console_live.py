@@ -23,7 +23,8 @@ from chatbot.ui import handoff_queue as hq
 from chatbot.ui import review as ui
 from chatbot.ui import review_actions as act
 from chatbot.ui.audit import audit_table
-from chatbot.ui.knowledge import documents_table, upload_files
+from chatbot.ui.documents import documents_table
+from chatbot.ui.knowledge import upload_files
 from chatbot.ui.live import POLL_SECONDS, poll_console
 from chatbot.ui.tables import console_table
 from chatbot.ui.times import (

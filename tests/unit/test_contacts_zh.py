@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from chatbot.answers.contacts import ContactPolicy, contacts_in, unsupported_contacts
 from chatbot.answers.grounding import UNSUPPORTED_CONTACT, check_grounding
-from chatbot.dialogue.contacts import ContactPolicy, contacts_in, unsupported_contacts
 from chatbot.privacy.masking import mask_pii
 from knowledge_base.embedders import HashEmbedder
 

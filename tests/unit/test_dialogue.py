@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -23,7 +24,7 @@ from chatbot.dialogue.manager import (
     too_long_text,
 )
 from chatbot.dialogue.prompts import EXAMPLES, SYSTEM_PROMPT, build_prompt
-from chatbot.generation.base import ChatMessage
+from chatbot.generation.base import ChatMessage, GenerationTimeout
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import Settings
 from chatbot.staff.conversations import TranscriptView
@@ -390,19 +391,62 @@ def test_the_prompt_is_cut_to_what_the_model_reads(kb_services: Services) -> Non
     assert prompt[-1]["content"].endswith("Customer question: What does the warranty cover?")
 
 
+class OutOfTimeGenerator(ScriptedGenerator):
+    """A model that runs out of the turn's time after `in_time` words of its reply: it writes
+    those, then waits until the turn's deadline has really passed and stops as the backends
+    do, with GenerationTimeout. Where it stops is set by the test, not by how fast a busy
+    machine writes words, and the deadline it is given is the turn's own."""
+
+    def __init__(self, reply: str, in_time: int) -> None:
+        super().__init__([reply])
+        self.in_time = in_time
+        self.deadlines: list[float | None] = []
+        self.written = 0
+
+    def stream(
+        self, messages: list[ChatMessage], max_new_tokens: int, *, deadline: float | None = None
+    ) -> Iterator[str]:
+        self.prompts.append(messages)
+        self.deadlines.append(deadline)
+        outcome = "closed"
+        try:
+            for i, word in enumerate(self.replies[0].split(" ")[:max_new_tokens]):
+                if i == self.in_time:
+                    assert deadline is not None, "the turn gave the model no deadline"
+                    while time.monotonic() < deadline:
+                        time.sleep(0.01)
+                    outcome = "timeout"
+                    raise GenerationTimeout("past the turn's deadline")
+                self.written += 1
+                yield word if i == 0 else f" {word}"
+            outcome = "complete"
+        finally:
+            self.outcomes.append(outcome)
+
+
 def test_a_turn_past_its_time_keeps_the_checked_sentences_and_stops_the_model(
     kb_services: Services,
 ) -> None:
-    words = "Start a return from the Order History page. " * 100
-    slow = ScriptedGenerator([words.strip()], delay_s=0.05)
+    sentence = "Start a return from the Order History page."
+    words = f"{sentence} " * 100
+    # Two whole sentences and the start of a third are written in time.
+    in_time = 2 * len(sentence.split()) + 3
+    slow = OutOfTimeGenerator(words.strip(), in_time)
     kb_services.dialogue.generator = slow
-    kb_services.dialogue.turn_timeout_s = 0.5
+    kb_services.dialogue.turn_timeout_s = 0.2
+    asked = time.monotonic()
     reply = kb_services.dialogue.respond("How do I return an item?")
+    answered = time.monotonic()
     streamed = "".join(run(reply))
+    [deadline] = slow.deadlines  # the turn's: its timeout after the message came
+    assert deadline is not None and asked + 0.2 <= deadline <= answered + 0.2
     assert slow.outcomes == ["timeout"]
+    assert slow.written == in_time  # the model was not asked for a word more
     assert 0 < len(streamed) < len(words.strip())  # cut short
-    # Whole sentences only, each shown once the check passed it: nothing is taken back.
+    # Whole sentences only, each shown once the check passed it: nothing is taken back, and
+    # the half sentence at the deadline is not shown.
     assert reply.text.endswith("page.") and reply.text == streamed.strip()
+    assert reply.text == f"{sentence} {sentence}"
     assert (reply.answer_mode, reply.grounded) == ("generated", True)
     assert reply.draft_rejection == "timeout"
     bot = transcript(kb_services, reply).messages[-1]
@@ -423,9 +467,10 @@ def test_a_turn_out_of_time_before_any_word_answers_with_the_passage(
 
 
 def test_a_half_sentence_at_the_deadline_is_not_kept(kb_services: Services) -> None:
-    slow = ScriptedGenerator(["Start a return from the Order History page " * 50], delay_s=0.05)
+    # Six words of an unfinished sentence are written in time.
+    slow = OutOfTimeGenerator("Start a return from the Order History page " * 50, in_time=6)
     kb_services.dialogue.generator = slow
-    kb_services.dialogue.turn_timeout_s = 0.3
+    kb_services.dialogue.turn_timeout_s = 0.2
     reply = kb_services.dialogue.respond("How do I return an item?")
     # No sentence was finished in time, so none was shown: the passage's answer is.
     assert run(reply) == ["Start a return from the Order History page."]
@@ -433,7 +478,8 @@ def test_a_half_sentence_at_the_deadline_is_not_kept(kb_services: Services) -> N
         "Start a return from the Order History page.",
         "passage",
     )
-    assert reply.draft and "Start a return from the Order".startswith(reply.draft[:29])
+    assert slow.outcomes == ["timeout"]
+    assert reply.draft == "Start a return from the Order"  # what the model had written
 
 
 def test_closing_a_reply_mid_stream_stops_the_model_and_keeps_what_was_shown(

@@ -19,7 +19,7 @@ import pytest
 from chatbot.container import Services
 from chatbot.staff import export, export_files
 from chatbot.staff.export import CSV_COLUMNS, ExportFilter, iter_conversations, write_export
-from chatbot.ui.analytics import export_conversations
+from chatbot.ui.export_panel import export_conversations
 from tests.unit.conversation_data import Turn, add_conversation, at, source
 
 

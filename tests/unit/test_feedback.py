@@ -23,9 +23,9 @@ from chatbot.ui.chat import (
     record_feedback,
     restore_conversation,
 )
+from chatbot.ui.events import bind
 from chatbot.ui.render import customer_text
 from chatbot.ui.review import render_transcript
-from chatbot.ui.staff import bind
 
 FAQ_CSV = (
     "id,question,answer\n"

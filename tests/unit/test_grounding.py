@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from chatbot.answers.contacts import ContactPolicy, contacts_in, unsupported_contacts
 from chatbot.answers.grounding import (
     EMPTY,
     MODEL_DECLINED,
@@ -27,7 +28,6 @@ from chatbot.answers.grounding import (
     split_sentences,
 )
 from chatbot.container import Services, build
-from chatbot.dialogue.contacts import ContactPolicy, contacts_in, unsupported_contacts
 from chatbot.dialogue.manager import Reply
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import AnswerSettings, Settings

@@ -3,8 +3,9 @@ single FAQ entries, progress, and an index that follows every change without a r
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.container import Services
 from chatbot.storage import db
-from knowledge_base import store
+from knowledge_base import repository
 from knowledge_base.embedders import HashEmbedder
 from knowledge_base.entries import MANUAL_DOCUMENT, EntryError
-from knowledge_base.index import VectorIndex
-from knowledge_base.service import IngestProgress, KnowledgeBase
+from knowledge_base.index import Manifest, VectorIndex
+from knowledge_base.index_sync import IndexSync
+from knowledge_base.records import IngestProgress, PassageMeta
+from knowledge_base.service import KnowledgeBase
 from knowledge_base.tables import Passage
 from tests.unit.test_knowledge_base import FAQ_V1, FAQ_V2, POLICY_MD, CountingEmbedder
 
@@ -31,7 +34,7 @@ def entry_ids(kb: KnowledgeBase, query: str, k: int = 5) -> list[str]:
 
 def sql_state(services: Services) -> tuple[int, list[int]]:
     with services.sessions() as s:
-        return store.revision(s), sorted(s.scalars(select(Passage.id)))
+        return repository.revision(s), sorted(s.scalars(select(Passage.id)))
 
 
 def assert_index_matches_sql(services: Services) -> None:
@@ -439,13 +442,13 @@ def test_changes_update_the_index_without_rebuilding_it(
     kb = services.kb
     kb.ingest_bytes("faq.csv", FAQ_V1)  # the first write loads (here: builds) the index once
     rebuilds: list[bool] = []
-    real = KnowledgeBase._rebuild
+    real = IndexSync._rebuild
 
-    def spy(self: KnowledgeBase, use_saved: bool = True) -> None:
+    def spy(self: IndexSync, use_saved: bool = True) -> None:
         rebuilds.append(use_saved)
         real(self, use_saved)
 
-    monkeypatch.setattr(KnowledgeBase, "_rebuild", spy)
+    monkeypatch.setattr(IndexSync, "_rebuild", spy)
     kb.ingest_bytes("policies.md", POLICY_MD)
     assert_index_matches_sql(services)
     kb.ingest_bytes("faq.csv", FAQ_V2)
@@ -482,45 +485,188 @@ def test_reindex_rebuilds_from_sql_without_reencoding(services: Services) -> Non
     assert_index_matches_sql(services)
 
 
-class SlowEmbedder(HashEmbedder):
-    """Gives other threads time to search while a file is being embedded."""
+# How long a step may wait before the test calls it stuck (only a broken build waits at all).
+STEP_WAIT_S = 30.0
+
+
+class WriterSteps:
+    """Stops the writer thread at each step of a write until the test has looked: while it
+    embeds (nothing held), once SQL has the change but the index does not (the writer holds
+    the knowledge base's lock), and once the new index is published but not yet saved."""
+
+    def __init__(self) -> None:
+        self.writer: threading.Thread | None = None
+        self._reached: queue.Queue[str] = queue.Queue()
+        self._go = threading.Semaphore(0)
+
+    def reach(self, step: str) -> None:
+        if threading.current_thread() is not self.writer:
+            return  # the test's own searches never stop
+        self._reached.put(step)
+        if not self._go.acquire(timeout=STEP_WAIT_S):
+            raise RuntimeError(f"the test never let the writer go on after {step!r}")
+
+    def next(self) -> str:
+        return self._reached.get(timeout=STEP_WAIT_S)
+
+    def go(self) -> None:
+        self._go.release()
+
+
+class SteppedEmbedder(HashEmbedder):
+    def __init__(self, steps: WriterSteps) -> None:
+        super().__init__()
+        self._steps = steps
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        threading.Event().wait(0.002)
+        self._steps.reach("embedding")
         return super().encode(texts, batch_size)
 
 
-def test_searches_stay_correct_while_another_thread_ingests(services: Services) -> None:
-    kb = KnowledgeBase(services.sessions, SlowEmbedder(), services.settings.index_dir, batch_size=1)
-    kb.ingest_bytes("faq.csv", FAQ_V1)
+def without_waiting(check: Callable[[], None], what: str) -> None:
+    """Run `check` on a thread of its own: it fails, instead of hanging the test, when it
+    waits for the paused writer."""
     errors: list[BaseException] = []
-    done = threading.Event()
+
+    def run() -> None:
+        try:
+            check()
+        except BaseException as exc:  # re-raised below, on the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(STEP_WAIT_S)
+    assert not thread.is_alive(), f"{what} waited for the writer"
+    if errors:
+        raise errors[0]
+
+
+def topics(version: str) -> bytes:
+    rows = "\n".join(f"t{j},Topic question {j}?,Answer {version}{j}." for j in range(5))
+    return f"id,question,answer\n{rows}\n".encode()
+
+
+def top_answer(kb: KnowledgeBase, query: str) -> str:
+    return kb.search(query, k=5)[0].answer
+
+
+def test_searches_stay_correct_while_another_thread_ingests(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each write is stopped at each of its steps while this thread searches: a search never
+    sees half a change, sees none of it before its commit, and all of it from the moment the
+    commit is published; a search that started after the commit waits for the new index."""
+    steps = WriterSteps()
+    kb = KnowledgeBase(services.sessions, SteppedEmbedder(steps), services.settings.index_dir)
+    kb.ingest_bytes("faq.csv", FAQ_V1)
+    kb.ingest_bytes("topics.csv", topics("A"))
+    shipping = "How long does shipping take?"
+
+    def edit_shipping(answer: str) -> Callable[[], object]:
+        return lambda: kb.save_faq_entry("shipping", [shipping], answer)
+
+    # (the write, a question it changes the answer to, that answer before and after)
+    plan: list[tuple[Callable[[], object], str, str, str]] = [
+        (
+            lambda: kb.ingest_bytes("topics.csv", topics("B")),
+            "Topic question 2?",
+            "Answer A2.",
+            "Answer B2.",
+        ),
+        (
+            edit_shipping("Version 1."),
+            shipping,
+            "Standard shipping takes 3-5 business days.",
+            "Version 1.",
+        ),
+        (
+            lambda: kb.ingest_bytes("topics.csv", topics("C")),
+            "Topic question 2?",
+            "Answer B2.",
+            "Answer C2.",
+        ),
+        (edit_shipping("Version 2."), shipping, "Version 1.", "Version 2."),
+    ]
+    # The writer's steps after its commit: the new index is built on a copy of the current
+    # one, then saved for other processes once it is published.
+    copy, save = VectorIndex.copy, VectorIndex.save
+
+    def stepped_copy(index: VectorIndex) -> VectorIndex:
+        steps.reach("committed")
+        return copy(index)
+
+    def stepped_save(index: VectorIndex, folder: Path, manifest: Manifest) -> None:
+        steps.reach("published")
+        save(index, folder, manifest)
+
+    monkeypatch.setattr(VectorIndex, "copy", stepped_copy)
+    monkeypatch.setattr(VectorIndex, "save", stepped_save)
+    # A search that read the revision after the commit (its own thread: see below).
+    read_revision = threading.Event()
+    searcher: list[threading.Thread] = []
+    revision = repository.revision
+
+    def noted_revision(session: Session) -> int:
+        current = revision(session)
+        if searcher and threading.current_thread() is searcher[0]:
+            read_revision.set()
+        return current
+
+    monkeypatch.setattr(repository, "revision", noted_revision)
+
+    def consistent(query: str, answer: str) -> Callable[[], None]:
+        def check() -> None:
+            hits = kb.search("How do I reset my password?", k=5)
+            assert hits[0].entry_id == "password"
+            assert hits[0].matched_text == "How do I reset my password?"
+            assert len({h.entry_id for h in hits}) == len(hits)
+            snap = kb.snapshot()
+            assert snap.index is not None and set(snap.index.ids().tolist()) == set(snap.meta)
+            assert top_answer(kb, query) == answer
+
+        return check
+
+    def search_into(found: list[str], query: str) -> None:
+        found.append(top_answer(kb, query))
+
+    errors: list[BaseException] = []
 
     def writer() -> None:
         try:
-            for i in range(15):
-                rows = "\n".join(f"t{i}-{j},Topic {i} question {j}?,Answer {j}." for j in range(5))
-                kb.ingest_bytes(f"topic{i % 3}.csv", ("id,question,answer\n" + rows).encode())
-                kb.save_faq_entry("shipping", ["How long does shipping take?"], f"Version {i}.")
-        except BaseException as exc:  # pragma: no cover - reported below
+            for write, *_ in plan:
+                write()
+        except BaseException as exc:  # reported below
             errors.append(exc)
-        finally:
-            done.set()
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    searches = 0
-    while not done.is_set() or searches < 20:
-        hits = kb.search("How do I reset my password?", k=5)
-        assert hits[0].entry_id == "password"
-        assert hits[0].matched_text == "How do I reset my password?"
-        assert len({h.entry_id for h in hits}) == len(hits)
-        snap = kb.snapshot()
-        assert snap.index is not None and set(snap.index.ids().tolist()) == set(snap.meta)
-        searches += 1
-    thread.join()
-    assert not errors
-    assert kb.search("How long does shipping take?")[0].answer == "Version 14."
+    steps.writer = threading.Thread(target=writer, daemon=True)
+    steps.writer.start()
+    for write_no, (_, query, before, after) in enumerate(plan):
+        assert steps.next() == "embedding", write_no
+        without_waiting(consistent(query, before), "a search while the writer embeds")
+        steps.go()
+
+        assert steps.next() == "committed", write_no
+        # SQL has the change, the index not yet: a search that reads the new revision now
+        # must wait for the writer's index, never answer from the old one.
+        found: list[str] = []
+        read_revision.clear()
+        searcher[:] = [threading.Thread(target=search_into, args=(found, query))]
+        searcher[0].start()
+        assert read_revision.wait(STEP_WAIT_S), "the search did not read the revision"
+        steps.go()
+
+        assert steps.next() == "published", write_no
+        # Published, not yet saved: searches have it at once, without the writer's lock
+        # (which the search started at the commit is still waiting for).
+        without_waiting(consistent(query, after), "a search after the new index was published")
+        steps.go()
+        searcher[0].join(STEP_WAIT_S)
+        assert found == [after], write_no
+    steps.writer.join(STEP_WAIT_S)
+    assert not steps.writer.is_alive() and not errors, errors
+    monkeypatch.undo()
+    assert top_answer(kb, shipping) == "Version 2."
     assert_index_matches_sql(services)
 
 
@@ -536,11 +682,11 @@ def test_a_reload_interrupted_by_commits_never_mislabels_its_content(
     services.kb.ingest_bytes("faq.csv", FAQ_V1)
     other_kb.snapshot()
     fresh = KnowledgeBase(services.sessions, HashEmbedder(), services.settings.index_dir)
-    real = store.iter_passage_meta
+    real = repository.iter_passage_meta
     left = interruptions
     busy = False
 
-    def interrupted(session: Session, *args: int) -> Iterator[tuple[int, str, store.PassageMeta]]:
+    def interrupted(session: Session, *args: int) -> Iterator[tuple[int, str, PassageMeta]]:
         nonlocal left, busy
         if left and not busy:
             left -= 1
@@ -552,9 +698,9 @@ def test_a_reload_interrupted_by_commits_never_mislabels_its_content(
         yield from real(session, *args)
 
     locks: list[Session] = []
-    real_lock = store.lock_revision
-    monkeypatch.setattr(store, "iter_passage_meta", interrupted)
-    monkeypatch.setattr(store, "lock_revision", lambda s: (locks.append(s), real_lock(s)))
+    real_lock = repository.lock_revision
+    monkeypatch.setattr(repository, "iter_passage_meta", interrupted)
+    monkeypatch.setattr(repository, "lock_revision", lambda s: (locks.append(s), real_lock(s)))
     snap = fresh.snapshot()
     assert left == 0
     assert len(locks) == (1 if interruptions == 3 else 0)

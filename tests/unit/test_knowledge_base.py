@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.container import Services
 from chatbot.storage import db
-from knowledge_base import store
+from knowledge_base import repository
 from knowledge_base.embedders import HashEmbedder
 from knowledge_base.index import INDEX_FILE, VectorIndex
 from knowledge_base.service import KnowledgeBase
@@ -80,7 +80,7 @@ def passage_count(services: Services) -> int:
 
 def revision(services: Services) -> int:
     with services.sessions() as s:
-        return store.revision(s)
+        return repository.revision(s)
 
 
 def test_ingest_makes_entries_searchable(services: Services) -> None:

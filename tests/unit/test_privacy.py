@@ -15,15 +15,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.container import Services
-from chatbot.privacy.masking import (
-    apply_retention,
-    count_older_than,
-    luhn_valid,
-    mask_pii,
-    mask_repeated,
-    personal_data,
-    purge_older_than,
-)
+from chatbot.privacy.masking import luhn_valid, mask_pii, mask_repeated, personal_data
+from chatbot.privacy.retention import apply_retention, count_older_than, purge_older_than
 from chatbot.settings import Settings
 from chatbot.storage import db
 from chatbot.storage import scrub as storage_scrub
@@ -162,9 +155,9 @@ def test_purge_deletes_old_conversations_with_everything_attached(services: Serv
 
 
 def test_purge_works_in_batches(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
-    import chatbot.privacy.masking
+    import chatbot.privacy.retention
 
-    monkeypatch.setattr(chatbot.privacy.masking, "_PURGE_BATCH", 2)
+    monkeypatch.setattr(chatbot.privacy.retention, "_PURGE_BATCH", 2)
     for _ in range(5):
         add_conversation(services.sessions, days_ago(50), [Turn("hi")])
     add_conversation(services.sessions, days_ago(1), [Turn("hi")])
@@ -174,10 +167,11 @@ def test_purge_works_in_batches(services: Services, monkeypatch: pytest.MonkeyPa
 
 def test_apply_retention_uses_the_setting(services: Services) -> None:
     old_and_new(services)
-    assert apply_retention(services) == 0  # unset: keep everything
+    privacy = services.settings.privacy
+    assert apply_retention(services.sessions, privacy.retention_days) == 0  # unset: keep all
     assert table_counts(services.sessions)["conversations"] == 3
     services.settings.privacy.retention_days = 30
-    assert apply_retention(services) == 1
+    assert apply_retention(services.sessions, privacy.retention_days) == 1
     assert table_counts(services.sessions)["conversations"] == 2
 
 

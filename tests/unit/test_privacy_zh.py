@@ -125,7 +125,7 @@ def test_a_wrong_check_character_is_a_wrong_check_character_for_every_position()
 
 
 def test_mobile_numbers_are_phone_contacts() -> None:
-    # The contact check of generated answers (chatbot.dialogue.contacts) finds them too.
+    # The contact check of generated answers (chatbot.answers.contacts) finds them too.
     text = "请拨打13812345678或400-123-4567"
     assert [text[s:e] for s, e in phone_spans(text)] == ["13812345678", "400-123-4567"]
 

@@ -15,8 +15,16 @@ from urllib.parse import unquote
 import pytest
 from markdown_it import MarkdownIt
 
-from chatbot.ui.chat import format_sources, md_escape
-from chatbot.ui.render import answer_markdown, code, escape_text, link, one_line, safe_url
+from chatbot.ui.chat import format_sources
+from chatbot.ui.render import (
+    answer_markdown,
+    code,
+    escape_text,
+    link,
+    md_escape,
+    one_line,
+    safe_url,
+)
 
 MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 TRACKER = "http://127.0.0.1:9/track.png"

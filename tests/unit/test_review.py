@@ -11,18 +11,19 @@ import pytest
 from gradio.helpers import special_args
 
 from chatbot.container import Services
+from chatbot.staff.actor import LOCAL
 from chatbot.staff.review import (
     LABELS,
     EntryError,
-    ReviewActions,
     ReviewError,
     ReviewFilters,
+    customer_questions,
 )
 from chatbot.storage import repositories as repo
 from chatbot.ui import handoff_queue as hq
 from chatbot.ui import review as ui
 from chatbot.ui import review_actions as act
-from chatbot.ui.staff import bind
+from chatbot.ui.events import bind
 
 T0 = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
 FAQ_CSV = (
@@ -67,6 +68,8 @@ def add_conversation(
                     latency_ms=10.0,
                     first_token_ms=None,
                 )
+                if decision == "handoff":  # as the dialogue does on a handoff
+                    repo.mark_needs_human(s, conv.id, reason)
                 bot.created_at = at
                 at += timedelta(minutes=1)
         if contact:
@@ -298,6 +301,7 @@ def test_handoff_queue_is_oldest_first_and_mark_handled_removes(services: Servic
             latency_ms=1.0,
             first_token_ms=None,
         )
+        repo.mark_needs_human(s, early, "requested")  # as the dialogue does on a handoff
     assert {q.id for q in services.conversations.handoff_queue()} == {early, late}
 
     fine = found(services, outcome="answered", text="fine thanks")[0]
@@ -339,7 +343,7 @@ def with_faq(services: Services) -> Services:
 
 def test_question_becomes_a_new_phrasing_and_is_found_first(with_faq: Services) -> None:
     question = "My parcel arrived broken, can I get my money back?"
-    entry = ReviewActions(with_faq).add_phrasing("refunds", question)
+    entry = with_faq.staff.knowledge.add_phrasing(LOCAL, "c", "refunds", question)
     assert entry.questions == ("How do I get a refund?", question)
     assert entry.answer == "Refunds go back to your card within 5 days."
     hit = with_faq.kb.search(question)[0]
@@ -347,21 +351,25 @@ def test_question_becomes_a_new_phrasing_and_is_found_first(with_faq: Services) 
     assert hit.similarity == pytest.approx(1.0, abs=1e-5)
 
     with pytest.raises(EntryError, match="no FAQ entry 'missing'"):
-        ReviewActions(with_faq).add_phrasing("missing", question)
+        with_faq.staff.knowledge.add_phrasing(LOCAL, "c", "missing", question)
 
 
 def test_question_becomes_a_new_entry(with_faq: Services) -> None:
     question = "Do you deliver to Iceland?"
-    entry = ReviewActions(with_faq).add_new_entry(question, "Yes, in 7 to 10 days.")
+    entry = with_faq.staff.knowledge.add_entry_from_conversation(
+        LOCAL, "c", question, "Yes, in 7 to 10 days."
+    )
     assert entry.entry_id.startswith("manual-do-you-deliver-to-iceland")
     hit = with_faq.kb.search(question)[0]
     assert (hit.entry_id, hit.answer) == (entry.entry_id, "Yes, in 7 to 10 days.")
     with pytest.raises(EntryError, match="needs an answer"):
-        ReviewActions(with_faq).add_new_entry("Another question?", "  ")
+        with_faq.staff.knowledge.add_entry_from_conversation(LOCAL, "c", "Another question?", "  ")
 
 
 def test_corrected_answer_is_what_search_returns(with_faq: Services) -> None:
-    entry = ReviewActions(with_faq).correct_answer("hours", "We are open 8 to 8, every day.")
+    entry = with_faq.staff.knowledge.correct_answer(
+        LOCAL, None, "hours", "We are open 8 to 8, every day."
+    )
     assert entry.questions == ("When are you open?",)
     hit = with_faq.kb.search("When are you open?")[0]
     assert (hit.entry_id, hit.answer) == ("hours", "We are open 8 to 8, every day.")
@@ -372,12 +380,12 @@ def test_customer_questions_know_the_entry_that_answered(with_faq: Services) -> 
     list(answered)
     declined = with_faq.dialogue.respond("zebra quantum violin", answered.conversation_id)
     list(declined)
-    questions = ReviewActions(with_faq).customer_questions(answered.conversation_id)
+    questions = customer_questions(with_faq.conversations, answered.conversation_id)
     assert [(q.text, q.answered_entry) for q in questions] == [
         ("How do I get a refund?", "refunds"),
         ("zebra quantum violin", None),
     ]
-    assert ReviewActions(with_faq).customer_questions("nope") == []
+    assert customer_questions(with_faq.conversations, "nope") == []
 
 
 # ---- languages -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
+from gradio.blocks import BlockFunction
 
 from chatbot.container import Services
 from chatbot.dialogue.manager import PROMPT_FOR_QUESTION
@@ -18,14 +19,14 @@ from chatbot.ui.chat import (
     TYPING,
     ChatMessage,
     chat_turn,
-    md_escape,
     new_conversation,
     poll_staff_replies,
     restore_conversation,
     show_staff_replies,
 )
-from chatbot.ui.knowledge import DOCUMENT_HEADERS, delete_document, upload_files
-from chatbot.ui.render import customer_text
+from chatbot.ui.documents import DOCUMENT_HEADERS
+from chatbot.ui.knowledge import delete_document, upload_files
+from chatbot.ui.render import customer_text, md_escape
 from chatbot.ui.review import (
     CONVERSATION_HEADERS,
     conversations_table,
@@ -208,8 +209,39 @@ def test_empty_message_prompts_and_stores_nothing(services: Services, message: s
     assert services.conversations.recent() == []
 
 
-def test_new_conversation_clears_state() -> None:
-    assert new_conversation() == ([], [], None, "")
+def page_event(page: gr.Blocks, api_name: str) -> BlockFunction:
+    [event] = [fn for fn in page.fns.values() if fn.api_name == api_name]
+    return event
+
+
+def test_new_conversation_clears_what_a_turn_wrote_and_the_next_message_starts_another(
+    loaded: Services,
+) -> None:
+    """The page's "New conversation" button, as wired: it resets every value a chat turn
+    writes (the chat, the kept history, the conversation id, the box, the message ids), so
+    the next message starts a conversation of its own and the first one stays stored."""
+    page = build_chat_page(loaded)
+    turn = page_event(page, "chat")
+    new = page_event(page, "new_conversation")
+    chat, history, conversation, box, message_ids = turn.outputs
+    assert new.fn is new_conversation
+    assert new.outputs == [chat, history, conversation, box]
+    # The message ids are cleared by the event that follows the button's.
+    [then] = [fn for fn in page.fns.values() if fn.trigger_after == new._id]
+    assert then.outputs == [message_ids] and then.fn is not None and then.fn() == []
+
+    *_, (old_history, first_id, _) = run_turn(loaded, QUESTION, [], None)
+    assert first_id and len(old_history) == 2
+    cleared = dict(zip(new.outputs, new.fn(), strict=True))
+    assert cleared[chat] == [] and cleared[box] == ""
+    *_, (new_history, second_id, _) = run_turn(
+        loaded, "How long does delivery take?", cleared[history], cleared[conversation]
+    )
+    assert second_id and second_id != first_id
+    assert [m["role"] for m in new_history] == ["user", "assistant"]  # nothing of the first
+    assert {c.id for c in loaded.conversations.recent()} == {first_id, second_id}
+    first = loaded.conversations.transcript(first_id)
+    assert first is not None and len(first.messages) == 2  # the first is kept as it was
 
 
 def test_upload_reports_each_file_and_one_bad_file_does_not_stop_others(

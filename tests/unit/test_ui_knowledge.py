@@ -9,15 +9,13 @@ import gradio as gr
 import pytest
 
 from chatbot.container import Services
-from chatbot.ui import build_app
+from chatbot.ui import build_console
+from chatbot.ui.documents import DOCUMENT_HEADERS
+from chatbot.ui.faq_entries import delete_entry, load_entry, save_entry
 from chatbot.ui.knowledge import (
-    DOCUMENT_HEADERS,
     PREVIEW_HEADERS,
-    delete_entry,
     file_types,
-    load_entry,
     preview_document,
-    save_entry,
     select_document,
     upload_files,
 )
@@ -153,8 +151,8 @@ def test_entry_editor_add_edit_delete(services: Services, faq_file: Path) -> Non
     assert delete_entry(services, None)[0] == "Choose an entry to delete."
 
 
-def test_build_app_with_the_knowledge_tab(services: Services) -> None:
-    app = build_app(services)
+def test_build_console_with_the_knowledge_tab(services: Services) -> None:
+    app = build_console(services)
     ids = {getattr(b, "elem_id", None) for b in app.blocks.values()}
     for elem_id in ("kb-files", "kb-documents", "kb-preview-passages", "kb-entry", "kb-entry-save"):
         assert elem_id in ids

@@ -10,10 +10,10 @@ from pydantic import ValidationError
 from starlette.testclient import TestClient
 
 from chatbot.container import Services
+from chatbot.core.origins import normalize_origin
 from chatbot.settings import ServerSettings, Settings
 from chatbot.web.app import create_app
 from chatbot.web.security.install import install_web_security
-from chatbot.core.origins import normalize_origin
 from chatbot.web.security.policy import content_security_policy, harden_cookie
 
 EVIL = "https://evil.example"

@@ -6,7 +6,7 @@ import pytest
 
 from chatbot.core.wording import plural
 from chatbot.staff.audit import ingest_details
-from knowledge_base.service import IngestResult
+from knowledge_base.records import IngestResult
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ generated answers (chatbot.answers.grounding) and by the dialogue to text shown 
    appear at all, whatever the passages say.
 
 E-mail addresses and phone numbers are found with the rules that mask them in stored
-messages (chatbot.privacy.masking); links are http(s):// and www. addresses.
+messages (chatbot.core.contact_patterns); links are http(s):// and www. addresses.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from chatbot.core.allow_list import normalise_contact, normalise_domain
-from chatbot.privacy.masking import email_spans, phone_spans
+from chatbot.core.contact_patterns import email_spans, phone_spans
 
 EMAIL: Final = "email"
 PHONE: Final = "phone"

@@ -4,80 +4,28 @@ the caller owns the transaction (one per ingested file or edited entry)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from knowledge_base.records import ParsedDocument, PassageDraft
+from knowledge_base.records import (
+    FAILED,
+    INGESTED,
+    DocumentInfo,
+    ParsedDocument,
+    PassageDraft,
+    PassageMeta,
+    PassageView,
+    SavedPassages,
+)
 from knowledge_base.tables import Document, KbState, Passage, utcnow
 
-INGESTED = "ingested"
-FAILED = "failed"
 # content_hash of a document whose entries staff edited (no uploaded file matches it any more,
 # so uploading the original again replaces the edits) and of the staff-edited entries document.
 EDITED_HASH = "edited"
 MANUAL_HASH = "manual"
 FAQ_KINDS = ("question", "answer")
-
-
-@dataclass(frozen=True)
-class DocumentInfo:
-    id: int
-    name: str
-    source_type: str
-    size_bytes: int
-    passages: int
-    entries: int
-    created_at: datetime
-    status: str = INGESTED
-    error: str | None = None
-    updated_at: datetime | None = None
-
-    @property
-    def uploaded_at(self) -> datetime:
-        """When the current version was uploaded (or last edited)."""
-        return self.updated_at or self.created_at
-
-
-@dataclass(frozen=True)
-class PassageMeta:
-    """What retrieval needs to know about a passage, kept in memory beside the index."""
-
-    entry_id: str
-    kind: str
-    title: str
-    text: str
-    answer: str
-    url: str | None
-    category: str | None
-    document: str
-    page: int | None = None
-
-
-@dataclass(frozen=True)
-class PassageView:
-    """One stored passage as staff see it in a document preview."""
-
-    id: int
-    position: int
-    kind: str
-    entry_id: str
-    title: str
-    page: int | None
-    text: str
-
-
-@dataclass(frozen=True)
-class SavedPassages:
-    """What a write changed, so the in-memory index can follow without a rebuild."""
-
-    document_id: int
-    document: str
-    removed_ids: list[int]
-    added_ids: list[int]
 
 
 def revision(session: Session) -> int:
@@ -440,13 +388,7 @@ def replace_entry(
     if old:
         doc = session.get_one(Document, old[0].document_id)
         first = old[0].position
-        removed = [p.id for p in old]
-        session.execute(
-            delete(Passage).where(Passage.id.in_(removed)),
-            execution_options={"synchronize_session": False},
-        )
-        for p in old:
-            session.expunge(p)
+        removed = _remove_passages(session, old)
         rest = session.execute(
             select(Passage.id, Passage.position)
             .where(Passage.document_id == doc.id)
@@ -485,13 +427,7 @@ def delete_entry(session: Session, entry_id: str) -> SavedPassages | None:
     if not old:
         return None
     doc = session.get_one(Document, old[0].document_id)
-    removed = [p.id for p in old]
-    session.execute(
-        delete(Passage).where(Passage.id.in_(removed)),
-        execution_options={"synchronize_session": False},
-    )
-    for p in old:
-        session.expunge(p)
+    removed = _remove_passages(session, old)
     remaining = session.scalar(select(func.count(Passage.id)).where(Passage.document_id == doc.id))
     if not remaining:
         session.delete(doc)
@@ -500,6 +436,19 @@ def delete_entry(session: Session, entry_id: str) -> SavedPassages | None:
             doc.content_hash = EDITED_HASH
         _touch(session, doc)
     return SavedPassages(doc.id, doc.name, removed, [])
+
+
+def _remove_passages(session: Session, passages: list[Passage]) -> list[int]:
+    """Delete these loaded passages in one statement; returns their ids. They leave the
+    session too, so it does not try to flush the rows the statement already deleted."""
+    removed = [p.id for p in passages]
+    session.execute(
+        delete(Passage).where(Passage.id.in_(removed)),
+        execution_options={"synchronize_session": False},
+    )
+    for p in passages:
+        session.expunge(p)
+    return removed
 
 
 def _touch(session: Session, doc: Document) -> None:
