@@ -285,6 +285,8 @@ class AnswerCheck:
         self._numbers = {n for p in passages for n in numbers_in(p)}
         self._ranges = [r for p in passages for r in ranges_in(_as_digits(p))]
         self._asked = set(numbers_in(question))
+        self._question = question
+        self._question_tokens = set(tx.lexical_tokens(question))
         self._stems = set().union(*(tx.word_stems(p) for p in passages)) | DISCOURSE_STEMS
         # The customer's words that the shop's text does not use: their premise, not a fact.
         self._premise = tx.word_stems(question) - self._stems
@@ -365,6 +367,19 @@ class AnswerCheck:
             # "Standard shipping is $14.95": a price from the passages, but express shipping's.
             return GroundingResult(False, MISPLACED_NUMBER, [score], unsupported_numbers=misplaced)
         return GroundingResult(True, SUPPORTED, [score])
+
+    def repeats_question(self, sentence: str) -> bool:
+        """Whether the sentence only repeats the customer's message: every word and number of
+        it is the customer's (at least MIN_CONTENT_WORDS words), and no yes or no answers
+        with it. ("Our hiking club needs 30 of the same fleece.")"""
+        if not self._question or tx.reply_word(sentence)[0] is not None:
+            return False
+        words = set(tx.lexical_tokens(sentence))
+        return (
+            len(words) >= MIN_CONTENT_WORDS
+            and words <= self._question_tokens
+            and set(numbers_in(sentence)) <= self._asked
+        )
 
     def _number_backed(self, number: str) -> bool:
         """In a passage, or the customer's own number inside a range a passage states."""
