@@ -32,6 +32,12 @@ What is measured, per candidate:
   stream in those turns (the target is at most 1.10x).
 Then the facts share per language and per question kind.
 
+With `--json`, each turn also holds what the model wrote in each call (`engine_texts`) and
+every answer check the turn made (`checks`: the question and passages it checked against, and
+each sentence it judged with the reason and similarity), so a withheld draft's first failing
+sentence and why it failed can be read, and a change to the check can be replayed on them
+without the model (benchmarks/answer_check_replay.py).
+
 The final text (`reply.text`) is what counts as shown: a replaced draft is not. Timings on a
 shared machine are noisy. This is a benchmark, not a test: it asserts nothing.
 """
@@ -83,6 +89,40 @@ class EngineCall:
     messages: list[dict[str, str]]
     text: str = ""
     seconds: float = 0.0
+
+
+class CheckRecorder:
+    """Records every `AnswerCheck` made and each sentence it judged (wraps the class's methods
+    for the benchmark's run; the product's code is unchanged)."""
+
+    def __init__(self) -> None:
+        self.checks: list[dict[str, Any]] = []
+
+    def install(self) -> None:
+        from chatbot.grounding import AnswerCheck
+
+        recorder = self
+        init, judge = AnswerCheck.__init__, AnswerCheck.sentence
+
+        def recording_init(check: Any, passages: list[str], *a: Any, **kw: Any) -> None:
+            init(check, passages, *a, **kw)
+            question = kw.get("question", a[4] if len(a) > 4 else "")
+            check._bench_record = {"question": question, "passages": passages, "verdicts": []}
+            recorder.checks.append(check._bench_record)
+
+        def recording_sentence(check: Any, sentence: str) -> Any:
+            result = judge(check, sentence)
+            scores = result.sentence_scores
+            check._bench_record["verdicts"].append(
+                [sentence, result.reason, round(scores[0], 3) if scores else None]
+            )
+            return result
+
+        AnswerCheck.__init__ = recording_init  # type: ignore[method-assign]
+        AnswerCheck.sentence = recording_sentence  # type: ignore[method-assign]
+
+
+RECORDER = CheckRecorder()
 
 
 class RecordingGenerator:
@@ -149,6 +189,8 @@ class Turn:
     unsupported: list[str]
     unsupported_in_draft: list[str]
     prompts: list[list[dict[str, str]]] = field(default_factory=list)
+    engine_texts: list[str] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def answered(self) -> bool:
@@ -266,6 +308,7 @@ def run_all(
 
     settings = make_settings(args, base / "shared")
     configure_runtime(settings)
+    RECORDER.install()
     # One embedder for every candidate (the app's: the English one joined with the
     # multilingual one): the knowledge base and retrieval stay the same.
     embedder = build_embedder(settings)
@@ -304,6 +347,7 @@ def run_candidate(
     settings = make_settings(args, data_dir)
     started = time.perf_counter()
     generator = RecordingGenerator(make_generator(candidate, settings))
+    recorder = RECORDER
     services = build(settings, embedder=embedder, generator=generator)
     load_sample_if_empty(services)
     services.kb.refresh()
@@ -320,6 +364,7 @@ def run_candidate(
             consume(reply)
             conversation = reply.conversation_id
         generator.calls.clear()
+        recorder.checks.clear()
         start = time.perf_counter()
         reply = dialogue.respond(q.question, conversation_id=conversation)
         first: float | None = None
@@ -348,6 +393,8 @@ def run_candidate(
             unsupported=facts.unsupported(reply.text, customer),
             unsupported_in_draft=facts.unsupported(draft, customer) if draft else [],
             prompts=[c.messages for c in generator.calls],
+            engine_texts=[c.text for c in generator.calls],
+            checks=list(recorder.checks),
         )
         turns.append(turn)
         if args.verbose:

@@ -6,6 +6,13 @@ short to check on their own ("Sure!", "Yes.") and questions are held back and sh
 next checked sentence; an answer made of nothing else is not shown at all. The first sentence
 that fails ends the draft: what was shown stays, the rest is kept for staff review as the
 withheld draft.
+
+One exception: before anything has been shown, a failing sentence that only repeats the
+customer's own message ("My tent arrived with a cracked pole.", the commonest opening of a
+small model) is left out and the draft goes on: it states nothing of the shop's, so nothing
+unchecked is shown by going on (each later sentence is checked on its own), and ending the
+draft there would throw away the answer that usually follows. A repeat with a yes or no in
+front of it answers the question, and ends the draft like any other failing sentence.
 """
 
 from __future__ import annotations
@@ -18,19 +25,23 @@ class AnswerGate:
     def __init__(self, check: AnswerCheck) -> None:
         self.check = check
         self.draft = ""  # everything the model wrote
-        self._released = 0  # characters of `draft` shown
+        self._shown = ""  # what was released (the draft without its left-out repeats)
+        self._released = 0  # characters of `draft` released or left out
+        self.left_out: list[str] = []  # sentences repeating the customer's message
+        self._left_out_result: GroundingResult | None = None
         self._checked = 0  # characters of `draft` checked (held short sentences included)
         self.shown_content = False  # a checked sentence with content has been shown
         self.rejected: GroundingResult | None = None
 
     @property
     def shown(self) -> str:
-        return self.draft[: self._released]
+        return self._shown
 
     @property
     def withheld(self) -> str:
-        """The part of the draft the customer did not see."""
-        return self.draft[self._released :].strip()
+        """The part of the draft the customer did not see (left-out repeats, then what
+        followed the last sentence shown)."""
+        return " ".join([*self.left_out, self.draft[self._released :].strip()]).strip()
 
     def feed(self, piece: str) -> str:
         """Add model text; returns the text that may be shown now ("" if none)."""
@@ -51,7 +62,8 @@ class AnswerGate:
         else:
             released = self._judge(len(self.draft))
         if self.rejected is None and not self.shown_content:
-            self.rejected = GroundingResult(False, EMPTY)
+            # (A draft of nothing but repeats of the message: why the last one failed.)
+            self.rejected = self._left_out_result or GroundingResult(False, EMPTY)
         return released
 
     def _judge(self, end: int) -> str:
@@ -62,6 +74,12 @@ class AnswerGate:
             return ""
         result = self.check.sentence(sentence)
         if not result.supported:
+            if not self.shown_content and self.check.repeats_question(sentence):
+                # Left out with any short sentence held before it ("Sure! My tent arrived...").
+                self.left_out.append(self.draft[self._released : end].strip())
+                self._released = end
+                self._left_out_result = result
+                return ""
             self.rejected = result
             return ""
         # Held, and shown only with the next sentence that says something: a short sentence,
@@ -73,5 +91,8 @@ class AnswerGate:
             return ""
         self.shown_content = True
         released = self.draft[self._released : end]
+        if not self._shown:
+            released = released.lstrip()  # after a left-out repeat
+        self._shown += released
         self._released = end
         return released

@@ -168,6 +168,23 @@ def _as_digits(text: str) -> str:
     return text
 
 
+# Where a passage sentence joins clauses ("Only one promo code can be used per order, and
+# codes cannot be applied to Final Sale items"), each clause has its own negation.
+_CLAUSE_BREAK = re.compile(r"\s*(?:;|；|,\s*(?:and|but|or|while|whereas)\b)\s*", re.I)
+
+
+def _negated_like(claim: str, passage_sentence: str) -> bool:
+    """Whether `claim` must be negated to agree with `passage_sentence`: as the clause of it
+    that shares the most content words with the claim is. Where clauses tie (or none shares
+    a word), any negation among them counts, as for a whole sentence: the stricter reading."""
+    clauses = [c for c in _CLAUSE_BREAK.split(passage_sentence) if c.strip()]
+    words = tx.word_stems(claim)
+    shared = [len(words & tx.word_stems(c)) for c in clauses]
+    if len(clauses) < 2 or not max(shared):
+        return tx.is_negated(passage_sentence)
+    return any(tx.is_negated(c) for c, n in zip(clauses, shared, strict=True) if n == max(shared))
+
+
 def _declined(text: str) -> bool:
     return bool(_DECLINED.search(text.replace("\u2019", "'")))
 
@@ -268,6 +285,8 @@ class AnswerCheck:
         self._numbers = {n for p in passages for n in numbers_in(p)}
         self._ranges = [r for p in passages for r in ranges_in(_as_digits(p))]
         self._asked = set(numbers_in(question))
+        self._question = question
+        self._question_tokens = set(tx.lexical_tokens(question))
         self._stems = set().union(*(tx.word_stems(p) for p in passages)) | DISCOURSE_STEMS
         # The customer's words that the shop's text does not use: their premise, not a fact.
         self._premise = tx.word_stems(question) - self._stems
@@ -316,11 +335,21 @@ class AnswerCheck:
         # is right only where the passage says the opposite of what the customer asked;
         # elsewhere it negates the claim ("No, any discount for that").
         negated = tx.is_negated(claim) or (reply == tx.NO and not self._question_contradicted)
-        if closest is not None and negated != tx.is_negated(closest):
+        # "You do not keep the points" where the passage says "points are removed": the
+        # negated opposite of the passage's word says what the passage says. (The same claim
+        # without its "not" is contradicted below; with the passage's own word, it is a
+        # negation mismatch.)
+        flipped = (
+            closest is not None
+            and tx.is_negated(claim)
+            and not tx.is_negated(closest)
+            and self._opposites.contradiction(claim) == tx.normalise(closest)
+        )
+        if closest is not None and not flipped and negated != _negated_like(claim, closest):
             # "You can use a promo code on it" where the closest passage sentence says
             # "promo codes cannot be used": the words match and the meaning is reversed.
             return GroundingResult(False, NEGATION_MISMATCH, [score])
-        if self._opposites.contradiction(sentence) is not None:
+        if not flipped and self._opposites.contradiction(sentence) is not None:
             return GroundingResult(False, CONTRADICTED, [score])
         if tx.has_cjk(sentence) != self._passages_cjk:
             return self._translated(sentence, score)
@@ -338,6 +367,19 @@ class AnswerCheck:
             # "Standard shipping is $14.95": a price from the passages, but express shipping's.
             return GroundingResult(False, MISPLACED_NUMBER, [score], unsupported_numbers=misplaced)
         return GroundingResult(True, SUPPORTED, [score])
+
+    def repeats_question(self, sentence: str) -> bool:
+        """Whether the sentence only repeats the customer's message: every word and number of
+        it is the customer's (at least MIN_CONTENT_WORDS words), and no yes or no answers
+        with it. ("Our hiking club needs 30 of the same fleece.")"""
+        if not self._question or tx.reply_word(sentence)[0] is not None:
+            return False
+        words = set(tx.lexical_tokens(sentence))
+        return (
+            len(words) >= MIN_CONTENT_WORDS
+            and words <= self._question_tokens
+            and set(numbers_in(sentence)) <= self._asked
+        )
 
     def _number_backed(self, number: str) -> bool:
         """In a passage, or the customer's own number inside a range a passage states."""

@@ -28,8 +28,16 @@ SYSTEM_PROMPT = (
 # system prompt, it repeated the "Question:" labels). They are from another kind of shop on
 # purpose: they show the form of an answer (direct, every part answered, the reference's own
 # words, a plain "no" where the reference says no), not facts to copy; a copied fact fails
-# the answer check anyway.
+# the answer check anyway. The example in another language comes first: a small model
+# copies the example just before the question most, and with the Chinese one last it answered
+# short English questions in Chinese ("不可以。" to "can I use a promo code on that item too?").
 EXAMPLES: tuple[tuple[str, str, str], ...] = (
+    # A question in another language than the reference: answered in the question's.
+    (
+        "Orders over $40 ship free. Delivery takes 3-5 business days.",
+        "运费怎么算？多久能到？",
+        "订单满$40免运费，配送需要3-5个工作日。",
+    ),
     (
         "Standard delivery takes 2-4 business days and costs $3.",
         "how long will my parcel take",
@@ -51,12 +59,6 @@ EXAMPLES: tuple[tuple[str, str, str], ...] = (
         "Gift wrapping is available for $2 per item. Standard delivery costs $3.",
         "Do you gift wrap, and how much is delivery?",
         "Yes, gift wrapping is available for $2 per item, and standard delivery costs $3.",
-    ),
-    # A question in another language than the reference: answered in the question's.
-    (
-        "Orders over $40 ship free. Delivery takes 3-5 business days.",
-        "运费怎么算？多久能到？",
-        "订单满$40免运费，配送需要3-5个工作日。",
     ),
 )
 

@@ -132,6 +132,72 @@ def test_an_answer_of_nothing_checkable_is_not_shown(embedder: HashEmbedder, ans
     assert g.rejected is not None and g.rejected.reason == EMPTY
 
 
+DAMAGED = (
+    "Email us within 7 days of delivery with photos of the damage. We will send a free "
+    "replacement or issue a full refund."
+)
+DAMAGED_QUESTION = "my new tent arrived with a cracked pole, what should I do?"
+
+
+def asked_gate(passages: list[str], question: str, embedder: HashEmbedder) -> AnswerGate:
+    check = AnswerCheck(passages, embedder, 0.5, PassageVectors(embedder), question=question)
+    return AnswerGate(check)
+
+
+def test_an_opening_that_repeats_the_customer_is_left_out(embedder: HashEmbedder) -> None:
+    """A draft that starts by restating the customer's message goes on to its answer; the
+    restatement is not shown, and is kept with the withheld draft if the answer fails."""
+    g = asked_gate([DAMAGED], DAMAGED_QUESTION, embedder)
+    answer = (
+        "Sure! Your new tent arrived with a cracked pole. "
+        "Email us within 7 days of delivery with photos of the damage."
+    )
+    assert "".join(stream(g, answer)) == (
+        "Email us within 7 days of delivery with photos of the damage."
+    )
+    assert g.rejected is None and g.left_out == ["Sure! Your new tent arrived with a cracked pole."]
+    g = asked_gate([DAMAGED], DAMAGED_QUESTION, embedder)
+    assert stream(g, "Your new tent arrived with a cracked pole. Refunds take 14 days.") == []
+    assert g.rejected is not None and g.rejected.reason == UNSUPPORTED_NUMBER
+    assert g.withheld == "Your new tent arrived with a cracked pole. Refunds take 14 days."
+
+
+@pytest.mark.parametrize(
+    "opening",
+    [
+        # A yes or no makes the repeat an answer: wrong here, and it ends the draft.
+        "Yes, your new tent arrived with a cracked pole.",
+        # A word of the model's own is a claim, not a repeat.
+        "Your new tent arrived with a cracked pole under warranty.",
+    ],
+)
+def test_a_failing_opening_that_says_more_than_the_customer_ends_the_draft(
+    embedder: HashEmbedder, opening: str
+) -> None:
+    g = asked_gate([DAMAGED], DAMAGED_QUESTION, embedder)
+    assert stream(g, f"{opening} Email us within 7 days of delivery with photos.") == []
+    assert g.rejected is not None and not g.left_out
+
+
+def test_a_repeat_after_a_shown_sentence_ends_the_draft(embedder: HashEmbedder) -> None:
+    g = asked_gate([DAMAGED], DAMAGED_QUESTION, embedder)
+    answer = (
+        "Email us within 7 days of delivery with photos of the damage. "
+        "Your new tent arrived with a cracked pole. We will send a free replacement."
+    )
+    assert "".join(stream(g, answer)) == (
+        "Email us within 7 days of delivery with photos of the damage. "
+    )
+    assert g.rejected is not None and not g.left_out
+
+
+def test_a_draft_of_nothing_but_repeats_is_not_shown(embedder: HashEmbedder) -> None:
+    g = asked_gate([DAMAGED], DAMAGED_QUESTION, embedder)
+    assert stream(g, "Your new tent arrived with a cracked pole.") == []
+    assert g.rejected is not None and g.rejected.reason != "supported"
+    assert g.withheld == "Your new tent arrived with a cracked pole."
+
+
 def test_non_latin_sentences_are_checked(embedder: HashEmbedder) -> None:
     """A Chinese sentence is split at 。 and checked for numbers (Chinese numerals too) and for
     meaning: it does not pass unchecked because it has no ASCII words."""

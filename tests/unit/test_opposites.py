@@ -94,3 +94,33 @@ def test_a_yes_with_its_own_claim_is_judged_by_the_claim() -> None:
     assert check.sentence(answer).supported
     result = check.sentence("Yes, you can send it back with our label.")
     assert not result.supported and result.reason == CONTRADICTED
+
+
+POINTS = "Points earned on an order are removed if the order is returned."
+PROMO_ONE_SENTENCE = (
+    "Only one promo code can be used per order, and codes cannot be applied to Final Sale "
+    "items or gift cards."
+)
+
+
+def test_a_negated_opposite_word_says_what_the_passage_says() -> None:
+    """ "You do not keep the points" where the passage says they are removed: agreement, not a
+    negation mismatch; without its "not", or with the passage's own word negated, it is wrong."""
+    check = AnswerCheck([POINTS], HashEmbedder(), question="Do I keep my points if I return it?")
+    assert check.sentence("No, you do not keep the points earned on a returned order.").supported
+    result = check.sentence("Yes, you keep the points earned on a returned order.")
+    assert not result.supported and result.reason == CONTRADICTED
+    result = check.sentence("Points earned on an order are not removed if it is returned.")
+    assert not result.supported and result.reason == NEGATION_MISMATCH
+
+
+def test_each_clause_of_a_passage_sentence_has_its_own_negation() -> None:
+    """The claim is compared with the clause it shares its words with, not with a "cannot"
+    in another clause of the same passage sentence."""
+    check = AnswerCheck(
+        [PROMO_ONE_SENTENCE], HashEmbedder(), question="Can I use both promo codes on one order?"
+    )
+    assert check.sentence("No, you can only use one promo code per order.").supported
+    assert check.sentence("Codes cannot be applied to Final Sale items.").supported
+    result = check.sentence("Codes can be applied to Final Sale items.")
+    assert not result.supported and result.reason == NEGATION_MISMATCH
