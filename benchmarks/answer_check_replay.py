@@ -30,8 +30,8 @@ def main() -> None:
     parser.add_argument("--all", action="store_true", help="print every verdict")
     args = parser.parse_args()
 
+    from chatbot.answers.grounding import AnswerCheck, PassageVectors
     from chatbot.container import build_embedder, configure_runtime
-    from chatbot.grounding import AnswerCheck, PassageVectors
     from chatbot.settings import Settings
 
     settings = Settings(data_dir=Path("/tmp/answer-check-replay"), load_sample_kb=True)

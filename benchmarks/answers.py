@@ -99,7 +99,7 @@ class CheckRecorder:
         self.checks: list[dict[str, Any]] = []
 
     def install(self) -> None:
-        from chatbot.grounding import AnswerCheck
+        from chatbot.answers.grounding import AnswerCheck
 
         recorder = self
         init, judge = AnswerCheck.__init__, AnswerCheck.sentence
