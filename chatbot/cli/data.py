@@ -66,9 +66,12 @@ def export(
     and labels (CSV: one row per message; jsonl: one conversation per line). Streamed: any
     size works."""
     from chatbot.staff import export as exp
+    from chatbot.staff import export_formats
 
-    if fmt not in exp.FORMATS:
-        raise typer.BadParameter(f"choose one of {', '.join(exp.FORMATS)}", param_hint="--format")
+    if fmt not in export_formats.FORMATS:
+        raise typer.BadParameter(
+            f"choose one of {', '.join(export_formats.FORMATS)}", param_hint="--format"
+        )
     try:
         flt = exp.ExportFilter(
             since=_day(since, "--since") if since else None,
@@ -86,7 +89,7 @@ def export(
     with (
         nullcontext(sys.stdout) if to_stdout else out.open("w", encoding="utf-8", newline="")
     ) as target:
-        count = exp.write_export(sessions, target, fmt, flt)
+        count = export_formats.write_export(sessions, target, fmt, flt)
     where = "standard output" if to_stdout else str(out)
     typer.echo(f"exported {plural(count, 'conversation')} to {where}", err=True)
 

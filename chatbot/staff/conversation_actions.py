@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.core.wording import plural
 from chatbot.settings import PrivacySettings
-from chatbot.staff import export, export_files
+from chatbot.staff import export, export_files, export_formats
 from chatbot.staff.actor import Actor, require_admin
 from chatbot.staff.audit import AuditLog, add_entry
 from chatbot.storage import review_edits
@@ -100,7 +100,7 @@ class ConversationActions:
         path, out = export_files.open_export(root, f"conversations_{span}.{fmt}")
         try:
             with out:
-                count = export.write_export(self._sessions, out, fmt, flt)
+                count = export_formats.write_export(self._sessions, out, fmt, flt)
         except BaseException:
             export_files.remove_export(path)
             raise

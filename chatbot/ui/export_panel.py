@@ -12,7 +12,7 @@ from gradio.utils import get_upload_folder
 
 from chatbot.container import Services
 from chatbot.core.wording import plural
-from chatbot.staff import export, export_files
+from chatbot.staff import export, export_files, export_formats
 from chatbot.staff.actor import Forbidden
 from chatbot.staff.conversation_actions import ANY_OUTCOME, ExportFilterError
 from chatbot.ui.events import bind
@@ -79,7 +79,7 @@ def build_export_panel(services: Services) -> ExportPanel:
     export_files.sweep(get_upload_folder(), services.settings.privacy.export_keep_seconds)
     with gr.Accordion("Export conversations", open=False):
         with gr.Row():
-            fmt = gr.Radio(list(export.FORMATS), value="csv", label="Format")
+            fmt = gr.Radio(list(export_formats.FORMATS), value="csv", label="Format")
             since = gr.DateTime(include_time=False, type="string", label="Started from")
             until = gr.DateTime(include_time=False, type="string", label="Started until")
             outcome = gr.Dropdown(

@@ -17,8 +17,9 @@ import gradio as gr
 import pytest
 
 from chatbot.container import Services
-from chatbot.staff import export, export_files
-from chatbot.staff.export import CSV_COLUMNS, ExportFilter, iter_conversations, write_export
+from chatbot.staff import export_files, export_formats
+from chatbot.staff.export import ExportFilter, iter_conversations
+from chatbot.staff.export_formats import CSV_COLUMNS, write_export
 from chatbot.ui.export_panel import export_conversations
 from tests.unit.conversation_data import Turn, add_conversation, at, source
 
@@ -204,7 +205,7 @@ def test_export_streams_in_batches(services: Services) -> None:
     got = [c["id"] for c in stream]
     assert sorted(got[:5]) == sorted(ids[:5]) and got[5] == ids[5]
     assert len(set(got)) == 6
-    csv_chunks = list(export.iter_csv(services.sessions))
+    csv_chunks = list(export_formats.iter_csv(services.sessions))
     assert len(csv_chunks) == 1 + 6  # the header, then one chunk per conversation
 
 
@@ -266,10 +267,12 @@ def test_csv_cells_that_would_be_formulas_are_neutralised(services: Services) ->
 
 
 def test_plain_text_and_json_cells_are_unchanged(services: Services) -> None:
-    assert export.spreadsheet_safe("How do I return an item?") == "How do I return an item?"
-    assert export.spreadsheet_safe('[{"id": "x"}]') == '[{"id": "x"}]'
-    assert export.spreadsheet_safe(-1) == -1 and export.spreadsheet_safe(None) is None
-    assert export.spreadsheet_safe(" =1") == " =1"  # a leading space is text already
+    assert export_formats.spreadsheet_safe("How do I return an item?") == "How do I return an item?"
+    assert export_formats.spreadsheet_safe('[{"id": "x"}]') == '[{"id": "x"}]'
+    assert (
+        export_formats.spreadsheet_safe(-1) == -1 and export_formats.spreadsheet_safe(None) is None
+    )
+    assert export_formats.spreadsheet_safe(" =1") == " =1"  # a leading space is text already
 
 
 def test_console_exports_are_private_and_deleted_soon(

@@ -9,7 +9,7 @@ import json
 import re
 
 from chatbot.container import Services
-from chatbot.staff.export import CSV_COLUMNS, write_export
+from chatbot.staff.export_formats import CSV_COLUMNS, write_export
 from chatbot.storage import repositories as repo
 from chatbot.ui.transcript import render_transcript
 
