@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from chatbot.staff.conversations import ConversationLog  # noqa: E402
 from chatbot.storage import db  # noqa: E402
 from chatbot.storage.models import Conversation, Message  # noqa: E402
-from chatbot.storage.review_queries import LABELS, ReviewFilters  # noqa: E402
+from chatbot.storage.review_search import LABELS, ReviewFilters  # noqa: E402
 
 TOPICS = [
     "refund",

@@ -43,8 +43,9 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Concatenate, Final, ParamSpec
 
 import numpy as np
 
@@ -438,32 +439,40 @@ class AnswerCheck:
     def _restates(self, sentence: str) -> bool:
         return any(tx.overlap(sentence, c) >= LEXICAL_SUPPORT for c in self._sentences)
 
+    def answer(self, answer: str) -> GroundingResult:
+        """Whether the whole answer states only what the passages say: every sentence passes
+        `sentence`. The first failing sentence gives the reason."""
+        sentences = split_sentences(answer)
+        if not sentences:
+            return GroundingResult(False, EMPTY)
+        scores: list[float] = []
+        for sentence in sentences:
+            result = self.sentence(sentence)
+            scores += result.sentence_scores
+            if not result.supported:
+                return GroundingResult(
+                    False,
+                    result.reason,
+                    scores,
+                    result.unsupported_numbers,
+                    result.unsupported_contacts,
+                )
+        return GroundingResult(True, SUPPORTED, scores)
 
-def check_grounding(
-    answer: str,
-    passages: list[str],
-    embedder: Embedder,
-    min_similarity: float = 0.5,
-    cache: PassageVectors | None = None,
-    policy: ContactPolicy | None = None,
-    question: str = "",
-) -> GroundingResult:
-    """Whether the whole answer states only what the passages say: every sentence passes
-    `AnswerCheck.sentence`. The first failing sentence gives the reason."""
-    sentences = split_sentences(answer)
-    if not sentences:
-        return GroundingResult(False, EMPTY)
-    check = AnswerCheck(passages, embedder, min_similarity, cache, policy, question)
-    scores: list[float] = []
-    for sentence in sentences:
-        result = check.sentence(sentence)
-        scores += result.sentence_scores
-        if not result.supported:
-            return GroundingResult(
-                False,
-                result.reason,
-                scores,
-                result.unsupported_numbers,
-                result.unsupported_contacts,
-            )
-    return GroundingResult(True, SUPPORTED, scores)
+
+P = ParamSpec("P")
+
+
+def _whole_answer(
+    check: Callable[P, AnswerCheck],
+) -> Callable[Concatenate[str, P], GroundingResult]:
+    # One answer against one set of passages: the check's own parameters, not a copy of them.
+    def check_grounding(answer: str, *args: P.args, **kwargs: P.kwargs) -> GroundingResult:
+        """`AnswerCheck(...).answer(answer)`: whether the whole answer states only what the
+        passages say."""
+        return check(*args, **kwargs).answer(answer)
+
+    return check_grounding
+
+
+check_grounding = _whole_answer(AnswerCheck)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from chatbot.core.wording import plural
+from chatbot.core.wording import human_size, plural
 
 if TYPE_CHECKING:
     from knowledge_base.records import DocumentInfo
@@ -25,14 +25,6 @@ def _kb(ctx: typer.Context) -> KnowledgeBase:
     from chatbot.container import build
 
     return build(ctx.obj).kb
-
-
-def human_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KB"
-    return f"{size / (1024 * 1024):.1f} MB"
 
 
 def document_row(d: DocumentInfo) -> tuple[str, ...]:

@@ -6,6 +6,8 @@ second, also in a server that is running (see chatbot.staff.sessions)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
@@ -33,6 +35,9 @@ PasswordStdin = Annotated[
     ),
 ]
 
+# A user that exists already (passwd, remove).
+StaffUser = Annotated[str, typer.Argument(help="The staff user, as `users list` shows it.")]
+
 
 def _open(ctx: typer.Context) -> AccountActions:
     """Only the database: no models are loaded for account management."""
@@ -44,6 +49,26 @@ def _open(ctx: typer.Context) -> AccountActions:
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"ERROR {message}", err=True)
     return typer.Exit(1)
+
+
+@contextmanager
+def _account_errors() -> Iterator[None]:
+    """An AccountError (a bad name or password, the last admin, ...) ends the command with its
+    message and exit status 1."""
+    from chatbot.staff.auth import AccountError
+
+    try:
+        yield
+    except AccountError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _existing_role(actions: AccountActions, name: str) -> str:
+    """The user's role; fails for a name that is no staff user."""
+    role = actions.accounts.role_of(name)
+    if role is None:
+        raise _fail(f"no staff user {name!r}: see `chatbot users list`")
+    return role
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -89,7 +114,7 @@ def add(
     from chatbot.staff.auth import AccountError, check_name
 
     actions = _open(ctx)
-    try:
+    with _account_errors():
         check_name(name)
         if actions.accounts.role_of(name) is not None:
             raise AccountError(
@@ -97,53 +122,42 @@ def add(
                 f"`chatbot users passwd {name}`"
             )
         actions.add(CLI, name, _read_password(password_stdin), role.value)
-    except AccountError as exc:
-        raise _fail(str(exc)) from None
     typer.echo(f"created {role.value} {name}")
 
 
 @users_app.command("passwd")
 def passwd(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The staff user, as `users list` shows it.")],
+    name: StaffUser,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Set a staff user's password; asks for the new one twice (at least 10 characters)."""
     from chatbot.staff.actor import CLI
-    from chatbot.staff.auth import AccountError
 
     actions = _open(ctx)
-    if actions.accounts.role_of(name) is None:
-        raise _fail(f"no staff user {name!r}: see `chatbot users list`")
-    try:
+    _existing_role(actions, name)
+    with _account_errors():
         actions.set_password(CLI, name, _read_password(password_stdin))
-    except AccountError as exc:
-        raise _fail(str(exc)) from None
     typer.echo(f"password changed for {name}; their open console sessions have ended")
 
 
 @users_app.command("remove")
 def remove(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The staff user, as `users list` shows it.")],
+    name: StaffUser,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Remove a staff user and end their open console sessions (not the last admin)."""
     from chatbot.staff.actor import CLI
-    from chatbot.staff.auth import AccountError
 
     actions = _open(ctx)
-    role = actions.accounts.role_of(name)
-    if role is None:
-        raise _fail(f"no staff user {name!r}: see `chatbot users list`")
+    role = _existing_role(actions, name)
     if not yes and not typer.confirm(
         f"Remove {role} {name}? Their open console sessions end at once.", default=False
     ):
         raise _fail(f"{name} was not removed (confirm, or pass --yes)")
-    try:
+    with _account_errors():
         removed = actions.remove(CLI, name)
-    except AccountError as exc:
-        raise _fail(str(exc)) from None
     typer.echo(f"removed {removed.role} {name}; their open console sessions have ended")
 
 

@@ -14,51 +14,45 @@ from knowledge_base.language import ENGLISH
 ASK_FOR_CONTACT: Final = N_(
     "If you'd like us to contact you, please type your email address or phone number."
 )
-# Whole replies, not pieces joined: a translation may need other sentence breaks.
-HANDOFF_REQUESTED_TEXT: Final = N_(
-    "Of course. I've passed this conversation to our support team. A member of staff will "
-    "reply here during opening hours. If you'd like us to contact you, please type your email "
-    "address or phone number."
-)
-HANDOFF_REPEATED_DECLINES_TEXT: Final = N_(
-    "I'm sorry I couldn't find an answer to that. I've passed this conversation to our "
-    "support team. A member of staff will reply here during opening hours. If you'd like us to "
-    "contact you, please type your email address or phone number."
-)
-HANDOFF_ANGRY_TEXT: Final = N_(
-    "I'm really sorry about the trouble you've had. I've passed this conversation to our "
-    "support team. A member of staff will reply here during opening hours. If you'd like us to "
-    "contact you, please type your email address or phone number."
-)
-# The English texts; `handoff_text` gives them in the customer's language.
+# The English texts, by reason; `handoff_text` gives them in the customer's language. Whole
+# replies, not pieces joined: a translation may need other sentence breaks.
 HANDOFF_TEXT: Final[Mapping[str, str]] = MappingProxyType(
     {
-        Reason.REQUESTED: HANDOFF_REQUESTED_TEXT,
-        Reason.REPEATED_DECLINES: HANDOFF_REPEATED_DECLINES_TEXT,
-        Reason.ANGRY: HANDOFF_ANGRY_TEXT,
+        Reason.REQUESTED: N_(
+            "Of course. I've passed this conversation to our support team. A member of staff "
+            "will reply here during opening hours. If you'd like us to contact you, please type "
+            "your email address or phone number."
+        ),
+        Reason.REPEATED_DECLINES: N_(
+            "I'm sorry I couldn't find an answer to that. I've passed this conversation to our "
+            "support team. A member of staff will reply here during opening hours. If you'd "
+            "like us to contact you, please type your email address or phone number."
+        ),
+        Reason.ANGRY: N_(
+            "I'm really sorry about the trouble you've had. I've passed this conversation to our "
+            "support team. A member of staff will reply here during opening hours. If you'd "
+            "like us to contact you, please type your email address or phone number."
+        ),
     }
 )
 # The same replies for a customer whose contact details are known (given with the request,
 # or earlier): they are confirmed instead of asked for.
-HANDOFF_REQUESTED_CONTACT_TEXT: Final = N_(
-    "Of course. I've passed this conversation to our support team. A member of staff will "
-    "reply here during opening hours, and we'll contact you at {contact}."
-)
-HANDOFF_REPEATED_DECLINES_CONTACT_TEXT: Final = N_(
-    "I'm sorry I couldn't find an answer to that. I've passed this conversation to our "
-    "support team. A member of staff will reply here during opening hours, and we'll contact "
-    "you at {contact}."
-)
-HANDOFF_ANGRY_CONTACT_TEXT: Final = N_(
-    "I'm really sorry about the trouble you've had. I've passed this conversation to our "
-    "support team. A member of staff will reply here during opening hours, and we'll contact "
-    "you at {contact}."
-)
 HANDOFF_CONTACT_TEXT: Final[Mapping[str, str]] = MappingProxyType(
     {
-        Reason.REQUESTED: HANDOFF_REQUESTED_CONTACT_TEXT,
-        Reason.REPEATED_DECLINES: HANDOFF_REPEATED_DECLINES_CONTACT_TEXT,
-        Reason.ANGRY: HANDOFF_ANGRY_CONTACT_TEXT,
+        Reason.REQUESTED: N_(
+            "Of course. I've passed this conversation to our support team. A member of staff "
+            "will reply here during opening hours, and we'll contact you at {contact}."
+        ),
+        Reason.REPEATED_DECLINES: N_(
+            "I'm sorry I couldn't find an answer to that. I've passed this conversation to our "
+            "support team. A member of staff will reply here during opening hours, and we'll "
+            "contact you at {contact}."
+        ),
+        Reason.ANGRY: N_(
+            "I'm really sorry about the trouble you've had. I've passed this conversation to our "
+            "support team. A member of staff will reply here during opening hours, and we'll "
+            "contact you at {contact}."
+        ),
     }
 )
 CONTACT_SAVED_TEXT: Final = N_("Thanks — our team will contact you at {contact}.")
@@ -70,9 +64,9 @@ def handoff_text(reason: str, language: str = ENGLISH, contact: str | None = Non
     it."""
     _ = gettext_for(language)
     if contact:
-        text = HANDOFF_CONTACT_TEXT.get(reason, HANDOFF_REQUESTED_CONTACT_TEXT)
+        text = HANDOFF_CONTACT_TEXT.get(reason, HANDOFF_CONTACT_TEXT[Reason.REQUESTED])
         return _(text).format(contact=contact)
-    return _(HANDOFF_TEXT.get(reason, HANDOFF_REQUESTED_TEXT))
+    return _(HANDOFF_TEXT.get(reason, HANDOFF_TEXT[Reason.REQUESTED]))
 
 
 def contact_saved_text(contact: str, language: str = ENGLISH) -> str:

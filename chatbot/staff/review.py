@@ -5,8 +5,8 @@ answered each. The changes themselves (a question as a new FAQ entry or as a new
 an entry, a corrected answer; labels, notes, replies, handled) are staff actions
 (`services.staff`, chatbot.staff.actions).
 
-The search filters, labels and handoff-queue types live in `chatbot.storage.review_queries`
-and are re-exported here.
+The search filters and labels are chatbot.storage.review_search's, the handoff-queue types
+chatbot.storage.queue_queries'.
 """
 
 from __future__ import annotations
@@ -14,51 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chatbot.staff.conversations import ConversationLog
-from chatbot.storage.review_queries import (
-    ANSWERED,
-    ANY_RATING,
-    DECLINED,
-    HANDED_OFF,
-    LABELS,
-    NEEDS_HUMAN,
-    OUTCOMES,
-    RATINGS,
-    STAFF,
-    THUMBS_DOWN,
-    THUMBS_UP,
-    LiveStamps,
-    NoteView,
-    QueueItem,
-    QueueStamp,
-    ReviewError,
-    ReviewFilters,
-    ReviewRow,
-)
-from knowledge_base.entries import EntryError
-
-__all__ = [
-    "ANSWERED",
-    "ANY_RATING",
-    "DECLINED",
-    "HANDED_OFF",
-    "LABELS",
-    "NEEDS_HUMAN",
-    "OUTCOMES",
-    "RATINGS",
-    "STAFF",
-    "THUMBS_DOWN",
-    "THUMBS_UP",
-    "CustomerQuestion",
-    "EntryError",
-    "LiveStamps",
-    "NoteView",
-    "QueueItem",
-    "QueueStamp",
-    "ReviewError",
-    "ReviewFilters",
-    "ReviewRow",
-    "customer_questions",
-]
 
 
 @dataclass(frozen=True)

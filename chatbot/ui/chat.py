@@ -37,6 +37,7 @@ import gradio as gr
 
 from chatbot.container import Services
 from chatbot.core.i18n import LANGUAGES, N_, gettext_for
+from chatbot.core.vocabulary import DecisionKind
 from chatbot.dialogue.manager import (
     ERROR_TEXT,
     NOT_SENT_TEXT,
@@ -46,7 +47,6 @@ from chatbot.dialogue.manager import (
 )
 from chatbot.privacy.masking import CARD, EMAIL, ID_NUMBER, PHONE
 from chatbot.staff.conversations import MessageView, SourceView, TranscriptView
-from chatbot.staff.review import STAFF
 from chatbot.ui.render import (
     answer_markdown,
     customer_text,
@@ -321,7 +321,7 @@ def _chat_of(
     ids: list[int | None] = []
     said = language or ENGLISH  # the language of the customer message an answer replies to
     for m in t.messages:
-        if m.role == "assistant" and m.decision == STAFF:
+        if m.role == "assistant" and m.decision == DecisionKind.STAFF:
             history.append(_staff_message(m.content, prefix))
         elif m.role == "assistant":
             shown = with_sources(answer_markdown(m.content), _citations(services, m), said)
@@ -357,7 +357,7 @@ def new_staff_replies(
     return [
         (m.id, _staff_message(m.content, prefix))
         for m in t.messages
-        if m.role == "assistant" and m.decision == STAFF and m.id not in shown
+        if m.role == "assistant" and m.decision == DecisionKind.STAFF and m.id not in shown
     ]
 
 

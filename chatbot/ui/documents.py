@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatbot.container import Services
+from chatbot.core.wording import human_size
 from chatbot.ui.times import fmt_time
 from knowledge_base.records import DocumentInfo
 
@@ -23,14 +24,6 @@ DOCUMENT_HEADERS = [
 # Percent of the table's width per column (chatbot.ui.tables): a failed document's reason
 # wraps in its status column.
 DOCUMENT_WIDTHS = [20, 8, 8, 10, 30, 8, 15]
-
-
-def human_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KB"
-    return f"{size / (1024 * 1024):.1f} MB"
 
 
 def status_text(d: DocumentInfo) -> str:

@@ -15,12 +15,12 @@ import gradio as gr
 
 from chatbot.container import Services
 from chatbot.core.wording import plural
-from chatbot.staff.review import ReviewError
+from chatbot.storage.review_search import ReviewError
 from chatbot.ui.events import bind
 from chatbot.ui.live import LiveConsole
 from chatbot.ui.render import escape_text
 from chatbot.ui.review import select_row
-from chatbot.ui.review_actions import NO_CONVERSATION
+from chatbot.ui.review_actions import NO_CONVERSATION, save_text
 from chatbot.ui.staff import current_actor
 from chatbot.ui.tables import console_table
 from chatbot.ui.times import fmt_time, page_ready
@@ -126,22 +126,14 @@ def reply(
 ) -> tuple[str, str, str]:
     """Send a staff reply into the conversation. Returns (status line, refreshed transcript,
     reply box: cleared once sent)."""
-    if not conversation_id:
-        return NO_CONVERSATION, render_transcript(services, conversation_id, zone), text or ""
-    try:
-        services.staff.conversations.reply(
-            current_actor(services, request), conversation_id, text or ""
-        )
-    except ReviewError as exc:
-        return (
-            f"❌ {escape_text(str(exc))}",
-            render_transcript(services, conversation_id, zone),
-            text or "",
-        )
-    return (
+    return save_text(
+        services,
+        conversation_id,
+        text,
+        services.staff.conversations.reply,
         "✅ Reply sent: the customer sees it in the conversation.",
-        render_transcript(services, conversation_id, zone),
-        "",
+        request,
+        zone,
     )
 
 

@@ -215,22 +215,16 @@ def build_knowledge_tab(
 
         do_refresh = partial(refresh, services)
         do_entries = partial(entry_choices, services)
-        upload.click(
-            bind(upload_files, services),
-            inputs=[files, zone],
-            outputs=[report, table],
-            api_name="upload_files",
-        ).then(do_refresh, [zone], [table, choice], api_visibility="private").then(
-            do_entries, outputs=[entry], api_visibility="private"
-        )
-        delete.click(
-            bind(delete_document, services),
-            inputs=[choice, zone],
-            outputs=[report, table],
-            api_name="delete_document",
-        ).then(do_refresh, [zone], [table, choice], api_visibility="private").then(
-            do_entries, outputs=[entry], api_visibility="private"
-        )
+        # An upload or a delete changes the documents and the FAQ entries: both are read again.
+        for button, handler, target, api_name in (
+            (upload, bind(upload_files, services), files, "upload_files"),
+            (delete, bind(delete_document, services), choice, "delete_document"),
+        ):
+            button.click(
+                handler, inputs=[target, zone], outputs=[report, table], api_name=api_name
+            ).then(do_refresh, [zone], [table, choice], api_visibility="private").then(
+                do_entries, outputs=[entry], api_visibility="private"
+            )
         show.click(
             partial(preview_document, services),
             inputs=[choice],

@@ -19,7 +19,7 @@ import gradio as gr
 
 from chatbot.container import Services
 from chatbot.core.wording import plural
-from chatbot.staff.review import QueueStamp
+from chatbot.storage.queue_queries import QueueStamp
 
 POLL_SECONDS = 5
 # What a transcript's State holds: the conversation shown and its stamp (None: not found).

@@ -17,7 +17,14 @@ import gradio as gr
 from chatbot.container import Services
 from chatbot.core.dates import NotADay, parse_day
 from chatbot.core.language_names import language_label
-from chatbot.staff.review import LABELS, OUTCOMES, RATINGS, ReviewError, ReviewFilters, ReviewRow
+from chatbot.storage.review_search import (
+    LABELS,
+    OUTCOMES,
+    RATINGS,
+    ReviewError,
+    ReviewFilters,
+    ReviewRow,
+)
 from chatbot.ui import review_actions as act
 from chatbot.ui.events import bind
 from chatbot.ui.live import LiveConsole

@@ -6,23 +6,21 @@ signed-in user."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
 from chatbot.container import Services
 from chatbot.core.wording import plural
-from chatbot.staff.review import (
-    LABELS,
-    CustomerQuestion,
-    EntryError,
-    ReviewError,
-    customer_questions,
-)
+from chatbot.staff.actor import Actor
+from chatbot.staff.review import CustomerQuestion, customer_questions
+from chatbot.storage.review_search import LABELS, ReviewError
 from chatbot.ui.events import bind
 from chatbot.ui.render import code, escape_text
 from chatbot.ui.staff import current_actor, username
 from chatbot.ui.transcript import render_transcript
+from knowledge_base.entries import EntryError
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +114,31 @@ def save_labels(
     return f"✅ Labels saved: {shown}.", render_transcript(services, conversation_id, zone)
 
 
+def save_text(
+    services: Services,
+    conversation_id: str | None,
+    text: str | None,
+    action: Callable[[Actor, str, str], object],
+    done: str,
+    request: gr.Request | None = None,
+    zone: str | None = None,
+) -> tuple[str, str, str]:
+    """What a text box under a transcript does (a staff note here, a reply in the handoff
+    queue): `action(actor, conversation id, text)`, then (status line: `done` or the error,
+    refreshed transcript, the box: cleared once saved, kept to fix and send again)."""
+    if not conversation_id:
+        return NO_CONVERSATION, render_transcript(services, conversation_id, zone), text or ""
+    try:
+        action(current_actor(services, request), conversation_id, text or "")
+    except ReviewError as exc:
+        return (
+            f"❌ {escape_text(str(exc))}",
+            render_transcript(services, conversation_id, zone),
+            text or "",
+        )
+    return done, render_transcript(services, conversation_id, zone), ""
+
+
 def add_note(
     services: Services,
     conversation_id: str | None,
@@ -125,19 +148,15 @@ def add_note(
 ) -> tuple[str, str, str]:
     """Returns (status line, refreshed transcript with times in `zone`, note box: cleared
     once saved)."""
-    if not conversation_id:
-        return NO_CONVERSATION, render_transcript(services, conversation_id, zone), text or ""
-    try:
-        services.staff.conversations.add_note(
-            current_actor(services, request), conversation_id, text or ""
-        )
-    except ReviewError as exc:
-        return (
-            f"❌ {escape_text(str(exc))}",
-            render_transcript(services, conversation_id, zone),
-            text or "",
-        )
-    return "✅ Note added.", render_transcript(services, conversation_id, zone), ""
+    return save_text(
+        services,
+        conversation_id,
+        text,
+        services.staff.conversations.add_note,
+        "✅ Note added.",
+        request,
+        zone,
+    )
 
 
 def add_new_entry(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from chatbot.container import Services
 from chatbot.core.language_names import language_label
+from chatbot.core.vocabulary import DecisionKind
 from chatbot.staff.conversations import MessageView, TranscriptView
-from chatbot.staff.review import STAFF
 from chatbot.ui.render import answer_markdown, code, escape_text, link, one_line
 from chatbot.ui.times import fmt_time
 
@@ -55,7 +55,7 @@ def _message_markdown(m: MessageView, zone: str | None) -> list[str]:
             escape_text(m.content),
             "",
         ]
-    if m.decision == STAFF:
+    if m.decision == DecisionKind.STAFF:
         return [
             f"**🧑‍💼 Staff reply** by {escape_text(m.reason or 'staff')} · "
             f"{fmt_time(m.created_at, zone)}",

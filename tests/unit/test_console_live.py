@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import event
 
 from chatbot.container import Services
-from chatbot.staff.review import QueueStamp
 from chatbot.storage import repositories as repo
+from chatbot.storage.queue_queries import QueueStamp
 from chatbot.ui import build_console
 from chatbot.ui import handoff_queue as hq
 from chatbot.ui import review as ui

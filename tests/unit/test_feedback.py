@@ -9,7 +9,7 @@ from gradio.helpers import special_args
 
 from chatbot.container import Services
 from chatbot.generation.scripted import ScriptedGenerator
-from chatbot.staff.review import ReviewFilters
+from chatbot.storage.review_search import ReviewFilters
 from chatbot.ui import build_chat_page
 from chatbot.ui.chat import (
     FEEDBACK_OPTIONS,

@@ -12,18 +12,14 @@ from gradio.helpers import special_args
 
 from chatbot.container import Services
 from chatbot.staff.actor import LOCAL
-from chatbot.staff.review import (
-    LABELS,
-    EntryError,
-    ReviewError,
-    ReviewFilters,
-    customer_questions,
-)
+from chatbot.staff.review import customer_questions
 from chatbot.storage import repositories as repo
+from chatbot.storage.review_search import LABELS, ReviewError, ReviewFilters
 from chatbot.ui import handoff_queue as hq
 from chatbot.ui import review as ui
 from chatbot.ui import review_actions as act
 from chatbot.ui.events import bind
+from knowledge_base.entries import EntryError
 
 T0 = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
 FAQ_CSV = (

@@ -16,8 +16,8 @@ from chatbot.staff import audit as audit_module
 from chatbot.staff.actor import CLI, LOCAL, Actor, Forbidden, require_admin
 from chatbot.staff.auth import AccountError
 from chatbot.staff.export import ExportFilter
-from chatbot.staff.review import ReviewError
 from chatbot.storage.models import AuditEntry
+from chatbot.storage.review_search import ReviewError
 from knowledge_base.entries import EntryError
 from tests.unit.conversation_data import Turn, add_conversation
 
