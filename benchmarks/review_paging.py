@@ -7,8 +7,9 @@ Builds a temporary SQLite database with the real schema (Alembic migrations), bu
 conversations (a customer message, a bot answer and a second customer message each; some
 declined or handed off, a few rated or labelled) and times `ConversationLog.search`, the call
 the Conversations tab makes: the match count plus one page of rows with their details. It runs
-once with the schema as migrated and once more after adding an index on
-`conversations.created_at` (the sort key), to show what that index buys.
+once without the index on `conversations.created_at` (the sort key; migration 0004 adds it)
+and once with the schema as migrated, to show what that index buys. Searches past the last
+page are left out (a small `--conversations` has fewer than 100 pages).
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ def run(log: ConversationLog, repeats: int) -> list[tuple[str, float, int]]:
     out = []
     for label, filters, page in cases:
         rows, total = log.search(filters, page=page, page_size=20)
-        assert rows, label
+        if not rows:  # past the last page of a small database
+            continue
         out.append(
             (label, median_ms(lambda f=filters, p=page: log.search(f, p, 20), repeats), total)
         )
@@ -157,6 +159,9 @@ def main() -> None:
             f"in {time.perf_counter() - started:.1f} s (SQLite)"
         )
         log = ConversationLog(sessions)
+        with engine.begin() as conn:
+            conn.execute(text("DROP INDEX ix_conversations_created_at"))
+            conn.execute(text("ANALYZE"))
         before = run(log, args.repeats)
         with engine.begin() as conn:
             conn.execute(
@@ -168,7 +173,7 @@ def main() -> None:
 
     print()
     print(f"median of {args.repeats} runs, ms (count + one page of 20 rows)")
-    print("| search | matches | as migrated | + index on created_at |")
+    print("| search | matches | without the created_at index | as migrated |")
     print("|---|---:|---:|---:|")
     for (label, ms, total), (_, ms2, _) in zip(before, after, strict=True):
         print(f"| {label} | {total:,} | {ms:.1f} | {ms2:.1f} |")
