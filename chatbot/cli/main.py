@@ -14,7 +14,9 @@ from pydantic import ValidationError
 
 from chatbot.cli import data as cli_data
 from chatbot.cli.kb import kb_app
+from chatbot.cli.keys import keys_app
 from chatbot.cli.users import users_app
+from chatbot.cli.webhooks import webhooks_app
 from chatbot.core.log_format import configure_logging
 from chatbot.core.wording import plural
 from chatbot.settings import Settings
@@ -28,6 +30,8 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
 app.add_typer(users_app, name="users")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(keys_app, name="keys")
 
 
 @app.callback()

@@ -127,3 +127,22 @@ REVIEW_OUTCOMES: Final = (
     OutcomeLabel.HANDED_OFF,
     OutcomeLabel.NEEDS_HUMAN,
 )
+
+
+class EventKind(StrEnum):
+    """What a webhook can be told about (`webhooks.events`, `webhook_deliveries.event`, the
+    `X-Chatbot-Event` header): the names receivers subscribe to, so they never change."""
+
+    HANDOFF_REQUESTED = "handoff.requested"  # a conversation entered the handoff queue
+    # The customer wrote in a conversation handed to a person.
+    CUSTOMER_MESSAGE = "conversation.customer_message"
+    RATING_NEGATIVE = "rating.negative"  # a thumbs-down on a bot answer
+    TEST = "webhook.test"  # sent by staff to check a receiver; nobody subscribes to it
+
+
+class DeliveryStatus(StrEnum):
+    """Where a webhook delivery stands (`webhook_deliveries.status`)."""
+
+    PENDING = "pending"  # due at its next_attempt_at (the first try, or a retry)
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # every attempt failed; nothing more is tried

@@ -35,8 +35,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from chatbot.answers.answer_gate import AnswerGate
 from chatbot.answers.contacts import ContactPolicy
 from chatbot.answers.grounding import AnswerCheck, GroundingResult, PassageVectors
+from chatbot.core.events import Event, EventSink, NoEvents, publish_safely
 from chatbot.core.i18n import gettext_for
-from chatbot.core.vocabulary import AnswerMode, DecisionKind, MessageStatus, Reason
+from chatbot.core.vocabulary import AnswerMode, DecisionKind, EventKind, MessageStatus, Reason
 from chatbot.dialogue import decision as dec
 from chatbot.dialogue import handoff
 from chatbot.dialogue.extractive import SentencePicker, join_sentences
@@ -55,7 +56,7 @@ from chatbot.dialogue.replies import (
     Source,
     too_long_text,
 )
-from chatbot.generation.base import GenerationTimeout, Generator
+from chatbot.generation.base import GenerationTimeout, Generator, GeneratorUnavailable
 from chatbot.privacy.masking import mask_repeated
 from chatbot.storage import repositories as repo
 from chatbot.storage.db import unavailable_as_error
@@ -154,8 +155,12 @@ class DialogueManager:
         max_message_chars: int = 2000,
         turn_timeout_s: float = 60.0,
         contacts: ContactPolicy | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self._sessions = sessions
+        # Told about handoffs and customers writing in handed-off conversations (webhooks);
+        # it only records them, after the turn's transaction.
+        self.events: EventSink = events or NoEvents()
         self.kb = kb
         self.generator = generator
         self.thresholds = thresholds or ThresholdCalibrator(kb, sessions)
@@ -198,8 +203,11 @@ class DialogueManager:
         except Exception as exc:  # e.g. a read-only database: the first question tries again
             log.warning("decline threshold not calibrated at start (%s)", type(exc).__name__)
         self.generator.warm_up()
-        for _ in self.generator.stream(build_prompt("Hello", []), 1):
-            pass
+        try:
+            for _ in self.generator.stream(build_prompt("Hello", []), 1):
+                pass
+        except GeneratorUnavailable as exc:  # the server may come up later; turns try again
+            log.warning("the generator is not answering at start: %s", exc)
 
     # ---- decision ------------------------------------------------------------------------
     def threshold(self, language: str = ENGLISH) -> float:
@@ -229,6 +237,12 @@ class DialogueManager:
         return dec.decide(text, hits, threshold, declines, self.handoff_after_declines)
 
     # ---- a turn ---------------------------------------------------------------------------
+    def start_conversation(self, channel: str = "api") -> str:
+        """A new, empty conversation's id (the HTTP API hands it out before the first
+        message); its first message gives it its title."""
+        with _taking_message(), self._sessions.begin() as s:
+            return repo.create_conversation(s, channel, title="").id
+
     def respond(self, text: str, conversation_id: str | None = None, channel: str = "web") -> Reply:
         """Store the customer's message, decide, and return a streaming Reply.
 
@@ -248,15 +262,22 @@ class DialogueManager:
             stored_text = self.redact(text)
             if conv is None:
                 conv = repo.create_conversation(s, channel, title=stored_text)
+            elif not conv.title:  # started empty (`start_conversation`): named by its first
+                conv.title = stored_text[:200]
             history = repo.history(s, conv.id)
             # A message with no telling words ("ok", an order number) keeps the
             # conversation's language.
             language = detect(text, default=getattr(conv, "language", None) or ENGLISH)
-            repo.add_user_message(s, conv, stored_text, language=language)
+            message = repo.add_user_message(s, conv, stored_text, language=language)
             conv_id = conv.id
             handed_off = conv.needs_human
             on_file = conv.contact
             declines = dec.consecutive_declines(repo.recent_decisions(s, conv_id))
+        if handed_off:  # a person has (or will) take over: they want to know
+            publish_safely(
+                self.events,
+                Event(EventKind.CUSTOMER_MESSAGE, conv_id, message.id, {"language": language}),
+            )
         typed = text if stored_text != text else ""
         # After a handoff the customer was asked for an address; a later one replaces it,
         # unless it is only a guess (a bare number) and better details are on file.
@@ -386,6 +407,10 @@ class DialogueManager:
             elif not reply.stored:
                 self._store(reply, d.hits, started, first_token_ms)
             raise
+        except GeneratorUnavailable as exc:
+            log.error("generation failed: %s", exc)
+            yield from self._store_error(reply, d.hits, started, exc)
+            return
         except Exception as exc:
             log.exception("generation failed")
             yield from self._store_error(reply, d.hits, started, exc)
@@ -626,12 +651,19 @@ class DialogueManager:
                 draft=self._stored(reply, reply.draft, hits) if reply.draft else None,
                 draft_rejection=reply.draft_rejection,
             )
+            queued = False
             if reply.decision == DecisionKind.HANDOFF:
                 # The dialogue's rule, not storage's: a handoff (also the confirmation of the
                 # contact details left after one) puts the conversation in the queue.
+                conv = repo.get_conversation(s, reply.conversation_id)
+                queued = conv is not None and not (conv.needs_human and conv.handled_at is None)
                 repo.mark_needs_human(s, reply.conversation_id, reply.reason)
             reply.message_id = msg.id
         reply.stored = True
+        if queued:  # it entered the queue now (not a second handoff reply while waiting)
+            payload = {"reason": reply.reason, "language": reply.language}
+            event = Event(EventKind.HANDOFF_REQUESTED, reply.conversation_id, msg.id, payload)
+            publish_safely(self.events, event)
 
     def _stored(self, reply: Reply, text: str, hits: list[SearchHit]) -> str:
         """The bot's `text` as stored. A fixed reply holds no knowledge-base text, only the

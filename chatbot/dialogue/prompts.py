@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from chatbot.generation.base import ChatMessage
@@ -28,9 +28,10 @@ SYSTEM_PROMPT = (
 # system prompt, it repeated the "Question:" labels). They are from another kind of shop on
 # purpose: they show the form of an answer (direct, every part answered, the reference's own
 # words, a plain "no" where the reference says no), not facts to copy; a copied fact fails
-# the answer check anyway. The example in another language comes first: a small model
-# copies the example just before the question most, and with the Chinese one last it answered
-# short English questions in Chinese ("不可以。" to "can I use a promo code on that item too?").
+# the answer check anyway. A small model copies the example just before the question most:
+# with the Chinese one last it answered short English questions in Chinese ("不可以。" to "can
+# I use a promo code on that item too?"), with it first it answered Chinese questions in
+# English. So the examples in the question's language come last (`_example_turns`).
 EXAMPLES: tuple[tuple[str, str, str], ...] = (
     # A question in another language than the reference: answered in the question's.
     (
@@ -90,7 +91,7 @@ def build_prompt(
     reference = "\n\n".join(neutralise_delimiters(h.answer) for h in hits)
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
-        *_EXAMPLE_TURNS,
+        *_example_turns(language),
         {
             "role": "user",
             "content": _user_turn(reference, neutralise_delimiters(question), language),
@@ -120,14 +121,23 @@ def _language(example: str) -> str:
     return CHINESE if has_han(example) else ENGLISH
 
 
-_EXAMPLE_TURNS: tuple[ChatMessage, ...] = tuple(
-    turn
-    for reference, question, answer in EXAMPLES
-    for turn in (
-        ChatMessage(role="user", content=_user_turn(reference, question, _language(question))),
-        ChatMessage(role="assistant", content=answer),
+def _turns(examples: Iterable[tuple[str, str, str]]) -> tuple[ChatMessage, ...]:
+    return tuple(
+        turn
+        for reference, question, answer in examples
+        for turn in (
+            ChatMessage(role="user", content=_user_turn(reference, question, _language(question))),
+            ChatMessage(role="assistant", content=answer),
+        )
     )
-)
+
+
+def _example_turns(language: str) -> tuple[ChatMessage, ...]:
+    """The worked examples, those in `language` last (the order is fixed per language, so an
+    engine's prompt cache keeps serving a shop whose customers write in one language)."""
+    other = [e for e in EXAMPLES if _language(e[1]) != language]
+    same = [e for e in EXAMPLES if _language(e[1]) == language]
+    return _turns(other + same)
 
 
 class PromptTooLongError(ValueError):

@@ -21,6 +21,12 @@ class GenerationTimeout(TimeoutError):
     """The answer was not finished by the turn's deadline; generation has been stopped."""
 
 
+class GeneratorUnavailable(RuntimeError):
+    """The engine could not be reached (an inference server down, refusing or too slow). An
+    expected outage, not a bug: the message says what to check, so it is logged without a
+    traceback, and the customer gets the polite error reply."""
+
+
 class Generator(Protocol):
     """Streams the answer to a chat prompt as text pieces."""
 

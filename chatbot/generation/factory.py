@@ -1,5 +1,5 @@
 """Picks the generator backend named in settings. Each backend imports its engine on use, so a
-process that never generates never loads torch or llama.cpp."""
+process that never generates never loads torch, llama.cpp or the OpenAI client."""
 
 from __future__ import annotations
 
@@ -23,6 +23,19 @@ def build_generator(settings: Settings) -> Generator:
             from chatbot.generation.transformers_backend import TransformersGenerator
 
             return TransformersGenerator(m.generator, settings.models_dir)
+        case "openai":
+            from chatbot.generation.openai_backend import OpenAIGenerator
+
+            key = m.openai_api_key
+            return OpenAIGenerator(
+                m.openai_base_url,
+                # (`generator` too, as for the other backends: what benchmarks/answers.py's
+                # `--candidate openai:MODEL` sets.)
+                model=m.openai_model or m.generator,
+                api_key=key.get_secret_value() if key is not None else None,
+                timeout_s=m.openai_timeout_seconds,
+                context_tokens=m.openai_context_tokens,
+            )
         case "scripted":
             from chatbot.generation.scripted import ScriptedGenerator
 

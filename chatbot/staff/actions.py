@@ -9,7 +9,7 @@ call an action and show its outcome. The container builds one `StaffActions`
 
 - `knowledge`: documents and FAQ entries (chatbot.staff.knowledge_actions)
 - `conversations`: labels, notes, replies, handled, export (chatbot.staff.conversation_actions)
-- `accounts`: staff users (below), and `audit_log`: the log itself.
+- `accounts`: staff users, `keys`: HTTP API keys (below), and `audit_log`: the log itself.
 """
 
 from __future__ import annotations
@@ -19,13 +19,17 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from chatbot.staff.actor import SYSTEM, Actor, require_admin
+from chatbot.staff.api_keys import ApiKeyInfo, ApiKeys, NewApiKey
 from chatbot.staff.audit import AuditLog, AuditRecord, add_entry, entry_writer
 from chatbot.staff.auth import FIRST_ADMIN, StaffAccounts, StaffInfo
 from chatbot.staff.conversation_actions import ConversationActions
 from chatbot.staff.knowledge_actions import KnowledgeActions
+from chatbot.staff.webhook_actions import WebhookActions
 
 STAFF_ADD, STAFF_PASSWD, STAFF_REMOVE = "staff.add", "staff.passwd", "staff.remove"
 MANAGE_STAFF = "manage staff users"
+KEY_CREATE, KEY_REVOKE = "api_key.create", "api_key.revoke"
+MANAGE_KEYS = "manage API keys"
 SESSIONS_ENDED = "open console sessions ended"
 
 
@@ -63,12 +67,44 @@ class AccountActions:
         return self.accounts.ensure_first_admin(also=audit)
 
 
+class KeyActions:
+    """HTTP API keys: create (the raw key returned once), list, revoke (admins only;
+    ApiKeyError for bad input)."""
+
+    def __init__(self, keys: ApiKeys) -> None:
+        self.keys = keys
+
+    def create(self, actor: Actor, name: str, role: str, rate_per_minute: int) -> NewApiKey:
+        require_admin(actor, MANAGE_KEYS)
+        details = f"role {role}, {rate_per_minute}/min"
+        audit = entry_writer(actor.name, KEY_CREATE, name, details)
+        return self.keys.create(name, role, rate_per_minute, actor.name, also=audit)
+
+    def authenticate(self, key: str) -> ApiKeyInfo | None:
+        """The active key behind a raw key (every API request), or None."""
+        return self.keys.verify(key)
+
+    def list(self, actor: Actor) -> list[ApiKeyInfo]:
+        require_admin(actor, "see the API keys")
+        return self.keys.list()
+
+    def revoke(self, actor: Actor, key_id: int) -> ApiKeyInfo:
+        require_admin(actor, MANAGE_KEYS)
+
+        def audit(session: Session, revoked: ApiKeyInfo) -> None:
+            add_entry(session, actor.name, KEY_REVOKE, revoked.name, f"id {revoked.id}")
+
+        return self.keys.revoke(key_id, also=audit)
+
+
 @dataclass(frozen=True)
 class StaffActions:
     knowledge: KnowledgeActions
     conversations: ConversationActions
     accounts: AccountActions
     audit: AuditLog
+    keys: KeyActions
+    webhooks: WebhookActions  # chatbot.staff.webhook_actions
 
     def audit_log(self, actor: Actor, limit: int = 100) -> list[AuditRecord]:
         """The latest entries, newest first (admins only)."""

@@ -9,8 +9,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from chatbot.core.events import Event, EventSink, NoEvents, publish_safely
+from chatbot.core.vocabulary import EventKind
 from chatbot.storage import queue_queries, review_edits, review_search
 from chatbot.storage import repositories as repo
+from chatbot.storage.models import Message
 from chatbot.storage.queue_queries import LiveStamps, QueueItem
 from chatbot.storage.repositories import ConversationSummary, SourceRecord
 from chatbot.storage.review_edits import NoteView
@@ -64,8 +67,9 @@ class TranscriptView:
 
 
 class ConversationLog:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], events: EventSink | None = None) -> None:
         self._sessions = sessions
+        self.events: EventSink = events or NoEvents()  # told about thumbs-down ratings
 
     def recent(self, limit: int = 50, offset: int = 0) -> list[ConversationSummary]:
         with self._sessions() as s:
@@ -181,9 +185,19 @@ class ConversationLog:
         reason: str | None = None,
         conversation_id: str | None = None,
     ) -> bool:
-        """A customer's +1 / -1 (None takes it back) on a bot answer; False if not found."""
+        """A customer's +1 / -1 (None takes it back) on a bot answer; False if not found.
+        A new thumbs-down (not a reason added to one) is announced to `events` (webhooks)."""
         with self._sessions.begin() as s:
-            return repo.rate_message(s, message_id, rating, reason, conversation_id)
+            before = s.get(Message, message_id)
+            was_down = before is not None and before.rating == -1
+            stored = repo.rate_message(s, message_id, rating, reason, conversation_id)
+            conv_id = before.conversation_id if stored and before is not None else None
+        if conv_id is not None and rating == -1 and not was_down:
+            # Whether a reason was given, not the reason: it is the customer's own words.
+            payload = {"rating": -1, "with_reason": bool(reason and reason.strip())}
+            event = Event(EventKind.RATING_NEGATIVE, conv_id, message_id, payload)
+            publish_safely(self.events, event)
+        return stored
 
     def live_stamps(self, conversation_ids: list[str]) -> LiveStamps:
         """What open staff consoles compare to notice changes (one small query): the handoff

@@ -9,6 +9,7 @@ import gradio as gr
 
 from chatbot.container import Services
 from chatbot.ui.analytics import build_analytics_tab
+from chatbot.ui.api_keys import build_api_keys_tab
 from chatbot.ui.audit import build_audit_tab
 from chatbot.ui.chat_page import build_chat_page, chat_page_i18n, page_css
 from chatbot.ui.events import bind
@@ -18,6 +19,7 @@ from chatbot.ui.live import LiveConsole
 from chatbot.ui.review import build_review_tab
 from chatbot.ui.staff import signed_in_line
 from chatbot.ui.times import track_browser_zone, zone_caption
+from chatbot.ui.webhooks import build_webhooks_tab
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ def build_console(services: Services) -> gr.Blocks:
             build_review_tab(services, console, zone, live)
             build_handoff_tab(services, console, zone, live)
             build_analytics_tab(services)
+            build_webhooks_tab(services, console, zone)
+            build_api_keys_tab(services, console, zone)
             build_audit_tab(services, console, zone)
         live.start(services)
         console.load(bind(signed_in_line, services), outputs=[who], api_visibility="private")

@@ -1,6 +1,7 @@
 """The web app served by `chatbot serve`: one FastAPI app with two Gradio pages.
 
 - `/`      the customer chat (public): only the chat, nothing staff-facing.
+- `/api/v1` the HTTP API for programs, with API keys (chatbot.api); docs at `/api/docs`.
 - `/admin` the staff console (knowledge base, conversations, analytics, audit log) behind a
   login checked against StaffAccounts. Gradio guards the console's page config, its API
   (`/admin/gradio_api/...`: queue, calls, uploads, files, info) and its files with the
@@ -25,6 +26,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from gradio.utils import get_upload_folder
 
+from chatbot.api.router import install_api
 from chatbot.container import Services
 from chatbot.core.wording import plural
 from chatbot.staff.auth import StaffAccounts
@@ -67,6 +69,9 @@ def create_app(services: Services) -> FastAPI:
         return RedirectResponse(f"{CONSOLE_PATH}/")
 
     add_health_route(app, services.engine)  # GET /healthz, no sign-in (see chatbot.web.health)
+    # The HTTP API (/api/v1, /v1/chat/completions, docs at /api/docs): before the Gradio
+    # mounts, as "/" would otherwise take its paths.
+    install_api(app, services)
 
     server = services.settings.server
     limiter = LoginLimiter(server.login_max_failures, server.login_window_seconds)

@@ -20,6 +20,7 @@ import pytest
 from chatbot.generation.base import ChatMessage, GenerationTimeout, Generator
 from chatbot.generation.scripted import ScriptedGenerator
 from chatbot.settings import TRANSFORMERS_GENERATOR
+from tests.contracts.conftest import LlamaServer
 
 N_CTX = 1024
 # Long enough that no backend finishes it within the few tokens a test lets it write.
@@ -53,12 +54,25 @@ def _transformers(models_dir: Path) -> Generator:
     return TransformersGenerator(TRANSFORMERS_GENERATOR, models_dir)
 
 
-IMPLEMENTATIONS: dict[str, Callable[[Path], Generator]] = {
+def _openai(request: pytest.FixtureRequest) -> Generator:
+    from chatbot.generation.openai_backend import OpenAIGenerator
+
+    # The same model behind llama.cpp's OpenAI-compatible server (tests/contracts/conftest.py).
+    server: LlamaServer = request.getfixturevalue("llama_server")
+    return OpenAIGenerator(server.url, api_key=server.api_key, context_tokens=N_CTX)
+
+
+def _local(build: Callable[[Path], Generator]) -> Callable[[pytest.FixtureRequest], Generator]:
+    return lambda request: build(request.getfixturevalue("models_dir"))
+
+
+IMPLEMENTATIONS: dict[str, Callable[[pytest.FixtureRequest], Generator]] = {
     "scripted": lambda _: ScriptedGenerator([STORY.strip()]),
-    "llamacpp": _llamacpp,
-    "transformers": _transformers,
+    "llamacpp": _local(_llamacpp),
+    "transformers": _local(_transformers),
+    "openai": _openai,
 }
-REAL = {"llamacpp", "transformers"}
+REAL = {"llamacpp", "transformers", "openai"}
 
 
 @pytest.fixture(
@@ -68,10 +82,10 @@ REAL = {"llamacpp", "transformers"}
         for name in IMPLEMENTATIONS
     ],
 )
-def generator(request: pytest.FixtureRequest, models_dir: Path) -> Generator:
+def generator(request: pytest.FixtureRequest) -> Generator:
     """One instance per backend for the whole run: each real model loads once (here, so
     that the threads a model starts when it loads are not taken for a stream's)."""
-    built = IMPLEMENTATIONS[request.param](models_dir)
+    built = IMPLEMENTATIONS[request.param](request)
     built.warm_up()
     return built
 

@@ -17,6 +17,7 @@ from chatbot.storage import db
 from knowledge_base.tables import Base
 
 TABLES = {
+    "api_keys",
     "audit_log",
     "conversation_notes",
     "conversations",
@@ -26,6 +27,8 @@ TABLES = {
     "messages",
     "passages",
     "staff_users",
+    "webhook_deliveries",
+    "webhooks",
 }
 
 

@@ -15,6 +15,7 @@ from chatbot.dialogue.prompts import (
     neutralise_delimiters,
 )
 from chatbot.generation.base import ChatMessage
+from knowledge_base.language import has_han
 from knowledge_base.records import SearchHit
 
 
@@ -148,3 +149,15 @@ def test_a_question_that_cannot_fit_is_an_error_that_names_the_settings() -> Non
     budget = words(build_prompt("Refunds?", [])) - 1
     with pytest.raises(PromptTooLongError, match="CHATBOT_CHAT__MAX_MESSAGE_CHARS"):
         fit_prompt("Refunds?", [hit("Refunds take 5 days.")], words, budget)
+
+
+def test_the_worked_example_in_the_questions_language_is_the_one_just_before_it() -> None:
+    # A small model copies the example just before the question most (its language too).
+    english = build_prompt("can I use a promo code on that item too?", [], "en")
+    chinese = build_prompt("国际运费是多少？", [], "zh")
+    assert not has_han(english[-3]["content"]) and has_han(english[1]["content"])
+    assert has_han(chinese[-3]["content"]) and not has_han(chinese[1]["content"])
+    # The same examples, only in another order.
+    assert sorted(m["content"] for m in english[1:-1]) == sorted(
+        m["content"] for m in chinese[1:-1]
+    )
