@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import secrets
 import threading
-import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from chatbot.generation.base import ChatMessage, GenerationTimeout
+from chatbot.generation.base import ChatMessage
+from chatbot.generation.worker import stream_from_worker
 from knowledge_base import model_packages
 
 log = logging.getLogger(__name__)
 
 # How often the wait for the next piece wakes up to look at the deadline.
-POLL_SECONDS = 0.1
 # llama.cpp keeps earlier prompts' states in RAM besides the slot's own cache (8 GB by
 # default); the slot alone holds the shared system prompt, so a little is plenty.
 PROMPT_CACHE_RAM_MIB = 128
@@ -152,49 +150,29 @@ class LlamaCppGenerator:
             "repeat_penalty": REPEAT_PENALTY,
             "cache_prompt": True,
         }
-        pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
-        stop = threading.Event()
+        server = self._server
 
-        def on_chunk(chunk: dict[str, Any]) -> bool:
-            # Runs on llama.cpp's thread for each chunk; returning True ends generation. It must
-            # not raise: xllamacpp drops exceptions raised here.
-            try:
-                if "error" in chunk:
-                    pieces.put(("error", RuntimeError(f"llama.cpp: {chunk['error']}")))
-                    return True
-                for choice in chunk.get("choices", []):
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        pieces.put(("text", text))
-            except Exception as exc:
-                pieces.put(("error", exc))
-                return True
-            return stop.is_set()
+        def produce(emit: Callable[[str], None], stop: threading.Event) -> None:
+            failure: list[BaseException] = []
 
-        def run() -> None:
-            try:
-                self._server.handle_chat_completions(request, on_chunk)
-            except BaseException as exc:
-                pieces.put(("error", exc))
-            finally:
-                pieces.put(("end", None))
-
-        worker = threading.Thread(target=run, name="generate", daemon=True)
-        worker.start()
-        try:
-            while True:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise GenerationTimeout("the answer was not finished in time")
+            def on_chunk(chunk: dict[str, Any]) -> bool:
+                # Runs on llama.cpp's thread for each chunk; returning True ends generation.
+                # It must not raise: xllamacpp drops exceptions raised here.
                 try:
-                    kind, value = pieces.get(timeout=POLL_SECONDS)
-                except queue.Empty:
-                    continue
-                if kind == "text":
-                    yield value
-                elif kind == "error":
-                    raise value
-                else:
-                    break
-        finally:
-            stop.set()
-        worker.join()
+                    if "error" in chunk:
+                        failure.append(RuntimeError(f"llama.cpp: {chunk['error']}"))
+                        return True
+                    for choice in chunk.get("choices", []):
+                        text = (choice.get("delta") or {}).get("content")
+                        if text:
+                            emit(text)
+                except Exception as exc:
+                    failure.append(exc)
+                    return True
+                return stop.is_set()
+
+            server.handle_chat_completions(request, on_chunk)
+            if failure:
+                raise failure[0]
+
+        yield from stream_from_worker(produce, deadline)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from chatbot.generation.base import ChatMessage, GenerationTimeout, GeneratorUnavailable
+from chatbot.generation.worker import stream_from_worker
 
 if TYPE_CHECKING:
     from openai import OpenAI, OpenAIError
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # How often the wait for the next piece wakes up to look at the deadline.
-POLL_SECONDS = 0.1
 # One retry (the client waits about half a second first): it covers a keep-alive connection
 # the server dropped when it restarted. More would spend the customer's turn on an outage.
 MAX_RETRIES = 1
@@ -172,10 +171,8 @@ class OpenAIGenerator:
         if deadline is not None and time.monotonic() >= deadline:
             raise GenerationTimeout("the turn's deadline passed before generation started")
         client = self._connect()
-        pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
-        stop = threading.Event()
 
-        def run() -> None:
+        def produce(emit: Callable[[str], None], stop: threading.Event) -> None:
             response: Any = None
             try:
                 model = self._model or self._discover_model(client)
@@ -193,35 +190,17 @@ class OpenAIGenerator:
                     for choice in chunk.choices:
                         text = choice.delta.content if choice.delta else None
                         if text:
-                            pieces.put(("text", text))
-            except Exception as exc:
-                pieces.put(("error", exc))
+                            emit(text)
             finally:
                 if response is not None:
                     response.close()
-                pieces.put(("end", None))
 
-        worker = threading.Thread(target=run, name="generate", daemon=True)
-        worker.start()
-        try:
-            while True:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise GenerationTimeout("the answer was not finished in time")
-                try:
-                    kind, value = pieces.get(timeout=POLL_SECONDS)
-                except queue.Empty:
-                    continue
-                if kind == "text":
-                    yield value
-                elif kind == "error":
-                    # Raised without the client's chain of causes: the message says all an
-                    # outage needs, and the dialogue logs it in one line (GeneratorUnavailable).
-                    raise self._failure(value) from None
-                else:
-                    break
-        finally:
-            stop.set()
-        worker.join()
+        def failed(exc: BaseException) -> NoReturn:
+            # Raised without the client's chain of causes: the message says all an outage
+            # needs, and the dialogue logs it in one line (GeneratorUnavailable).
+            raise self._failure(exc) from None
+
+        yield from stream_from_worker(produce, deadline, failed)
 
     def _failure(self, exc: BaseException) -> BaseException:
         """The client's error as one line for staff, as a new exception (its traceback starts
