@@ -24,13 +24,18 @@ _CJK_CHAR = re.compile(f"[{_CJK}]")
 _WORD = re.compile(rf"[^\W_{_CJK}]+")
 # Sentence ends. Latin: . ! ? then space and something that starts a sentence (a capital, a
 # digit, a quote or bracket, or any non-Latin letter), so "e.g. the app" stays whole. CJK: 。！？
-# end a sentence by themselves. A line break always ends one (lists, headings).
+# end a sentence by themselves. A line break ends one (lists, headings), except a hard wrap
+# inside a paragraph: a line followed by one that starts in lower case ("a 2-year warranty
+# against defects in\nmaterials and workmanship", as Markdown files and PDFs wrap prose).
 _LATIN_END = r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[$£€¥\u00c0-\u024f\u0370-\uffff])"
 _CJK_END = r"(?<=[。！？!?；;])(?![。！？!?；;”’」』）)])\s*"
 # A list flattened into one line ("... time: - Portland: 410 Alder Street - Denver: ..."):
 # each item is a sentence of its own. (" - 8 pm" is a range, not an item: a capital must follow.)
 _INLINE_ITEM = r"\s+[-*•]\s+(?=[A-Z\u00c0-\u024f])"
-_SPLIT = re.compile(rf"{_LATIN_END}|{_CJK_END}|{_INLINE_ITEM}|\s*\n+\s*")
+_LINE_BREAK = r"\s*\n(?![ \t]*[a-z])\s*"
+_SPLIT = re.compile(rf"{_LATIN_END}|{_CJK_END}|{_INLINE_ITEM}|{_LINE_BREAK}")
+# What is left of a hard wrap inside a sentence.
+_WRAP = re.compile(r"[ \t]*\n[ \t]*")
 # Markdown list markers and headings at the start of a line are layout, not content.
 _MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*+•]\s+|\d{1,2}[.)]\s+|>\s*)")
 
@@ -55,7 +60,7 @@ def split_sentences(text: str) -> list[str]:
     """Sentences and list items, without Markdown markers, in order."""
     out = []
     for part in _SPLIT.split(text.strip()):
-        part = _MARKUP.sub("", part or "").strip()
+        part = _WRAP.sub(" ", _MARKUP.sub("", part or "").strip())
         if part:
             out.append(part)
     return out

@@ -234,6 +234,23 @@ def test_sentences_split_in_english_and_chinese() -> None:
     assert content_size("退货期限三十天") == 3
 
 
+
+def test_a_hard_wrapped_paragraph_splits_into_whole_sentences() -> None:
+    # Markdown files and PDFs wrap prose at a fixed width: a quoted sentence must not end at
+    # "defects in", and a list or a new paragraph still starts a sentence of its own.
+    wrapped = (
+        "Products carry a 2-year warranty against defects in\n"
+        "materials and workmanship. After the warranty period\n"
+        "  ends, a repair costs a fee.\n\nlower-case paragraph\nStores:\n- Denver: 10 am"
+    )
+    assert split_sentences(wrapped) == [
+        "Products carry a 2-year warranty against defects in materials and workmanship.",
+        "After the warranty period ends, a repair costs a fee.",
+        "lower-case paragraph",
+        "Stores:",
+        "Denver: 10 am",
+    ]
+
 # ---- extractive answers -----------------------------------------------------------------------
 
 
