@@ -190,6 +190,7 @@ def build(
             settings.answers.allowed_link_domains, settings.answers.allowed_contacts
         ),
         events=events,
+        translate_answers=settings.answers.translate,
     )
     accounts = StaffAccounts(sessions)
     staff = staff_actions(settings, sessions, kb, accounts)

@@ -252,6 +252,13 @@ class AnswerSettings(BaseModel):
         "E-mail addresses, @domains and phone numbers answers may give, e.g. "
         "support@shop.example,+1 800 555 0199; empty = any that appears in the passages.",
     )
+    translate: bool = Field(
+        default=False,
+        description="A question in another language than its passages is answered in the "
+        "passages' language, then translated sentence by sentence and each translation checked "
+        "against its sentence (slower: see docs/EVALUATION.md); off = the model answers in the "
+        "customer's language directly.",
+    )
 
 
 LOGO_TYPES = {
@@ -357,6 +364,36 @@ class ServerSettings(BaseModel):
     )
 
 
+MIN_WIDGET_SECRET_CHARS = 16
+
+
+class WidgetSettings(BaseModel):
+    """The website widget (`/widget.js`) and the customer ids a shop's site signs for it."""
+
+    customer_id_secret: SecretStr | None = Field(
+        None,
+        description="The secret the shop's own backend signs signed-in customers' ids with "
+        "(HMAC-SHA256 of `<id>.<expires>`); the API then stores the verified id on the "
+        "conversation for staff. Unset or empty = customer ids are refused.",
+    )
+
+    @field_validator("customer_id_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `CHATBOT_WIDGET__CUSTOMER_ID_SECRET=` in an env file means "not set".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("customer_id_secret", mode="after")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_WIDGET_SECRET_CHARS:
+            raise ValueError(
+                f"too short: use at least {MIN_WIDGET_SECRET_CHARS} random characters, e.g. "
+                "the output of `openssl rand -hex 32`"
+            )
+        return value
+
+
 class Settings(BaseSettings):
     """Application settings. Built once by the entry point, never at import time."""
 
@@ -391,6 +428,7 @@ class Settings(BaseSettings):
     chat: ChatSettings = Field(default_factory=ChatSettings)
     answers: AnswerSettings = Field(default_factory=AnswerSettings)
     branding: BrandingSettings = Field(default_factory=BrandingSettings)
+    widget: WidgetSettings = Field(default_factory=WidgetSettings)
 
     @property
     def db_url(self) -> str:

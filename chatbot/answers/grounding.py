@@ -68,6 +68,7 @@ UNSUPPORTED_WORDS: Final = "unsupported_words"
 NEGATION_MISMATCH: Final = "negation_mismatch"
 CONTRADICTED: Final = "contradicted"
 MISPLACED_NUMBER: Final = "misplaced_number"
+WRONG_LANGUAGE: Final = "wrong_language"
 
 # Shorter sentences ("Yes.", "Of course!") say too little to check on their own meaning.
 MIN_CONTENT_WORDS: Final = 3
@@ -122,7 +123,8 @@ _CHINESE_NUMERAL = re.compile("[零〇一二两三四五六七八九十百千万
 class GroundingResult:
     supported: bool
     # supported | empty | model_declined | unsupported_contact | unsupported_number |
-    # misplaced_number | unsupported_words | negation_mismatch | contradicted | off_passage
+    # misplaced_number | unsupported_words | negation_mismatch | contradicted | off_passage |
+    # wrong_language
     reason: str
     # One score per answer sentence (best cosine similarity with the passages), in order.
     sentence_scores: list[float] = field(default_factory=list)
@@ -277,8 +279,12 @@ class AnswerCheck:
         cache: PassageVectors | None = None,
         policy: ContactPolicy | None = None,
         question: str = "",
+        one_language: bool = False,
     ) -> None:
         self.passages = passages
+        # Only sentences in the passages' script pass (an answer to be translated next:
+        # "You can注销 your account" would otherwise be judged as a translation).
+        self.one_language = one_language
         self.embedder = embedder
         self.min_similarity = min_similarity
         self.policy = policy
@@ -317,6 +323,8 @@ class AnswerCheck:
         """One sentence's verdict; `sentence_scores` holds its similarity when it was needed."""
         if _declined(sentence):
             return GroundingResult(False, MODEL_DECLINED)
+        if self.one_language and tx.has_cjk(sentence) != self._passages_cjk:
+            return GroundingResult(False, WRONG_LANGUAGE)
         contacts = unsupported_contacts(sentence, self.passages, self.policy)
         if contacts:
             return GroundingResult(False, UNSUPPORTED_CONTACT, unsupported_contacts=contacts)

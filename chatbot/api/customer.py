@@ -28,7 +28,9 @@ from chatbot.api.schemas import (
     ERROR_RESPONSES,
     Answer,
     ConversationCreated,
+    ConversationIn,
     ConversationOut,
+    ErrorBody,
     MessageIn,
     MessageOut,
     Ok,
@@ -39,6 +41,7 @@ from chatbot.core.i18n import gettext_for
 from chatbot.core.vocabulary import DecisionKind
 from chatbot.dialogue.replies import ERROR_TEXT, Reply
 from chatbot.staff.conversations import MessageView
+from chatbot.web.widget import customer_id
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +123,52 @@ async def event_stream(reply: Reply, ping_seconds: float) -> AsyncIterator[str]:
         await close_reply(reply)
 
 
-@router.post("/api/v1/conversations", status_code=201, response_model=ConversationCreated)
+def verified_customer(ctx: ApiContext, body: ConversationIn) -> str | None:
+    """The customer id the shop's site signed, checked; None when none was sent."""
+    if body.customer_id is None:
+        if body.customer_signature is not None or body.customer_expires is not None:
+            raise ApiError(
+                422, "invalid_request", "customer_signature and customer_expires need customer_id."
+            )
+        return None
+    secret = ctx.services.settings.widget.customer_id_secret
+    try:
+        return customer_id.verify(
+            secret.get_secret_value() if secret else None,
+            body.customer_id,
+            body.customer_signature,
+            body.customer_expires,
+        )
+    except customer_id.CustomerIdRefused as refused:
+        log.warning("refused a customer id: %s", refused.code)
+        raise ApiError(refused.status, refused.code, refused.message) from None
+
+
+@router.post(
+    "/api/v1/conversations",
+    status_code=201,
+    response_model=ConversationCreated,
+    responses={
+        403: {
+            "model": ErrorBody,
+            "description": "A customer id whose signature is missing, wrong or expired "
+            "(invalid_signature, signature_expired), or sent to a server that accepts none "
+            "(customer_id_not_accepted)",
+        }
+    },
+)
 async def start_conversation(
-    caller: Caller = Depends(current_key), ctx: ApiContext = Depends(context)
+    body: ConversationIn | None = None,
+    caller: Caller = Depends(current_key),
+    ctx: ApiContext = Depends(context),
 ) -> ConversationCreated:
-    """Start a conversation; keep its token to send messages and read it back."""
-    conversation_id = await run_in_threadpool(ctx.services.dialogue.start_conversation, CHANNEL)
+    """Start a conversation; keep its token to send messages and read it back. The body is
+    optional: a signed-in customer's id, signed by the shop's backend (see the README,
+    "Website widget"), is verified and kept on the conversation for staff."""
+    customer = verified_customer(ctx, body or ConversationIn())
+    conversation_id = await run_in_threadpool(
+        ctx.services.dialogue.start_conversation, CHANNEL, customer
+    )
     return ConversationCreated(id=conversation_id, token=ctx.services.tokens.mint(conversation_id))
 
 
@@ -197,7 +240,8 @@ async def get_conversation(
     caller: Caller = Depends(current_key),
     ctx: ApiContext = Depends(context),
 ) -> ConversationOut:
-    """The conversation as the customer saw it (no staff-only fields)."""
+    """The conversation as the customer saw it; staff keys also get the signed-in
+    customer's id."""
     conversation_access(caller, ctx, conversation_id, token)
     t = await run_in_threadpool(ctx.services.conversations.transcript, conversation_id)
     if t is None:
@@ -206,6 +250,7 @@ async def get_conversation(
         id=t.id,
         created_at=t.created_at,
         handed_off=t.needs_human,
+        customer_id=None if caller.is_customer else t.customer_id,
         messages=[_message_out(ctx, m) for m in t.messages],
     )
 

@@ -30,6 +30,34 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
+# The last second of the year 9999: any later Unix time is not a date.
+MAX_UNIX_SECONDS = 253_402_300_799
+
+
+class ConversationIn(BaseModel):
+    """Optional: who the customer is on the shop's site, signed by the shop's backend."""
+
+    customer_id: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The signed-in customer's id on the shop's site; needs "
+        "customer_signature and customer_expires. Refused unless the server has "
+        "CHATBOT_WIDGET__CUSTOMER_ID_SECRET set.",
+    )
+    customer_signature: str | None = Field(
+        default=None,
+        max_length=128,
+        description="HMAC-SHA256 (hex) of `<customer_id>.<customer_expires>` with the "
+        "shop's secret.",
+    )
+    customer_expires: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_UNIX_SECONDS,
+        description="Unix time (seconds) after which the signature is refused.",
+    )
+
+
 class ConversationCreated(BaseModel):
     id: str
     token: str = Field(
@@ -76,6 +104,11 @@ class ConversationOut(BaseModel):
     id: str
     created_at: datetime
     handed_off: bool
+    customer_id: str | None = Field(
+        default=None,
+        description="The signed-in customer's verified id (staff keys only; null for "
+        "customer keys and anonymous customers).",
+    )
     messages: list[MessageOut]
 
 

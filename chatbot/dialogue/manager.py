@@ -11,7 +11,10 @@ How an answer is produced (stored as `answer_mode` on the message):
 
 A draft, or the part of it after the shown sentences, that the check withheld is stored with
 the reason (`draft`, `draft_rejection`) for staff review. A question in two parts is searched
-part by part, and the answer is built from the best entry for each part.
+part by part, and the answer is built from the best entry for each part. A question in another
+language than its passages (a Chinese customer, an English FAQ) is answered in the passages'
+language with the full check, and each checked sentence is then translated and checked against
+it (`dialogue.translation`); a translation that fails shows its checked sentence instead.
 
 Knowledge-base text shown as written (an approved answer, a passage, a source's snippet) goes
 out without the contacts and links that the shop's allow-list does not name (`answers.contacts`).
@@ -56,6 +59,7 @@ from chatbot.dialogue.replies import (
     Source,
     too_long_text,
 )
+from chatbot.dialogue.translation import Translator
 from chatbot.generation.base import GenerationTimeout, Generator, GeneratorUnavailable
 from chatbot.privacy.masking import mask_repeated
 from chatbot.storage import repositories as repo
@@ -156,6 +160,7 @@ class DialogueManager:
         turn_timeout_s: float = 60.0,
         contacts: ContactPolicy | None = None,
         events: EventSink | None = None,
+        translate_answers: bool = False,
     ) -> None:
         self._sessions = sessions
         # Told about handoffs and customers writing in handed-off conversations (webhooks);
@@ -183,6 +188,20 @@ class DialogueManager:
         # answers), kept between turns.
         self._passage_vectors = PassageVectors(kb.embedder)
         self._picker = SentencePicker(kb.embedder, self._passage_vectors)
+        # A question in another language than its passages: answered in theirs, then
+        # translated sentence by sentence (chatbot.dialogue.translation).
+        self.translator: Translator | None = (
+            Translator(
+                generator,
+                kb.embedder,
+                self._passage_vectors,
+                min_similarity=grounding_min_similarity,
+                policy=self.contacts,
+                max_new_tokens=max_new_tokens,
+            )
+            if translate_answers
+            else None
+        )
 
     def warm_up(self) -> None:
         """Everything the first customer would otherwise wait for: the embedder and the
@@ -237,11 +256,12 @@ class DialogueManager:
         return dec.decide(text, hits, threshold, declines, self.handoff_after_declines)
 
     # ---- a turn ---------------------------------------------------------------------------
-    def start_conversation(self, channel: str = "api") -> str:
+    def start_conversation(self, channel: str = "api", customer_id: str | None = None) -> str:
         """A new, empty conversation's id (the HTTP API hands it out before the first
-        message); its first message gives it its title."""
+        message); its first message gives it its title. `customer_id`: the shop's signed-in
+        customer, already verified by the front end."""
         with _taking_message(), self._sessions.begin() as s:
-            return repo.create_conversation(s, channel, title="").id
+            return repo.create_conversation(s, channel, title="", customer_id=customer_id).id
 
     def respond(self, text: str, conversation_id: str | None = None, channel: str = "web") -> Reply:
         """Store the customer's message, decide, and return a streaming Reply.
@@ -451,10 +471,16 @@ class DialogueManager:
         generated = False
         for question, used in asked:
             message = turn.text if not turn.parts else None
-            gate = self._gate(used, question if turn.parts else turn.text)
+            # The passages' language, when the answer is translated into the customer's.
+            source = self._translated_from(used, reply.language)
+            gate = self._gate(used, question if turn.parts else turn.text, source is not None)
             shown_before = reply.text
             first = True
-            for piece in self._draft(reply, question, message, used, gate, deadline):
+            checked = ""
+            for piece in self._draft(reply, question, message, used, gate, deadline, source):
+                if source is not None:
+                    checked += piece  # shown once translated
+                    continue
                 if first and shown_before:
                     piece = _separated(shown_before, piece)
                 first = False
@@ -477,7 +503,13 @@ class DialogueManager:
                 )
             if gate.shown_content:
                 generated = True
-            else:
+            if source is not None and self.translator is not None:
+                text = checked.strip() if gate.shown_content else self._extract(question, used)
+                for piece in self.translator.translate(text, reply.language, deadline):
+                    yield _separated(reply.text, piece) if reply.text else piece
+                    if reply._closed:
+                        return
+            elif not gate.shown_content:
                 extracted = self._extract(question, used)
                 yield _separated(reply.text, extracted) if reply.text else extracted
         reply.draft = "\n\n".join(drafts) or None
@@ -486,7 +518,15 @@ class DialogueManager:
         if not generated:
             reply.answer_mode = PASSAGE
 
-    def _gate(self, used: list[SearchHit], question: str) -> AnswerGate:
+    def _translated_from(self, used: list[SearchHit], language: str) -> str | None:
+        """The passages' language when it is not the customer's and answers are translated
+        (else None: the model answers in the customer's language directly)."""
+        if self.translator is None or not used:
+            return None
+        source = detect(" ".join(h.answer for h in used), default=language)
+        return source if source != language else None
+
+    def _gate(self, used: list[SearchHit], question: str, one_language: bool) -> AnswerGate:
         return AnswerGate(
             AnswerCheck(
                 [h.answer for h in used],
@@ -495,6 +535,7 @@ class DialogueManager:
                 self._passage_vectors,
                 self.contacts,
                 question,
+                one_language=one_language,
             )
         )
 
@@ -506,9 +547,11 @@ class DialogueManager:
         used: list[SearchHit],
         gate: AnswerGate,
         deadline: float,
+        language: str | None = None,
     ) -> Iterator[str]:
         """One generation through `gate`: the checked text as it is released. A timeout is
-        recorded on the gate as a rejection (`DRAFT_TIMEOUT`)."""
+        recorded on the gate as a rejection (`DRAFT_TIMEOUT`). `language`: the answer's, when
+        it is not the customer's (it is translated afterwards)."""
         # The passages' sentence vectors (the prompt's sentence choice, the check), encoded
         # once per passage and kept; then each passage cut to its most relevant sentences.
         self._passage_vectors.get([h.answer for h in used])
@@ -523,7 +566,7 @@ class DialogueManager:
             self.generator.count_tokens,
             budget,
             message=message,
-            language=reply.language,
+            language=language or reply.language,
         )
         pieces = self.generator.stream(prompt, self.max_new_tokens, deadline=deadline)
         try:

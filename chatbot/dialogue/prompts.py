@@ -101,7 +101,9 @@ def build_prompt(
 
 def _user_turn(reference: str, question: str, language: str = ENGLISH) -> str:
     turn = f"<reference>\n{reference}\n</reference>\n\nCustomer question: {question.strip()}"
-    if language != ENGLISH:
+    # (Also an English answer to a Chinese question: the answer translated afterwards,
+    # chatbot.dialogue.translation.)
+    if language != ENGLISH or has_han(question):
         turn += f"\n\nAnswer in {language_name(language)}."
     return turn
 

@@ -64,6 +64,7 @@ class TranscriptView:
     handled_at: datetime | None = None
     handled_by: str | None = None
     language: str | None = None  # the latest customer message's language
+    customer_id: str | None = None  # verified from the shop's signature (website widget)
 
 
 class ConversationLog:
@@ -129,6 +130,7 @@ class ConversationLog:
                 conv.handled_at,
                 conv.handled_by,
                 conv.language,
+                conv.customer_id,
             )
 
     # ---- review ---------------------------------------------------------------------------

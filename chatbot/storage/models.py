@@ -38,6 +38,9 @@ class Conversation(Base):
     # The language of the latest customer message (ISO 639-1, e.g. "en", "zh"), for the
     # console's language column and filter; None until a message's language is known.
     language: Mapped[str | None] = mapped_column(String(8), nullable=True, index=True)
+    # The signed-in customer's id on the shop's site, set only once the shop's signature
+    # over it was verified (chatbot.web.widget.customer_id); None for anonymous customers.
+    customer_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )

@@ -52,8 +52,13 @@ class ConversationSummary(ConversationHeader):
     language: str | None = None
 
 
-def create_conversation(session: Session, channel: str, title: str) -> Conversation:
-    conv = Conversation(id=str(uuid.uuid4()), channel=channel, title=title[:200])
+def create_conversation(
+    session: Session, channel: str, title: str, customer_id: str | None = None
+) -> Conversation:
+    """A new conversation; `customer_id` only once the caller has verified it."""
+    conv = Conversation(
+        id=str(uuid.uuid4()), channel=channel, title=title[:200], customer_id=customer_id
+    )
     session.add(conv)
     session.flush()
     return conv

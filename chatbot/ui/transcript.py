@@ -103,6 +103,8 @@ def _head(t: TranscriptView, zone: str | None) -> str:
         head += f" · handoff reason **{t.handoff_reason}**"
     if t.contact:
         head += f" · contact **{escape_text(t.contact)}**"
+    if t.customer_id:
+        head += f" · signed-in customer **{escape_text(t.customer_id)}**"
     if t.handled_at is not None:
         handler = escape_text(t.handled_by or "?")
         head += f" · ✅ handled by **{handler}** {fmt_time(t.handled_at, zone)}"

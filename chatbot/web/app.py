@@ -36,6 +36,7 @@ from chatbot.ui.app import CONSOLE_PATH, build_chat_page, build_console, chat_pa
 from chatbot.web.files import guard_files, mark_launched
 from chatbot.web.health import add_health_route
 from chatbot.web.security.install import install_web_security
+from chatbot.web.widget.routes import install_widget
 from knowledge_base.limits import MB
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def create_app(services: Services) -> FastAPI:
     # The HTTP API (/api/v1, /v1/chat/completions, docs at /api/docs): before the Gradio
     # mounts, as "/" would otherwise take its paths.
     install_api(app, services)
+    install_widget(app)  # GET /widget.js, the website widget (see chatbot.web.widget)
 
     server = services.settings.server
     limiter = LoginLimiter(server.login_max_failures, server.login_window_seconds)

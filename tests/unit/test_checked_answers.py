@@ -234,7 +234,6 @@ def test_sentences_split_in_english_and_chinese() -> None:
     assert content_size("退货期限三十天") == 3
 
 
-
 def test_a_hard_wrapped_paragraph_splits_into_whole_sentences() -> None:
     # Markdown files and PDFs wrap prose at a fixed width: a quoted sentence must not end at
     # "defects in", and a list or a new paragraph still starts a sentence of its own.
@@ -250,6 +249,7 @@ def test_a_hard_wrapped_paragraph_splits_into_whole_sentences() -> None:
         "Stores:",
         "Denver: 10 am",
     ]
+
 
 # ---- extractive answers -----------------------------------------------------------------------
 
