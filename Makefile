@@ -36,13 +36,18 @@ run: install
 # with CJK fonts so Chinese pages render (and screenshot) as a customer sees them; WenQuanYi
 # Micro Hei (TrueType outlines) is the font the tests write Chinese PDFs with; the colour
 # emoji font draws the chat's emoji (the staff reply's speech bubble) instead of empty boxes.
+# nginx is for tests/deployment, which run it as their own process on a free port: a
+# policy-rc.d that refuses every start (unless the system has one) keeps the package from
+# starting a system nginx on port 80.
 .PHONY: e2e-deps
 e2e-deps:
-	@{ test -x /usr/bin/chromium && dpkg -s fonts-noto-cjk fonts-wqy-microhei fonts-noto-color-emoji >/dev/null 2>&1; } || { \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	@{ test -x /usr/bin/chromium && test -x /usr/sbin/nginx && dpkg -s fonts-noto-cjk fonts-wqy-microhei fonts-noto-color-emoji >/dev/null 2>&1; } || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); NOSTART=; \
+		test -e /usr/sbin/policy-rc.d || { NOSTART=1; printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null && $$SUDO chmod 755 /usr/sbin/policy-rc.d; }; \
 		$$SUDO apt-get update && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-cjk \
-			fonts-wqy-microhei fonts-noto-color-emoji; }
+			fonts-wqy-microhei fonts-noto-color-emoji nginx; status=$$?; \
+		test -z "$$NOSTART" || $$SUDO rm -f /usr/sbin/policy-rc.d; exit $$status; }
 
 # The customer texts' catalogs (chatbot/locale): the English texts marked with N_() are
 # extracted from the code, merged into each language's .po (translate what is new or fuzzy

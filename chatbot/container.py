@@ -36,6 +36,8 @@ from chatbot.staff.upload_registry import UploadRegistry
 from chatbot.staff.webhook_actions import WebhookActions
 from chatbot.storage import db
 from chatbot.storage.scrub import engine_of
+from chatbot.training import versions
+from chatbot.training.embedders import trained_model
 from knowledge_base.embedders import Embedder, SentenceTransformerEmbedder
 from knowledge_base.limits import MB, Limits
 from knowledge_base.loaders import LOADERS
@@ -97,9 +99,18 @@ def ingest_limits(settings: Settings) -> Limits:
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    """The English embedder, joined with the multilingual one unless that is switched off."""
+    """The English embedder (the active trained version of it, if any: `chatbot train`),
+    joined with the multilingual one unless that is switched off."""
+    return _embedder(settings, versions.active_for(settings.data_dir, settings.models.embedder))
+
+
+def _embedder(settings: Settings, trained: versions.Version | None) -> Embedder:
     m = settings.models
-    english = SentenceTransformerEmbedder(m.embedder, settings.models_dir)
+    english: Embedder = (
+        SentenceTransformerEmbedder(m.embedder, settings.models_dir)
+        if trained is None
+        else trained_model(trained.model_dir, settings.models_dir)
+    )
     if not m.multilingual_embedder:
         return english
     return LanguageRoutedEmbedder(english, multilingual_embedder(m.multilingual_embedder))
@@ -155,8 +166,12 @@ def build(
     engine = engine_of(sessions)
     if embedder is None or generator is None:
         configure_runtime(settings)
+    # A trained embedder comes with the decline thresholds chosen for it.
+    preset = {}
     if embedder is None:
-        embedder = build_embedder(settings)
+        trained = versions.active_for(settings.data_dir, settings.models.embedder)
+        embedder = _embedder(settings, trained)
+        preset = trained.thresholds() if trained is not None else {}
     if generator is None:
         generator = build_generator(settings)
     r = settings.retrieval
@@ -177,7 +192,7 @@ def build(
         sessions,
         kb,
         generator,
-        thresholds=ThresholdCalibrator(kb, sessions),
+        thresholds=ThresholdCalibrator(kb, sessions, preset),
         top_k=r.top_k,
         min_score=r.min_score,
         handoff_after_declines=r.handoff_after_declines,

@@ -261,6 +261,55 @@ class AnswerSettings(BaseModel):
     )
 
 
+class TrainingSettings(BaseModel):
+    """Fine-tuning the embedder on the knowledge base (`chatbot train retrieval`). The same
+    names go in a `--config` file (TOML or YAML)."""
+
+    epochs: int = Field(1, ge=1, le=20, description="Passes over the training pairs.")
+    learning_rate: float = Field(3e-5, gt=0, le=1e-2, description="Peak learning rate (AdamW).")
+    batch_size: int = Field(
+        16,
+        ge=2,
+        le=256,
+        description="Pairs per step; the other pairs of a step are its negatives, and no two "
+        "pairs of a step come from the same FAQ entry.",
+    )
+    max_length: int = Field(
+        64,
+        ge=8,
+        le=512,
+        description="Longest text in tokens while training (longer answers are cut); the "
+        "saved model keeps its own limit for searching.",
+    )
+    max_pairs: int = Field(
+        1200,
+        ge=10,
+        description="Most training pairs per epoch, taken evenly over the FAQ entries; bounds "
+        "the time a large knowledge base takes.",
+    )
+    train_layers: int = Field(
+        4,
+        ge=0,
+        description="Transformer layers trained, from the top; the others stay as they are "
+        "(faster, and keeps the model's general knowledge); 0 = all.",
+    )
+    holdout_entries: float = Field(
+        0.2,
+        gt=0,
+        lt=0.5,
+        description="Share of FAQ entries held out as near-domain questions the knowledge "
+        "base cannot answer (never trained on; used to measure and to set the threshold).",
+    )
+    holdout_phrasings: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="Share of each entry's other phrasings held out as in-scope questions "
+        "(an entry's first phrasing always stays).",
+    )
+    seed: int = Field(0, description="Seed of the held-out split, pair sampling and training.")
+
+
 LOGO_TYPES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -364,6 +413,36 @@ class ServerSettings(BaseModel):
     )
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+class ApiSettings(BaseModel):
+    """The HTTP API (`/api/v1`, `/v1/chat/completions`)."""
+
+    rate_limit_redis_url: SecretStr | None = Field(
+        None,
+        description="Redis where every server counts the API keys' requests per minute "
+        "together, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS, unix:///path for a "
+        "socket); empty = each server process counts on its own. While Redis cannot be "
+        "reached each process counts on its own and says so once in its log.",
+    )
+
+    @field_validator("rate_limit_redis_url", mode="before")
+    @classmethod
+    def _redis_url(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return None  # `CHATBOT_API__RATE_LIMIT_REDIS_URL=` means "not set"
+            if not value.startswith(REDIS_SCHEMES):
+                raise ValueError(
+                    "not a Redis URL: use redis://HOST:PORT/DB (e.g. redis://127.0.0.1:6379/0), "
+                    "rediss:// for TLS or unix:///path/to/redis.sock; leave it empty to count "
+                    "requests in each process"
+                )
+        return value
+
+
 MIN_WIDGET_SECRET_CHARS = 16
 
 
@@ -428,7 +507,9 @@ class Settings(BaseSettings):
     chat: ChatSettings = Field(default_factory=ChatSettings)
     answers: AnswerSettings = Field(default_factory=AnswerSettings)
     branding: BrandingSettings = Field(default_factory=BrandingSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
     widget: WidgetSettings = Field(default_factory=WidgetSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @property
     def db_url(self) -> str:

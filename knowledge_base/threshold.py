@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -40,9 +41,18 @@ class ThresholdCalibrator:
     queries is kept (for its language) until staff calibrate again or reset.
     """
 
-    def __init__(self, kb: KnowledgeBase, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        sessions: sessionmaker[Session],
+        preset: Mapping[str, Calibration] | None = None,
+    ) -> None:
         self._kb = kb
         self._sessions = sessions
+        # Thresholds that come with the embedder (a trained one's, chosen on questions held
+        # out of its training): used instead of calibrating from the knowledge base, unless
+        # staff calibrated that language from labelled queries.
+        self.preset: dict[str, Calibration] = dict(preset or {})
         self._lock = threading.Lock()
         self._background: dict[tuple[str, str], np.ndarray] = {}
         self._cached: tuple[int, dict[str, Calibration]] | None = None
@@ -75,9 +85,11 @@ class ThresholdCalibrator:
             result = {}
             for key in self.keys():
                 kept = stored.get(key)
-                if kept is not None and (
-                    kept.method == calibration.LABELLED or revision == snap.revision
-                ):
+                if kept is not None and kept.method == calibration.LABELLED:
+                    result[key] = kept
+                elif key in self.preset:
+                    result[key] = self.preset[key]
+                elif kept is not None and revision == snap.revision:
                     result[key] = kept
                 else:
                     result[key] = self._calibrate_unlabelled(key)
@@ -178,13 +190,17 @@ class ThresholdCalibrator:
                 return 0, {}
             found: dict[str, Calibration] = {}
             for key, value in (row.thresholds or {}).items():
+                # A calibration belongs to the embedder that made it (the scale of scores is
+                # the model's); older rows name none.
+                if value.get("embedder", self._kb.embedder.name) != self._kb.embedder.name:
+                    continue
                 found[key] = Calibration(
                     float(value["threshold"]),
                     str(value["method"]),
                     int(value.get("in_scope", 0)),
                     int(value.get("off_topic", 0)),
                 )
-            if ENGLISH not in found and row.threshold is not None and row.threshold_method:
+            if not row.thresholds and row.threshold is not None and row.threshold_method:
                 found[ENGLISH] = Calibration(row.threshold, row.threshold_method)
             return row.threshold_revision or 0, found
 
@@ -200,6 +216,7 @@ class ThresholdCalibrator:
                     "method": c.method,
                     "in_scope": c.in_scope,
                     "off_topic": c.off_topic,
+                    "embedder": self._kb.embedder.name,
                 }
                 for key, c in result.items()
             },

@@ -10,10 +10,11 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from chatbot.api.errors import ApiError
+from chatbot.api.turns import TurnSlots
 from chatbot.container import Services
 from chatbot.staff.actor import ADMIN, AGENT, Actor
 from chatbot.staff.api_keys import CUSTOMER, ApiKeyInfo
-from chatbot.staff.rate_limit import RateLimiter
+from chatbot.staff.rate_limit import Limiter
 
 STAFF_ROLES = (ADMIN, AGENT)
 CONVERSATION_TOKEN = "X-Conversation-Token"
@@ -36,7 +37,8 @@ class Caller:
 @dataclass
 class ApiContext:
     services: Services
-    limiter: RateLimiter
+    limiter: Limiter
+    turns: TurnSlots
 
 
 def context(request: Request) -> ApiContext:
@@ -67,7 +69,8 @@ async def current_key(request: Request, ctx: ApiContext = Depends(context)) -> C
         raise ApiError(
             401, "unauthorized", "Unknown or revoked API key.", {"WWW-Authenticate": "Bearer"}
         )
-    wait = ctx.limiter.hit(info.id, info.rate_per_minute)
+    # In a thread: with Redis this is a network round trip.
+    wait = await run_in_threadpool(ctx.limiter.hit, info.id, info.rate_per_minute)
     if wait:
         raise ApiError(
             429,

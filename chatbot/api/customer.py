@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any
 
 import anyio
@@ -37,6 +37,7 @@ from chatbot.api.schemas import (
     RatingIn,
     SourceOut,
 )
+from chatbot.api.turns import release_with
 from chatbot.core.i18n import gettext_for
 from chatbot.core.vocabulary import DecisionKind
 from chatbot.dialogue.replies import ERROR_TEXT, Reply
@@ -100,9 +101,12 @@ async def close_reply(reply: Reply) -> None:
         await run_in_threadpool(reply.close)
 
 
-async def event_stream(reply: Reply, ping_seconds: float) -> AsyncIterator[str]:
+async def event_stream(
+    reply: Reply, ping_seconds: float, release: Callable[[], None] = lambda: None
+) -> AsyncIterator[str]:
     """`delta` events, then `final`; `error` instead of `final` when the turn fails (the
-    customer's message is stored either way: `respond` committed it first)."""
+    customer's message is stored either way: `respond` committed it first). `release`
+    frees the turn's slot once the reply is closed."""
     shown = ""
     try:
         async for piece in pieces_with_pings(iter(reply), ping_seconds):
@@ -121,6 +125,7 @@ async def event_stream(reply: Reply, ping_seconds: float) -> AsyncIterator[str]:
         )
     finally:
         await close_reply(reply)
+        release()
 
 
 def verified_customer(ctx: ApiContext, body: ConversationIn) -> str | None:
@@ -189,19 +194,36 @@ async def send_message(
     `: ping` comments while waiting) or one JSON Answer."""
     conversation_access(caller, ctx, conversation_id, token)
     await run_in_threadpool(_exists, ctx, conversation_id)
-    dialogue = ctx.services.dialogue
-    reply = await run_in_threadpool(
-        dialogue.respond, body.text, conversation_id=conversation_id, channel=CHANNEL
-    )
+    reply, release = await start_turn(ctx, body.text, conversation_id)
     if body.stream:
         return StreamingResponse(
-            event_stream(reply, PING_SECONDS), media_type="text/event-stream", headers=SSE_HEADERS
+            event_stream(reply, PING_SECONDS, release),
+            media_type="text/event-stream",
+            headers=SSE_HEADERS,
         )
     try:
         shown = await run_in_threadpool(lambda: "".join(reply))
     finally:
         await run_in_threadpool(reply.close)
+        release()
     return answer_of(reply, shown)
+
+
+async def start_turn(
+    ctx: ApiContext, text: str, conversation_id: str
+) -> tuple[Reply, Callable[[], None]]:
+    """A turn's Reply once one of the server's turn slots is free, with that slot's release
+    (the caller releases it when the answer is finished; dropping the Reply releases it too)."""
+    release = await ctx.turns.take()
+    try:
+        reply = await run_in_threadpool(
+            ctx.services.dialogue.respond, text, conversation_id=conversation_id, channel=CHANNEL
+        )
+    except BaseException:  # not stored, refused, or the client left while it was stored
+        release()
+        raise
+    release_with(reply, release)
+    return reply, release
 
 
 def _citations(ctx: ApiContext, m: MessageView) -> list[SourceOut]:

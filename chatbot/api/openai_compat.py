@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header
@@ -108,7 +108,12 @@ def _chunk(cid: str, created: int, model: str, delta: dict[str, str], finish: st
 
 
 async def _chunks(
-    ctx: ApiContext, reply: Reply, completion_id: str, created: int, model: str
+    ctx: ApiContext,
+    reply: Reply,
+    completion_id: str,
+    created: int,
+    model: str,
+    release: Callable[[], None],
 ) -> AsyncIterator[str]:
     shown = ""
     try:
@@ -127,6 +132,7 @@ async def _chunks(
         yield f"data: {json.dumps({'error': {'code': code, 'message': err.message}})}\n\n"
     finally:
         await customer.close_reply(reply)
+        release()
     yield "data: [DONE]\n\n"
 
 
@@ -149,18 +155,13 @@ async def chat_completions(
         conversation_id = await run_in_threadpool(
             ctx.services.dialogue.start_conversation, customer.CHANNEL
         )
-    reply = await run_in_threadpool(
-        ctx.services.dialogue.respond,
-        text,
-        conversation_id=conversation_id,
-        channel=customer.CHANNEL,
-    )
+    reply, release = await customer.start_turn(ctx, text, conversation_id)
     headers = {CONVERSATION_TOKEN: ctx.services.tokens.mint(conversation_id)}
     created = int(time.time())
     completion_id = f"chatcmpl-{conversation_id}-{created}"
     if body.stream:
         return StreamingResponse(
-            _chunks(ctx, reply, completion_id, created, body.model),
+            _chunks(ctx, reply, completion_id, created, body.model, release),
             media_type="text/event-stream",
             headers={**customer.SSE_HEADERS, **headers},
         )
@@ -168,6 +169,7 @@ async def chat_completions(
         shown = await run_in_threadpool(lambda: "".join(reply))
     finally:
         await run_in_threadpool(reply.close)
+        release()
     completion = Completion(
         id=completion_id,
         created=created,

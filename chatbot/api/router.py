@@ -15,8 +15,9 @@ from fastapi.staticfiles import StaticFiles
 from chatbot.api import customer, openai_compat, staff
 from chatbot.api.auth import ApiContext
 from chatbot.api.errors import error_body
+from chatbot.api.turns import TurnSlots
 from chatbot.container import Services
-from chatbot.staff.rate_limit import RateLimiter
+from chatbot.staff.rate_limit import build_limiter
 
 OPENAPI_URL = "/api/openapi.json"
 DOCS_URL = "/api/docs"
@@ -27,7 +28,9 @@ API_PREFIXES = ("/api/", "/v1/")
 
 
 def install_api(app: FastAPI, services: Services) -> None:
-    app.state.api = ApiContext(services, RateLimiter())
+    redis_url = services.settings.api.rate_limit_redis_url
+    limiter = build_limiter(redis_url.get_secret_value() if redis_url else None)
+    app.state.api = ApiContext(services, limiter, TurnSlots(services.settings.server.concurrency))
     routers = [customer.router, staff.router, openai_compat.router]
     for router in routers:
         app.include_router(router)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from chatbot.cli import data as cli_data
 from chatbot.cli.kb import kb_app
 from chatbot.cli.keys import keys_app
+from chatbot.cli.train import train_app
 from chatbot.cli.users import users_app
 from chatbot.cli.webhooks import webhooks_app
 from chatbot.core.log_format import configure_logging
@@ -32,6 +33,7 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(users_app, name="users")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(keys_app, name="keys")
+app.add_typer(train_app, name="train")
 
 
 @app.callback()

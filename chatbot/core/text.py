@@ -12,7 +12,7 @@ characters for CJK, where there are no spaces between words.
 from __future__ import annotations
 
 import re
-from functools import cache
+import threading
 from typing import Any
 
 from knowledge_base import language
@@ -94,11 +94,18 @@ def lexical_tokens(text: str) -> list[str]:
     return tokens
 
 
-@cache
-def _stemmer() -> Any:
-    import snowballstemmer
+_local = threading.local()
 
-    return snowballstemmer.stemmer("english")
+
+def _stemmer() -> Any:
+    """This thread's stemmer: a snowball stemmer keeps the word it works on in itself, so
+    one shared by concurrent turns mixes their words up (and raises IndexError)."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        import snowballstemmer
+
+        stemmer = _local.stemmer = snowballstemmer.stemmer("english")
+    return stemmer
 
 
 def words(text: str) -> list[str]:

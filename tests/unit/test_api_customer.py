@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
@@ -271,3 +275,53 @@ def test_a_client_that_leaves_mid_stream_stops_the_turn_and_it_is_stored(
             time.sleep(0.1)
     assert t is not None and [m.role for m in t.messages] == ["user", "assistant"]
     assert slow.outcomes == ["closed"]  # the model stopped: it did not write on to the end
+
+
+class CountingGenerator(ScriptedGenerator):
+    """Counts the answers being generated at the same moment."""
+
+    def __init__(self) -> None:
+        super().__init__(["9 to 5 on weekdays."], delay_s=0.1)
+        self.lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+
+    def stream(self, *args: Any, **kwargs: Any) -> Iterator[str]:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            yield from super().stream(*args, **kwargs)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_turns_beyond_the_servers_concurrency_wait_their_turn(
+    answering: Services, stream: bool
+) -> None:
+    """Six customers at once on a server that answers two at a time: never more than two
+    answers are generated together, and every customer gets theirs."""
+    answering.settings.server.concurrency = 2
+    generator = CountingGenerator()
+    answering.dialogue.generator = generator
+    key = new_key(answering, "customer")
+    with served(answering) as url:
+
+        def one_customer(_: int) -> str:
+            with client(url, key) as c:
+                cid, token = start(c, key)
+                r = c.post(
+                    f"/api/v1/conversations/{cid}/messages",
+                    json={"text": "When are you open?", "stream": stream},
+                    headers={"X-Conversation-Token": token},
+                )
+                assert r.status_code == 200, r.text
+                return parse_sse(r.text)[-1][0] if stream else "final"
+
+        with ThreadPoolExecutor(6) as pool:
+            ends = list(pool.map(one_customer, range(6)))
+    assert ends == ["final"] * 6
+    assert generator.most == 2
+    assert generator.outcomes.count("complete") == 6
