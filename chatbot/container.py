@@ -38,6 +38,7 @@ from chatbot.storage import db
 from chatbot.storage.scrub import engine_of
 from chatbot.training import versions
 from chatbot.training.embedders import trained_model
+from chatbot.training.runner import TrainingRunner
 from knowledge_base.embedders import Embedder, SentenceTransformerEmbedder
 from knowledge_base.limits import MB, Limits
 from knowledge_base.loaders import LOADERS
@@ -62,6 +63,7 @@ class Services:
     audit: AuditLog
     tokens: ConversationTokens
     staff: StaffActions  # every staff action of the console and the command line
+    training: TrainingRunner  # the console's retrieval training (one at a time)
     uploads: UploadRegistry = field(default_factory=UploadRegistry)
     # Sends webhook deliveries in the background; started by `start_server` only.
     deliveries: DeliveryWorker | None = None
@@ -220,6 +222,7 @@ def build(
         audit=staff.audit,
         tokens=ConversationTokens(secret_key(settings)),
         staff=staff,
+        training=TrainingRunner(settings, sessions, kb, dialogue.thresholds, staff.audit),
     )
 
 

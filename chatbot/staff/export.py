@@ -115,6 +115,7 @@ _CONVERSATION_FIELDS = (
     Conversation.updated_at,
     Conversation.channel,
     *STAFF_VIEW_COLUMNS,
+    Conversation.customer_id,
 )
 _MESSAGE_FIELDS = (
     Message.id,
@@ -173,6 +174,8 @@ def _conversation(
         "needs_human": bool(c.needs_human),
         "handoff_reason": c.handoff_reason,
         "contact": c.contact,
+        # The shop's signed-in customer (verified signature from the website widget or API).
+        "customer_id": c.customer_id,
         "handled_at": _iso(c.handled_at),
         "handled_by": c.handled_by,
         "labels": _labels(c.labels),

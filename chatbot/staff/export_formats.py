@@ -61,7 +61,7 @@ MESSAGE_COLUMNS = [
 ]
 # The conversation's language was added after the message columns: it goes after them too,
 # so every earlier column keeps its position.
-LATER_CONVERSATION_COLUMNS = ["conversation_language"]
+LATER_CONVERSATION_COLUMNS = ["conversation_language", "customer_id"]
 CSV_COLUMNS = CONVERSATION_COLUMNS + MESSAGE_COLUMNS + LATER_CONVERSATION_COLUMNS
 
 
@@ -82,7 +82,7 @@ def csv_rows(conversation: dict[str, Any]) -> Iterator[list[Any]]:
         ",".join(conversation["labels"]),
         json.dumps(conversation["notes"], ensure_ascii=False) if conversation["notes"] else "",
     ]
-    later = [conversation["language"]]
+    later = [conversation["language"], conversation["customer_id"]]
     messages = conversation["messages"]
     if not messages:
         yield [*conv, *([None] * len(MESSAGE_COLUMNS)), *later]

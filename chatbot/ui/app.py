@@ -19,6 +19,7 @@ from chatbot.ui.live import LiveConsole
 from chatbot.ui.review import build_review_tab
 from chatbot.ui.staff import signed_in_line
 from chatbot.ui.times import track_browser_zone, zone_caption
+from chatbot.ui.training import build_training_tab
 from chatbot.ui.webhooks import build_webhooks_tab
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def build_console(services: Services) -> gr.Blocks:
             build_analytics_tab(services)
             build_webhooks_tab(services, console, zone)
             build_api_keys_tab(services, console, zone)
+            build_training_tab(services, console, zone)
             build_audit_tab(services, console, zone)
         live.start(services)
         console.load(bind(signed_in_line, services), outputs=[who], api_visibility="private")

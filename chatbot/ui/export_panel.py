@@ -16,6 +16,7 @@ from chatbot.staff import export, export_files, export_formats
 from chatbot.staff.actor import Forbidden
 from chatbot.staff.conversation_actions import ANY_OUTCOME, ExportFilterError
 from chatbot.ui.events import bind
+from chatbot.ui.review import ALL_LANGUAGES, language_choices
 from chatbot.ui.staff import current_actor, refusal
 from chatbot.ui.times import parse_day
 
@@ -26,6 +27,7 @@ def export_conversations(
     since: Any = None,
     until: Any = None,
     outcome: str | None = None,
+    language: str | None = None,
     request: gr.Request | None = None,
 ) -> tuple[str | None, str]:
     """Write the matching conversations to a private file for download (admins only),
@@ -37,6 +39,7 @@ def export_conversations(
             since=parse_day(since, "from") if since else None,
             until=parse_day(until, "to") if until else None,
             outcome=None if outcome in (None, "", ANY_OUTCOME) else outcome,
+            language=None if language in (None, "", ALL_LANGUAGES) else language,
         )
 
     try:
@@ -60,6 +63,8 @@ class ExportPanel:
     since: gr.DateTime
     until: gr.DateTime
     outcome: gr.Dropdown
+    language: gr.Dropdown
+    accordion: gr.Accordion
     run: gr.Button
     download: gr.File
     status: gr.Markdown
@@ -67,9 +72,16 @@ class ExportPanel:
     def connect(self, services: Services) -> None:
         self.run.click(
             bind(export_conversations, services),
-            inputs=[self.fmt, self.since, self.until, self.outcome],
+            inputs=[self.fmt, self.since, self.until, self.outcome, self.language],
             outputs=[self.download, self.status],
             api_name="export_conversations",
+        )
+        # The languages conversations are in, read when the panel is opened.
+        self.accordion.expand(
+            bind(language_choices, services),
+            [self.language],
+            [self.language],
+            api_visibility="private",
         )
 
 
@@ -77,7 +89,7 @@ def build_export_panel(services: Services) -> ExportPanel:
     """The panel, closed at first, where it is built."""
     # Exports a stopped server left behind are deleted when the console starts.
     export_files.sweep(get_upload_folder(), services.settings.privacy.export_keep_seconds)
-    with gr.Accordion("Export conversations", open=False):
+    with gr.Accordion("Export conversations", open=False) as accordion:
         with gr.Row():
             fmt = gr.Radio(list(export_formats.FORMATS), value="csv", label="Format")
             since = gr.DateTime(include_time=False, type="string", label="Started from")
@@ -85,7 +97,10 @@ def build_export_panel(services: Services) -> ExportPanel:
             outcome = gr.Dropdown(
                 [ANY_OUTCOME, *export.OUTCOME_CHOICES], value=ANY_OUTCOME, label="Outcome"
             )
+            language = gr.Dropdown(
+                [ALL_LANGUAGES], value=ALL_LANGUAGES, label="Language", elem_id="an-export-language"
+            )
         run = gr.Button("Export", elem_id="an-export")
         download = gr.File(label="Download", interactive=False, elem_id="an-download")
         status = gr.Markdown(elem_id="an-export-status")
-    return ExportPanel(fmt, since, until, outcome, run, download, status)
+    return ExportPanel(fmt, since, until, outcome, language, accordion, run, download, status)

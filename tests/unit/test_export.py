@@ -21,6 +21,7 @@ from chatbot.staff import export_files, export_formats
 from chatbot.staff.export import ExportFilter, iter_conversations
 from chatbot.staff.export_formats import CSV_COLUMNS, write_export
 from chatbot.ui.export_panel import export_conversations
+from chatbot.ui.review import language_choices
 from tests.unit.conversation_data import Turn, add_conversation, at, source
 
 
@@ -179,7 +180,7 @@ def test_exports_carry_each_customer_message_and_conversation_language(
     assert (second["language"], third["language"]) == ("de", None)
 
     rows = list(csv.DictReader(io.StringIO(export_text(services, "csv"), newline="")))
-    assert CSV_COLUMNS[-2:] == ["language", "conversation_language"]
+    assert CSV_COLUMNS[-3:-1] == ["language", "conversation_language"]
     assert [(r["role"], r["language"], r["conversation_language"]) for r in rows[:2]] == [
         ("user", "zh", "en"),
         ("assistant", "", "en"),
@@ -194,6 +195,25 @@ def test_exports_carry_each_customer_message_and_conversation_language(
     assert ids(ExportFilter(language="zh")) == []  # no longer the conversation's language
     with pytest.raises(ValueError, match="language code"):
         ExportFilter(language="   ")
+
+
+def test_exports_carry_the_signed_in_customer_id(services: Services) -> None:
+    """The shop's own customer id (verified when the conversation started) goes out with the
+    conversation, in the last CSV column so earlier columns keep their positions."""
+    signed = services.dialogue.start_conversation("api", customer_id="shop-customer-42")
+    services.dialogue.respond("hello", conversation_id=signed, channel="api").close()
+    anonymous = add_conversation(services.sessions, at("2024-03-03"), [Turn("hello")])
+
+    by_id = {c["id"]: c for c in jsonl(services)}
+    assert by_id[signed]["customer_id"] == "shop-customer-42"
+    assert by_id[anonymous]["customer_id"] is None
+
+    rows = list(csv.DictReader(io.StringIO(export_text(services, "csv"), newline="")))
+    assert CSV_COLUMNS[-1] == "customer_id"
+    assert {r["customer_id"] for r in rows if r["conversation_id"] == signed} == {
+        "shop-customer-42"
+    }
+    assert {r["customer_id"] for r in rows if r["conversation_id"] == anonymous} == {""}
 
 
 def test_export_streams_in_batches(services: Services) -> None:
@@ -234,6 +254,27 @@ def test_console_export_writes_a_download_and_audits_it(
     )
     refused, why = export_conversations(services, "csv", request=gr.Request(username=None))
     assert refused is None and why.startswith("⛔")
+
+
+def test_console_export_filters_by_language(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    chinese = add_conversation(
+        services.sessions, at("2024-03-01"), [Turn("退货要多久", language="zh")]
+    )
+    add_conversation(services.sessions, at("2024-03-02"), [Turn("How long?", language="en")])
+
+    # The panel offers the languages conversations are in (each with one here, so any order).
+    values = [value for _, value in language_choices(services)["choices"]]
+    assert values[0] == "all" and sorted(values[1:]) == ["en", "zh"]
+    path, message = export_conversations(services, "jsonl", None, None, "any", "zh")
+    assert message.startswith("✅ 1 conversation exported")
+    assert path is not None
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [chinese]
+    path, message = export_conversations(services, "jsonl", None, None, "any", "all")
+    assert message.startswith("✅ 2 conversations exported")
 
 
 FORMULAS = [
