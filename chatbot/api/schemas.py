@@ -173,3 +173,4 @@ class HandoffOut(BaseModel):
     contact: str | None
     last_customer_message: str
     messages: int
+    language: str | None = None

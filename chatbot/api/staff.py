@@ -140,9 +140,13 @@ async def handoff_queue(
     caller: Caller = Depends(staff_key),
     ctx: ApiContext = Depends(context),
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    language: str | None = None,
 ) -> list[HandoffOut]:
-    """Conversations waiting for a person, longest waiting first (the console's queue)."""
-    queue = await run_in_threadpool(ctx.services.conversations.handoff_queue, limit)
+    """Conversations waiting for a person, longest waiting first (the console's queue); only
+    those in `language` (a code such as `zh`) when given."""
+    queue = await run_in_threadpool(
+        ctx.services.conversations.handoff_queue, limit, language or None
+    )
     return [
         HandoffOut(
             id=q.id,
@@ -153,6 +157,7 @@ async def handoff_queue(
             contact=q.contact,
             last_customer_message=q.last_customer_message,
             messages=q.messages,
+            language=q.language,
         )
         for q in queue
     ]

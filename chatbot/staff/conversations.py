@@ -148,10 +148,11 @@ class ConversationLog:
         with self._sessions() as s:
             return review_search.conversation_languages(s)
 
-    def handoff_queue(self, limit: int = 100) -> list[QueueItem]:
-        """Handed-off conversations nobody has handled yet, longest waiting first."""
+    def handoff_queue(self, limit: int = 100, language: str | None = None) -> list[QueueItem]:
+        """Handed-off conversations nobody has handled yet, longest waiting first (only those
+        in `language` when given)."""
         with self._sessions() as s:
-            return queue_queries.handoff_queue(s, limit)
+            return queue_queries.handoff_queue(s, limit, language)
 
     def add_note(self, conversation_id: str, author: str, text: str) -> NoteView:
         with self._sessions.begin() as s:

@@ -26,6 +26,7 @@ class QueueItem:
     contact: str | None
     last_customer_message: str
     messages: int
+    language: str | None = None  # the conversation's language (ISO 639-1), None if not known
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,11 @@ class LiveStamps:
 
 
 # ---- handoff queue -------------------------------------------------------------------------
-def handoff_queue(session: Session, limit: int = 100) -> list[QueueItem]:
-    """Conversations that need a person and are not handled yet, longest waiting first."""
+def handoff_queue(
+    session: Session, limit: int = 100, language: str | None = None
+) -> list[QueueItem]:
+    """Conversations that need a person and are not handled yet, longest waiting first; only
+    those in `language` (a code such as "zh") when given."""
     first_handoff = (
         select(func.min(Message.created_at))
         .where(
@@ -75,12 +79,12 @@ def handoff_queue(session: Session, limit: int = 100) -> list[QueueItem]:
         .where(Message.conversation_id == Conversation.id)
         .scalar_subquery()
     )
-    rows = session.execute(
-        select(Conversation, waiting, last_user, count)
-        .where(Conversation.needs_human == true(), Conversation.handled_at.is_(None))
-        .order_by(waiting, Conversation.id)
-        .limit(limit)
-    ).all()
+    query = select(Conversation, waiting, last_user, count).where(
+        Conversation.needs_human == true(), Conversation.handled_at.is_(None)
+    )
+    if language:
+        query = query.where(Conversation.language == language)
+    rows = session.execute(query.order_by(waiting, Conversation.id).limit(limit)).all()
     return [
         QueueItem(
             c.id,
@@ -91,6 +95,7 @@ def handoff_queue(session: Session, limit: int = 100) -> list[QueueItem]:
             c.contact,
             last or "",
             n,
+            c.language,
         )
         for c, since, last, n in rows
     ]

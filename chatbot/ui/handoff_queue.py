@@ -14,12 +14,13 @@ from typing import Any
 import gradio as gr
 
 from chatbot.container import Services
+from chatbot.core.language_names import language_label
 from chatbot.core.wording import plural
 from chatbot.storage.review_search import ReviewError
 from chatbot.ui.events import bind
 from chatbot.ui.live import LiveConsole
 from chatbot.ui.render import escape_text
-from chatbot.ui.review import select_row
+from chatbot.ui.review import ALL_LANGUAGES, language_choices, select_row
 from chatbot.ui.review_actions import NO_CONVERSATION, save_text
 from chatbot.ui.staff import current_actor
 from chatbot.ui.tables import console_table
@@ -28,6 +29,7 @@ from chatbot.ui.transcript import NOTHING_CHOSEN, render_transcript
 
 QUEUE_HEADERS = [
     "waiting since",
+    "language",
     "title",
     "handoff reason",
     "contact",
@@ -35,7 +37,7 @@ QUEUE_HEADERS = [
     "messages",
 ]
 # Percent of the table's width per column (chatbot.ui.tables).
-QUEUE_WIDTHS = [15, 22, 13, 17, 24, 8]
+QUEUE_WIDTHS = [14, 9, 20, 12, 16, 22, 7]
 QUEUE_LIMIT = 200
 EMPTY_QUEUE = "Nobody is waiting for a person. 🎉"
 TAB_LABEL = "Handoff queue"
@@ -51,15 +53,25 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _language_filter(language: str | None) -> str | None:
+    """The queue's language filter as a code, None for every language."""
+    return None if language in (None, "", ALL_LANGUAGES) else language
+
+
 def queue_table(
-    services: Services, limit: int = QUEUE_LIMIT, zone: str | None = None
+    services: Services,
+    limit: int = QUEUE_LIMIT,
+    zone: str | None = None,
+    language: str | None = None,
 ) -> tuple[list[Row], list[tuple[str, str]], list[str]]:
-    """The queue, longest waiting first: (rows in QUEUE_HEADERS order, dropdown choices as
-    (label, id), ids in row order); times in `zone`."""
-    items = services.conversations.handoff_queue(limit)
+    """The queue, longest waiting first, only in `language` when given (a code; "all" or
+    empty: every language): (rows in QUEUE_HEADERS order, dropdown choices as (label, id), ids
+    in row order); times in `zone`."""
+    items = services.conversations.handoff_queue(limit, _language_filter(language))
     rows = [
         [
             fmt_time(q.waiting_since, zone),
+            language_label(q.language) if q.language else "",
             q.title,
             q.handoff_reason or "",
             q.contact or "",
@@ -77,8 +89,15 @@ def _waiting(count: int) -> str:
     return f"{QUEUE_LIMIT}+ customers" if count >= QUEUE_LIMIT else plural(count, "customer")
 
 
-def waiting_summary(count: int) -> str:
-    """The line above the queue."""
+def waiting_summary(count: int, language: str | None = None) -> str:
+    """The line above the queue (of those in `language` when the queue is filtered)."""
+    if language:
+        shown = plural(count, "customer") if count < QUEUE_LIMIT else _waiting(count)
+        return (
+            f"{shown} in {language_label(language)} waiting for a person, longest waiting first."
+            if count
+            else f"Nobody in {language_label(language)} is waiting for a person."
+        )
     if not count:
         return EMPTY_QUEUE
     return f"{_waiting(count)} waiting for a person, longest waiting first."
@@ -97,23 +116,29 @@ def _kept_choice(services: Services, current: str | None) -> tuple[str, str] | N
 
 
 def refresh_queue(
-    services: Services, current: str | None = None, zone: str | None = None
+    services: Services,
+    current: str | None = None,
+    zone: str | None = None,
+    language: str | None = None,
 ) -> QueueView:
-    """The queue (times in `zone`), its summary and tab label; the chosen conversation stays
-    chosen, also once it is no longer waiting."""
-    rows, choices, ids = queue_table(services, zone=zone)
+    """The queue (times in `zone`; only in `language` when given), its summary and tab label;
+    the chosen conversation stays chosen, also once it is no longer waiting. The tab's label
+    counts everyone waiting, whatever the filter, so nobody is forgotten behind it."""
+    code = _language_filter(language)
+    rows, choices, ids = queue_table(services, zone=zone, language=code)
     value = current if current in ids else None
     if current and value is None:
         kept = _kept_choice(services, current)
         if kept is not None:
             choices, value = [*choices, kept], current
     count = len(ids)
+    everyone = count if code is None else len(services.conversations.handoff_queue(QUEUE_LIMIT))
     return (
         rows,
         gr.update(choices=choices, value=value),
         ids,
-        waiting_summary(count),
-        gr.update(label=tab_label(count)),
+        waiting_summary(count, code),
+        gr.update(label=tab_label(everyone)),
     )
 
 
@@ -142,11 +167,16 @@ def mark_handled(
     conversation_id: str | None,
     request: gr.Request | None = None,
     zone: str | None = None,
+    language: str | None = None,
 ) -> tuple[Any, ...]:
     """Take the conversation out of the queue. Returns (status line, then the refreshed
     queue: rows, dropdown, ids, summary, tab label; then the transcript)."""
     if not conversation_id:
-        return (NO_CONVERSATION, *refresh_queue(services, zone=zone), NOTHING_CHOSEN)
+        return (
+            NO_CONVERSATION,
+            *refresh_queue(services, zone=zone, language=language),
+            NOTHING_CHOSEN,
+        )
     try:
         services.staff.conversations.mark_handled(current_actor(services, request), conversation_id)
     except ReviewError as exc:
@@ -155,7 +185,7 @@ def mark_handled(
         status = "✅ Marked as handled."
     return (
         status,
-        *refresh_queue(services, conversation_id, zone),
+        *refresh_queue(services, conversation_id, zone, language),
         render_transcript(services, conversation_id, zone),
     )
 
@@ -178,6 +208,15 @@ def build_handoff_tab(
         ids = gr.State([])
         with gr.Row():
             summary = gr.Markdown(elem_id="handoff-summary")
+            # Choices are the languages conversations are in, read when the tab is shown.
+            language = gr.Dropdown(
+                choices=[(ALL_LANGUAGES, ALL_LANGUAGES)],
+                value=ALL_LANGUAGES,
+                label="Language",
+                elem_id="handoff-language",
+                scale=0,
+                min_width=160,
+            )
             reload = gr.Button("Refresh", elem_id="handoff-refresh", size="sm", scale=0)
         table = console_table(
             QUEUE_HEADERS,
@@ -202,24 +241,34 @@ def build_handoff_tab(
         in_order: dict[str, Any] = {"concurrency_id": "handoff-list", "concurrency_limit": 1}
         ordered = {**private, **in_order}
         reload.click(
-            do_refresh, [choice, zone], queue_outputs, api_name="handoff_queue", **in_order
+            do_refresh,
+            [choice, zone, language],
+            queue_outputs,
+            api_name="handoff_queue",
+            **in_order,
         )
-        tab.select(do_refresh, [choice, zone], queue_outputs, **ordered)
+        tab.select(do_refresh, [choice, zone, language], queue_outputs, **ordered)
+        tab.select(bind(language_choices, services), [language], [language], **private)
+        language.input(do_refresh, [choice, zone, language], queue_outputs, **ordered)
         if ready is not None:
-            ready(do_refresh, [choice, zone], queue_outputs, **ordered)
+            ready(do_refresh, [choice, zone, language], queue_outputs, **ordered)
         table.select(select_row, inputs=[ids], outputs=[choice], **ordered)
         choice.change(show, [choice, zone], [transcript], **private)
         send.click(bind(reply, services), [choice, box, zone], [status, transcript, box], **private)
         done.click(
             bind(mark_handled, services),
-            [choice, zone],
+            [choice, zone, language],
             [status, *queue_outputs, transcript],
             **ordered,
         )
         if live is not None:
             # Never the reply box: what an agent is typing stays as it is.
             live.queue().change(
-                do_refresh, [choice, zone], queue_outputs, **ordered, show_progress="hidden"
+                do_refresh,
+                [choice, zone, language],
+                queue_outputs,
+                **ordered,
+                show_progress="hidden",
             )
             live.transcript(choice).change(show, [choice, zone], [transcript], **quiet)
     return tab

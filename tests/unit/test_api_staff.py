@@ -77,6 +77,10 @@ def test_conversations_handoffs_and_the_csv_export(
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
         queue = c.get("/api/v1/handoffs").json()
         assert [q["id"] for q in queue] == [handoff.conversation_id]
+        assert queue[0]["language"] == "en"
+        assert c.get("/api/v1/handoffs", params={"language": "zh"}).json() == []
+        english = c.get("/api/v1/handoffs", params={"language": "en"}).json()
+        assert [q["id"] for q in english] == [handoff.conversation_id]
         # Exporting is an admin's, as in the console.
         assert c.get("/api/v1/export").status_code == 403
         with c.stream("GET", "/api/v1/export", headers=bearer(keys["admin"])) as r:

@@ -385,6 +385,31 @@ def test_customer_questions_know_the_entry_that_answered(with_faq: Services) -> 
 
 
 # ---- languages -----------------------------------------------------------------------------
+def test_handoff_queue_shows_and_filters_by_language(services: Services) -> None:
+    zh = add_conversation(services, T0, [("转人工", "handoff")], language="zh")
+    en = add_conversation(
+        services, T0 + timedelta(minutes=1), [("a person please", "handoff")], language="en"
+    )
+    rows, _, ids, summary, label = hq.refresh_queue(services)
+    assert ids == [zh, en]
+    assert [r[1] for r in rows] == ["zh (中文)", "en (English)"]
+    assert summary == "2 customers waiting for a person, longest waiting first."
+
+    rows, _, ids, summary, label = hq.refresh_queue(services, language="zh")
+    assert ids == [zh] and [r[2] for r in rows] == ["转人工"]
+    assert summary == "1 customer in zh (中文) waiting for a person, longest waiting first."
+    # The tab's label still counts everyone waiting: nobody is hidden behind the filter.
+    assert label["label"] == "Handoff queue · 2 customers waiting"
+    assert hq.refresh_queue(services, language="all")[2] == [zh, en]
+    assert hq.refresh_queue(services, language="de")[3] == (
+        "Nobody in de (Deutsch) is waiting for a person."
+    )
+    # Marking handled keeps the filter.
+    *_, ids, summary, label, _ = hq.mark_handled(services, zh, as_user("bob"), language="zh")
+    assert ids == [] and label["label"] == "Handoff queue · 1 customer waiting"
+    assert [q.id for q in services.conversations.handoff_queue(language="en")] == [en]
+
+
 def test_customer_messages_keep_their_language_and_the_conversation_follows_the_latest(
     services: Services,
 ) -> None:
@@ -562,7 +587,7 @@ def test_handoff_tab_handlers(services: Services) -> None:
     )
     rows, dropdown, ids, summary, label = hq.refresh_queue(services, cid)
     assert ids == [cid] and dropdown["value"] == cid
-    assert rows[0][1:] == ["I want a human", "requested", "", "call me on 555-0100", 3]
+    assert rows[0][1:] == ["", "I want a human", "requested", "", "call me on 555-0100", 3]
     assert summary == "1 customer waiting for a person, longest waiting first."
     assert label["label"] == "Handoff queue · 1 customer waiting"
 
@@ -623,7 +648,10 @@ def test_tabs_build_and_gradio_passes_the_request(services: Services) -> None:
     ]
     # Handlers that show a transcript also take the browser's time zone, after the request.
     zoned = {act.save_labels, act.add_note, hq.reply, hq.mark_handled}
+    # ... and the queue's handlers its language filter, after the zone.
+    filtered = {hq.mark_handled}
     for fn, inputs in handlers:
         zone = ["Asia/Shanghai"] if fn in zoned else []
+        zone += ["zh"] if fn in filtered else []
         args, *_ = special_args(bind(fn, services), [*inputs, *zone], request=request)  # type: ignore[arg-type]
         assert args == [*inputs, request, *zone], fn.__name__
