@@ -79,6 +79,12 @@ class ModelSettings(BaseModel):
         ge=1,
         description="Torch intra-op threads. One thread was fastest per request on small CPUs.",
     )
+    generator_adapter: str = Field(
+        "",
+        description="transformers backend: a folder holding a PEFT (LoRA) adapter for the "
+        "generator, e.g. one `chatbot train generator` saved (DATA_DIR/models/generator/v1); "
+        "merged into the model when it loads. Empty = none.",
+    )
     openai_base_url: str = Field(
         "",
         # Checked even when unset: the openai backend cannot start without it.
@@ -308,6 +314,40 @@ class TrainingSettings(BaseModel):
         "(an entry's first phrasing always stays).",
     )
     seed: int = Field(0, description="Seed of the held-out split, pair sampling and training.")
+    # Fine-tuning the generator (`chatbot train generator`): a LoRA adapter on the transformers
+    # backend's model; the held-out entries follow holdout_entries and seed above.
+    generator_epochs: int = Field(
+        1, ge=1, le=20, description="Generator training: passes over the training examples."
+    )
+    generator_learning_rate: float = Field(
+        2e-4, gt=0, le=1e-2, description="Generator training: peak learning rate (AdamW)."
+    )
+    generator_lora_rank: int = Field(
+        16, ge=1, le=256, description="Generator training: rank of the LoRA matrices (r)."
+    )
+    generator_lora_alpha: int = Field(
+        32,
+        ge=1,
+        description="Generator training: LoRA scaling (lora_alpha); the update is scaled by "
+        "alpha / rank.",
+    )
+    generator_max_length: int = Field(
+        768,
+        ge=64,
+        le=8192,
+        description="Generator training: longest example in tokens, prompt and answer together "
+        "(the product's prompt alone is about 530-600 tokens with the small default model); "
+        "longer examples are left out.",
+    )
+    generator_batch_size: int = Field(
+        4, ge=1, le=64, description="Generator training: examples per step."
+    )
+    generator_max_steps: int = Field(
+        0,
+        ge=0,
+        description="Generator training: stop after this many steps (bounds the time a large "
+        "knowledge base takes); 0 = no cap, all the epochs.",
+    )
 
 
 LOGO_TYPES = {

@@ -1,9 +1,12 @@
-"""`chatbot train ...`: fine-tune retrieval on the knowledge base, list versions, roll back."""
+"""`chatbot train ...`: fine-tune retrieval or the generator on the knowledge base, list
+versions, roll back."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,10 +18,13 @@ from chatbot.settings import Settings, TrainingSettings
 
 if TYPE_CHECKING:
     from chatbot.training.evaluation import Figures
+    from chatbot.training.finetune import StepProgress
+    from chatbot.training.generator import GeneratorTrainingResult
     from chatbot.training.job import JobProgress, TrainingResult
 
 train_app = typer.Typer(
-    help="Fine-tune retrieval on the knowledge base; show trained versions; roll back.",
+    help="Fine-tune retrieval or the generator on the knowledge base; show trained versions; "
+    "roll back.",
     no_args_is_help=True,
 )
 
@@ -183,6 +189,178 @@ def _figures_table(rows: list[tuple[str, Figures]]) -> str:
         for label, f in rows
     ]
     return format_table(FIGURE_HEADERS, cells)
+
+
+@train_app.command("generator")
+def generator(
+    ctx: typer.Context,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Training settings (TOML or YAML: generator_epochs, generator_learning_rate, "
+            "generator_batch_size, generator_max_length, ...); default: CHATBOT_TRAINING__* "
+            "and the built-in values.",
+        ),
+    ] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option("--max-steps", help="Stop after this many steps (0: no cap, all epochs)."),
+    ] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Show progress (step, loss, time left): a bar on a terminal, else a line a "
+            "step. Default: on.",
+        ),
+    ] = None,
+) -> None:
+    """Fine-tune the generator on the FAQ answers: a LoRA adapter for the transformers backend."""
+    from chatbot.container import configure_runtime, open_database
+    from chatbot.storage.scrub import engine_of
+    from chatbot.training import config
+    from chatbot.training.data import TrainingDataError
+    from chatbot.training.finetune import TrainingCancelled
+    from chatbot.training.generator import base_model_spec, train_generator_lora
+    from chatbot.training.generator_data import build_examples, read_entries
+    from chatbot.training.versions import TrainingBusy
+
+    settings: Settings = ctx.obj
+    cfg = _config(settings, config_file, None)
+    if max_steps is not None:
+        try:
+            cfg = config.merge(cfg, {"generator_max_steps": max_steps}, "--max-steps")
+        except config.ConfigError as exc:
+            typer.echo(f"ERROR {exc}", err=True)
+            raise typer.Exit(2) from None
+    configure_runtime(settings)
+    sessions = open_database(settings)
+    try:
+        entries = read_entries(sessions)
+    finally:
+        engine_of(sessions).dispose()
+    if not entries:
+        typer.echo("ERROR the knowledge base is empty; run `chatbot ingest FILE` first", err=True)
+        raise typer.Exit(2)
+    try:
+        data = build_examples(entries, cfg.holdout_entries, cfg.seed)
+    except TrainingDataError as exc:
+        typer.echo(f"ERROR {exc}", err=True)
+        raise typer.Exit(1) from None
+    base = base_model_spec(settings)
+    typer.echo(
+        f"Training a LoRA adapter for {base} on "
+        f"{plural(len(data.train), 'example')} of "
+        f"{plural(len(data.train_entries), 'FAQ entry', 'FAQ entries')} "
+        f"({plural(len(data.eval_entries), 'entry', 'entries')} held out): "
+        f"{cfg.generator_epochs} epoch(s)"
+        + (
+            f", at most {plural(cfg.generator_max_steps, 'step')}"
+            if cfg.generator_max_steps
+            else ""
+        )
+        + f", batch {cfg.generator_batch_size}, learning rate {cfg.generator_learning_rate:g}, "
+        f"rank {cfg.generator_lora_rank}, max length {cfg.generator_max_length}",
+        err=True,
+    )
+    cancelled = threading.Event()
+    show = _step_printer(progress)
+    outcome: list[GeneratorTrainingResult] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(
+                train_generator_lora(settings, data, cfg, on_step=show, cancelled=cancelled)
+            )
+        except BaseException as exc:
+            errors.append(exc)
+
+    # A worker thread, so Ctrl-C reaches this one and cancels between steps.
+    worker = threading.Thread(target=run, name="training", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        typer.echo("\nCancelling (after the current step)...", err=True)
+        cancelled.set()
+        with contextlib.suppress(KeyboardInterrupt):
+            worker.join()
+    show(None)
+    if errors:
+        if isinstance(errors[0], TrainingCancelled):
+            typer.echo("Training cancelled; nothing was saved.", err=True)
+            raise typer.Exit(130)
+        if isinstance(errors[0], (TrainingDataError, TrainingBusy)):
+            typer.echo(f"ERROR {errors[0]}", err=True)
+            raise typer.Exit(1)
+        raise errors[0]
+    _print_generator_result(outcome[0])
+
+
+def _step_printer(progress: bool | None) -> Any:
+    """A progress function for training steps (None closes it): nothing with `--no-progress`,
+    else a tqdm bar on a terminal (or with `--progress`) and a line a step otherwise."""
+    from tqdm import tqdm
+
+    if progress is False:
+        return lambda p: None
+    bar = sys.stderr.isatty() if progress is None else progress
+    started = time.monotonic()
+    meter = tqdm(total=0, file=sys.stderr, disable=not bar, leave=False, unit="step")
+
+    def show(p: StepProgress | None) -> None:
+        if p is None:
+            meter.close()
+            return
+        loss = f"loss {p.loss:.3f}" if p.loss is not None else "loss -"
+        left = f"about {_duration(p.seconds_left)} left" if p.seconds_left is not None else ""
+        if bar:
+            meter.total = p.total
+            meter.update(p.step - meter.n)
+            meter.set_postfix_str(f"{loss}, {left}" if left else loss)
+        elif p.step:
+            elapsed = _duration(time.monotonic() - started)
+            parts = (f"step {p.step}/{p.total}", loss, f"{elapsed} so far", left)
+            typer.echo(", ".join(part for part in parts if part), err=True)
+
+    return show
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _print_generator_result(result: GeneratorTrainingResult) -> None:
+    per_step = result.seconds_per_step
+    loss = f"{result.final_loss:.3f}" if result.final_loss is not None else "-"
+    typer.echo(
+        f"{result.folder.name}: trained on {plural(result.train_examples, 'example')}, "
+        f"{plural(result.steps, 'step')} in {result.seconds:.0f} s"
+        + (f" ({per_step:.1f} s a step)" if per_step is not None else "")
+        + f", final loss {loss}."
+    )
+    if result.too_long:
+        typer.echo(
+            f"Left out: {plural(result.too_long, 'example')} longer than generator_max_length."
+        )
+    if result.eval_loss_before is not None and result.eval_loss_after is not None:
+        typer.echo(
+            f"Held-out loss ({plural(result.eval_examples, 'example')} of entries never "
+            f"trained on): {result.eval_loss_before:.3f} -> {result.eval_loss_after:.3f}"
+        )
+    typer.echo(f"Adapter: {result.folder.resolve()}")
+    typer.echo("To serve it, set:")
+    typer.echo("CHATBOT_MODELS__GENERATOR_BACKEND=transformers")
+    typer.echo(f"CHATBOT_MODELS__GENERATOR={result.base_model}")
+    typer.echo(f"CHATBOT_MODELS__GENERATOR_ADAPTER={result.folder.resolve()}")
+    typer.echo("and restart `chatbot serve`.")
 
 
 @train_app.command("status")

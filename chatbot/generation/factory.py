@@ -18,11 +18,14 @@ def build_generator(settings: Settings) -> Generator:
                 settings.models_dir,
                 threads=m.generator_threads,
                 context_tokens=m.generator_context_tokens,
+                adapter=m.generator_adapter,  # refused, with what to set instead
             )
         case "transformers":
             from chatbot.generation.transformers_backend import TransformersGenerator
 
-            return TransformersGenerator(m.generator, settings.models_dir)
+            return TransformersGenerator(
+                m.generator, settings.models_dir, adapter=m.generator_adapter
+            )
         case "openai":
             from chatbot.generation.openai_backend import OpenAIGenerator
 

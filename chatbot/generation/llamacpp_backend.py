@@ -59,7 +59,17 @@ class LlamaCppGenerator:
         context_tokens: int = 2048,
         *,
         verbosity: int = 0,
+        adapter: str = "",
     ) -> None:
+        if adapter:
+            # A PEFT adapter must first be converted to a GGUF LoRA for llama.cpp; until that
+            # is supported only the transformers backend serves one.
+            raise ValueError(
+                f"CHATBOT_MODELS__GENERATOR_ADAPTER={adapter} is set, but the llama.cpp backend "
+                "cannot load a PEFT adapter: set CHATBOT_MODELS__GENERATOR_BACKEND=transformers "
+                "(and CHATBOT_MODELS__GENERATOR to the model the adapter was trained from), or "
+                "leave CHATBOT_MODELS__GENERATOR_ADAPTER empty"
+            )
         self.name = spec
         self._cache_dir = cache_dir
         self._threads = threads

@@ -1,7 +1,8 @@
 """Local causal LM through Hugging Face transformers, loaded on first use.
 
 A GGUF model (the packaged default) is dequantised once and saved as a plain folder in the data
-dir: loading GGUF takes tens of seconds, the converted folder a few.
+dir: loading GGUF takes tens of seconds, the converted folder a few. A fine-tuned LoRA adapter
+(`CHATBOT_MODELS__GENERATOR_ADAPTER`) is merged into the weights as the model loads.
 """
 
 from __future__ import annotations
@@ -36,11 +37,84 @@ def _find_gguf(folder: Path) -> Path | None:
     return files[0] if files else None
 
 
-class TransformersGenerator:
-    """Greedy decoding (answers must be reproducible) with token streaming."""
+def model_source(spec: str, cache_dir: Path) -> Path:
+    """The folder (or hub id, as a path that does not exist here) transformers loads `spec`
+    from: a GGUF model is converted to a plain folder in `cache_dir` the first time."""
+    source = Path(model_packages.resolve(spec, cache_dir))
+    gguf = _find_gguf(source)
+    if gguf is None:
+        return source
+    converted = cache_dir / gguf.stem
+    if not (converted / "config.json").exists():
+        _convert(gguf, converted)
+    return converted
 
-    def __init__(self, spec: str, cache_dir: Path) -> None:
+
+def load_causal_lm(spec: str, cache_dir: Path) -> tuple[Any, Any]:
+    """The tokenizer and the fp32 model of `spec` (also what the generator's fine-tuning,
+    chatbot.training.generator, trains)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = model_source(spec, cache_dir)
+    local = source.exists()
+    tok = AutoTokenizer.from_pretrained(str(source), local_files_only=local)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(source), local_files_only=local, dtype=torch.float32
+    )
+    return tok, model
+
+
+def merge_adapter(model: Any, adapter: str) -> Any:
+    """`model` with the PEFT adapter in folder `adapter` merged into its weights: generation
+    then runs at the base model's speed, with no adapter layers left."""
+    from peft import PeftModel
+
+    folder = Path(adapter).expanduser()
+    if not (folder / "adapter_config.json").is_file():
+        raise RuntimeError(
+            f"CHATBOT_MODELS__GENERATOR_ADAPTER={adapter}: no PEFT adapter there (no "
+            "adapter_config.json); give a folder that `chatbot train generator` saved, e.g. "
+            "DATA_DIR/models/generator/v1, or leave the setting empty"
+        )
+    log.info("merging the generator adapter %s", folder)
+    return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+
+
+def _convert(gguf: Path, target: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting %s to %s (one time, about a minute)", gguf.name, target)
+    kwargs = {"gguf_file": gguf.name, "local_files_only": True}
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), dtype=torch.float32, **kwargs)
+    # save_pretrained refuses a model that still looks quantised; the weights are fp32 now.
+    model.hf_quantizer = None  # type: ignore[assignment]
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    # A private temporary folder, renamed into place: two processes converting at once
+    # never see each other's half-written files.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        model.save_pretrained(str(tmp))
+        tok.save_pretrained(str(tmp))
+        if (target / "config.json").exists():  # another process finished first
+            return
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class TransformersGenerator:
+    """Greedy decoding (answers must be reproducible) with token streaming. `adapter`: a
+    folder holding a PEFT adapter, merged into the model when it loads ("" = none)."""
+
+    def __init__(self, spec: str, cache_dir: Path, adapter: str = "") -> None:
         self.name = spec
+        self.adapter = adapter
         self._cache_dir = cache_dir
         self._lock = threading.Lock()
         self._model: Any = None
@@ -52,55 +126,10 @@ class TransformersGenerator:
                 self._tokenizer, self._model = self._load()
 
     def _load(self) -> tuple[Any, Any]:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        source = Path(model_packages.resolve(self.name, self._cache_dir))
-        gguf = _find_gguf(source)
-        if gguf is None:
-            local = source.exists()
-            tok = AutoTokenizer.from_pretrained(str(source), local_files_only=local)
-            model = AutoModelForCausalLM.from_pretrained(
-                str(source), local_files_only=local, dtype=torch.float32
-            )
-            return tok, model.eval()
-        converted = self._cache_dir / gguf.stem
-        if not (converted / "config.json").exists():
-            self._convert(gguf, converted)
-        tok = AutoTokenizer.from_pretrained(str(converted), local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(converted), local_files_only=True, dtype=torch.float32
-        )
+        tok, model = load_causal_lm(self.name, self._cache_dir)
+        if self.adapter:
+            model = merge_adapter(model, self.adapter)
         return tok, model.eval()
-
-    @staticmethod
-    def _convert(gguf: Path, target: Path) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        log.info("converting %s to %s (one time, about a minute)", gguf.name, target)
-        kwargs = {"gguf_file": gguf.name, "local_files_only": True}
-        tok = AutoTokenizer.from_pretrained(str(gguf.parent), **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent), dtype=torch.float32, **kwargs
-        )
-        # save_pretrained refuses a model that still looks quantised; the weights are fp32 now.
-        model.hf_quantizer = None  # type: ignore[assignment]
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        # A private temporary folder, renamed into place: two processes converting at once
-        # never see each other's half-written files.
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-        try:
-            model.save_pretrained(str(tmp))
-            tok.save_pretrained(str(tmp))
-            if (target / "config.json").exists():  # another process finished first
-                return
-            shutil.rmtree(target, ignore_errors=True)
-            tmp.rename(target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     def context_tokens(self) -> int:
         """The model's context: its position embeddings, or the tokenizer's limit if smaller
