@@ -5,6 +5,17 @@ from __future__ import annotations
 
 from chatbot.generation.base import Generator
 from chatbot.settings import Settings
+from chatbot.training.generator_versions import active_adapter
+
+
+def generator_adapter(settings: Settings) -> str:
+    """The LoRA adapter the local backends serve: the setting when it names one, else the
+    active adapter `chatbot train generator` adopted for the configured model ("" = none)."""
+    m = settings.models
+    if m.generator_adapter:
+        return m.generator_adapter
+    folder = active_adapter(settings.data_dir, m.generator)
+    return str(folder) if folder is not None else ""
 
 
 def build_generator(settings: Settings) -> Generator:
@@ -18,13 +29,13 @@ def build_generator(settings: Settings) -> Generator:
                 settings.models_dir,
                 threads=m.generator_threads,
                 context_tokens=m.generator_context_tokens,
-                adapter=m.generator_adapter,  # refused, with what to set instead
+                adapter=generator_adapter(settings),
             )
         case "transformers":
             from chatbot.generation.transformers_backend import TransformersGenerator
 
             return TransformersGenerator(
-                m.generator, settings.models_dir, adapter=m.generator_adapter
+                m.generator, settings.models_dir, adapter=generator_adapter(settings)
             )
         case "openai":
             from chatbot.generation.openai_backend import OpenAIGenerator

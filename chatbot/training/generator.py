@@ -35,11 +35,16 @@ from chatbot.settings import TRANSFORMERS_GENERATOR, Settings, TrainingSettings
 from chatbot.training.data import TrainingDataError
 from chatbot.training.finetune import StepFn, StepProgress, TrainingCancelled
 from chatbot.training.generator_data import ChatExample, GeneratorData
+from chatbot.training.generator_versions import (
+    META_FILE,
+    AdapterStore,
+    adapters_dir,
+    adoption,
+)
 from chatbot.training.versions import VersionStore
 
 log = logging.getLogger(__name__)
 
-META_FILE = "training.json"
 _VERSION = re.compile(r"v(\d+)")
 
 
@@ -56,22 +61,21 @@ class GeneratorTrainingResult:
     train_examples: int
     eval_examples: int
     too_long: int  # examples left out: longer than generator_max_length
+    adopted: bool = False  # served from the next start (chatbot.training.generator_versions)
+    reason: str = ""  # why it was adopted or not
 
     @property
     def seconds_per_step(self) -> float | None:
         return self.seconds / self.steps if self.steps else None
 
 
-def adapters_dir(data_dir: Path) -> Path:
-    return data_dir / "models" / "generator"
-
-
 def base_model_spec(settings: Settings) -> str:
-    """The model an adapter is trained on: the transformers backend's, i.e. the configured
-    generator when that backend is selected, else its default (llama.cpp cannot serve a PEFT
-    adapter, so its GGUF model is not what the adapter will run on)."""
+    """The model an adapter is trained on: the configured generator when a local backend
+    serves it (llama.cpp's GGUF is dequantised for training, and the adapter is converted
+    back to a GGUF LoRA to serve), else the transformers backend's default."""
     m = settings.models
-    return m.generator if m.generator_backend == "transformers" else TRANSFORMERS_GENERATOR
+    local = m.generator_backend in ("transformers", "llamacpp")
+    return m.generator if local else TRANSFORMERS_GENERATOR
 
 
 def train_generator_lora(
@@ -126,6 +130,7 @@ def train_generator_lora(
             seconds = time.monotonic() - started
             _check(cancelled)
             after = _eval_loss(trainer) if evaluate and held else None
+            adopted, reason = adoption(before, after)
             result = GeneratorTrainingResult(
                 folder=Path(),
                 base_model=spec,
@@ -138,8 +143,12 @@ def train_generator_lora(
                 train_examples=len(train),
                 eval_examples=len(held),
                 too_long=too_long,
+                adopted=adopted,
+                reason=reason,
             )
             folder = _save(trainer.model, settings.data_dir, result, data, cfg)
+            if adopted:
+                AdapterStore(settings.data_dir).set_active(folder.name)
     return replace(result, folder=folder)
 
 
@@ -313,6 +322,8 @@ def _save(
             "final_loss": result.final_loss,
             "eval_loss_before": result.eval_loss_before,
             "eval_loss_after": result.eval_loss_after,
+            "adopted": result.adopted,
+            "reason": result.reason,
             "seconds": round(result.seconds, 1),
             "examples": {
                 "train": result.train_examples,
