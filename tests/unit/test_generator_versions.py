@@ -47,7 +47,7 @@ def test_the_active_adapter_is_served_and_rolled_back(tmp_path: Path) -> None:
     v3 = add_adapter(data, "v3", adopted=True)
     store.set_active("3")
     assert store.active() is not None and store.active().folder == v3  # type: ignore[union-attr]
-    with pytest.raises(VersionError, match="v2 was not adopted.*v1, v3, base"):
+    with pytest.raises(VersionError, match=r"v2 was not adopted.*v1, v3, base"):
         store.set_active("v2")
     # Without a name: the adopted one before the active one (v2 was never adopted).
     assert store.rollback_target(None) == "v1"
