@@ -140,6 +140,9 @@ def test_the_command_prints_the_adapter_and_the_settings_to_serve_it(
         "CHATBOT_DATA_DIR": str(data_dir),
         "CHATBOT_MODELS__CACHE_DIR": str(models_dir),
         "CHATBOT_LOAD_SAMPLE_KB": "false",
+        # The smallest model: an adapter is trained on the configured generator.
+        "CHATBOT_MODELS__GENERATOR_BACKEND": "transformers",
+        "CHATBOT_MODELS__GENERATOR": TRANSFORMERS_GENERATOR,
         "CHATBOT_TRAINING__GENERATOR_BATCH_SIZE": "1",
         "CHATBOT_TRAINING__GENERATOR_MAX_LENGTH": "640",
     }.items():

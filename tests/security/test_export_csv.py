@@ -28,7 +28,7 @@ def download(c: httpx.Client, file: dict[str, Any]) -> str:
 def export_csv(server: Server) -> str:
     c = admin(server)
     try:
-        event, data = call(c, "/admin", "export_conversations", "csv", None, None, "any")
+        event, data = call(c, "/admin", "export_conversations", "csv", None, None, "any", "all")
         assert event == "complete", data
         file, message = data
         assert "conversations exported" in message, message

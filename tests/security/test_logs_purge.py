@@ -128,7 +128,7 @@ def test_an_export_is_private_and_deleted_soon(own: Server) -> None:
     turn(own, f"How do I cancel my order? {marker}")
     c = admin(own)
     try:
-        event, data = call(c, "/admin", "export_conversations", "csv", None, None, "any")
+        event, data = call(c, "/admin", "export_conversations", "csv", None, None, "any", "all")
         assert event == "complete", data
         file: dict[str, Any] = data[0]
         path = Path(file["path"])

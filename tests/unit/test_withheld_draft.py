@@ -92,7 +92,7 @@ def test_exports_carry_the_draft_and_csv_neutralises_its_formula(services: Servi
     assert second["messages"][1]["draft"] is None
 
     rows = list(csv.DictReader(io.StringIO(export_text(services, "csv"), newline="")))
-    assert CSV_COLUMNS[-4:-2] == ["draft", "draft_rejection"]
+    assert CSV_COLUMNS[-5:-3] == ["draft", "draft_rejection"]
     bots = [r for r in rows if r["role"] == "assistant"]
     # The draft is kept, after the single quote that keeps a spreadsheet from running it.
     assert [(r["draft"], r["draft_rejection"]) for r in bots] == [
