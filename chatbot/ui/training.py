@@ -1,6 +1,8 @@
-"""The "Train" tab: fine-tune retrieval on the knowledge base (`chatbot train retrieval`) in
-the background, follow it on a progress bar, cancel it; the figures before and after and
-whether it was adopted; the trained versions and a rollback (`chatbot train rollback`).
+"""The "Train" tab: fine-tune retrieval (`chatbot train retrieval`) or the generator (a LoRA
+adapter, `chatbot train generator`) on the knowledge base in the background, follow it on a
+progress bar, cancel it; the figures before and after (retrieval) or the held-out loss before
+and after (the generator) and whether it was adopted; the trained versions of each and a
+rollback (`chatbot train rollback` for retrieval; the generator's only moves its pointer).
 
 Admins only: the runner (chatbot.training.runner) refuses everyone else and this tab shows
 the refusal. What the tab shows comes from the runner in the server's process, so reopening
@@ -18,7 +20,9 @@ import gradio as gr
 from chatbot.container import Services
 from chatbot.core.wording import plural
 from chatbot.staff.actor import Forbidden
-from chatbot.training.runner import RESTART, TrainingState
+from chatbot.training.generator import GeneratorTrainingResult, base_model_spec
+from chatbot.training.job import ENCODING
+from chatbot.training.runner import GENERATOR, RESTART, RETRIEVAL, Kind, TrainingState
 from chatbot.training.versions import BASE, TrainingBusy, VersionError
 from chatbot.ui.events import bind
 from chatbot.ui.staff import current_actor, refusal
@@ -30,7 +34,12 @@ FIGURE_HEADERS = ["measured", "in-scope acc", "OOS recall", "MCC", "recall@1"]
 FIGURE_WIDTHS = [40, 14, 14, 14, 14]
 VERSION_HEADERS = ["version", "created", "adopted", "in-scope acc", "OOS recall", "MCC", "why"]
 VERSION_WIDTHS = [10, 14, 8, 12, 12, 12, 30]
+ADAPTER_HEADERS = ["version", "created", "adopted", "held-out loss", "steps", "trained from", "why"]
+ADAPTER_WIDTHS = [10, 14, 8, 14, 8, 18, 28]
 NO_TRAINING = "No training has run since the server started."
+KINDS = [("Retrieval (search and decline)", RETRIEVAL), ("Answers (generator, LoRA)", GENERATOR)]
+# The backends that serve a trained adapter (chatbot.generation.factory).
+ADAPTER_BACKENDS = ("llamacpp", "transformers")
 
 Row = list[Any]
 # What the page last drew of the training (the timer redraws only when it changes).
@@ -52,14 +61,15 @@ def progress_html(state: TrainingState | None) -> str:
     if state.running:
         parts = [p.phase]
         if p.total:
-            parts.append(f"{p.step} of {p.total} {'steps' if p.phase == 'training' else 'texts'}")
+            parts.append(f"{p.step} of {p.total} {'texts' if p.phase == ENCODING else 'steps'}")
         if p.loss is not None:
             parts.append(f"loss {p.loss:.3f}")
         if p.seconds_left is not None:
             parts.append(_left(p.seconds_left))
         if state.cancel_requested:
             parts.append("cancelling after the current step")
-        text = f"Training (started by {state.started_by}): " + " · ".join(parts)
+        what = "Training the generator" if state.kind == GENERATOR else "Training"
+        text = f"{what} (started by {state.started_by}): " + " · ".join(parts)
         bar = (
             f'<progress id="train-bar" value="{p.step}" max="{p.total}"></progress>'
             if p.total
@@ -67,7 +77,7 @@ def progress_html(state: TrainingState | None) -> str:
         )
     else:
         text = "The last training was adopted or measured: see below."
-        if state.result is None:
+        if not state.has_result:
             text = f"The last training ended without a result: {state.error}"
         bar = ""
     return f'<div id="train-progress-text">{html.escape(text)}</div>{bar}'
@@ -77,6 +87,8 @@ def outcome_md(services: Services, state: TrainingState | None) -> str:
     """Whether the last training was adopted and why (or why not), as `chatbot train` says."""
     if state is None or state.running:
         return ""
+    if state.generator_result is not None:
+        return generator_outcome_md(services, state.generator_result)
     result = state.result
     if result is None:
         return f"**Training ended without a result:** {state.error}"
@@ -101,6 +113,53 @@ def outcome_md(services: Services, state: TrainingState | None) -> str:
         lines.append(
             f"\nNote: CHATBOT_RETRIEVAL__MIN_SCORE={min_score} overrides the decline threshold "
             "while set."
+        )
+    return "\n".join(lines)
+
+
+def generator_outcome_md(services: Services, result: GeneratorTrainingResult) -> str:
+    """The held-out loss before and after, and whether the adapter was adopted and why, as
+    `chatbot train generator` says."""
+    per_step = result.seconds_per_step
+    lines = [
+        f"{result.folder.name} (generator adapter): trained on "
+        f"{plural(result.train_examples, 'example')}, {result.steps} of "
+        f"{plural(result.total_steps, 'step')} in {result.seconds:.0f} s"
+        + (f" ({per_step:.0f} s a step)" if per_step is not None else "")
+        + ".",
+    ]
+    if result.too_long:
+        lines.append(
+            f"Left out: {plural(result.too_long, 'example')} longer than "
+            f"generator_max_length ({services.settings.training.generator_max_length} tokens)."
+        )
+    before, after = result.eval_loss_before, result.eval_loss_after
+    if before is not None and after is not None:
+        lines.append(
+            f"Held-out loss ({plural(result.eval_examples, 'example')} of entries never "
+            f"trained on): **{before:.3f} → {after:.3f}**."
+        )
+    lines.append("")
+    if result.adopted:
+        lines.append(
+            f"**Adopted:** {result.folder.name} is the active generator adapter "
+            f"({result.reason}). It is served from the next start. **{RESTART}**"
+        )
+    else:
+        lines.append(
+            f"**Not adopted:** {result.reason}. The active generator adapter stays; this one "
+            f"is kept in {result.folder} (CHATBOT_MODELS__GENERATOR_ADAPTER can serve it)."
+        )
+    m = services.settings.models
+    if m.generator_adapter:
+        lines.append(
+            f"\nNote: CHATBOT_MODELS__GENERATOR_ADAPTER={m.generator_adapter} is served "
+            "instead of the active adapter while set."
+        )
+    elif m.generator_backend not in ADAPTER_BACKENDS:
+        lines.append(
+            f"\nNote: the {m.generator_backend} generator backend serves no adapter; the "
+            "llamacpp and transformers backends do."
         )
     return "\n".join(lines)
 
@@ -198,6 +257,53 @@ def versions_view(
     return f"Active: **{name}** (marked *). {plural(len(rows), 'trained version')}.", rows
 
 
+def generator_versions_view(
+    services: Services, request: gr.Request | None = None, zone: str | None = None
+) -> tuple[str, list[Row]]:
+    """(caption naming the active generator adapter, adapter rows oldest first)."""
+    try:
+        active, found = services.training.generator_versions(current_actor(services, request))
+    except Forbidden as exc:
+        return refusal(exc), []
+    served = services.settings.models.generator
+    rows: list[Row] = []
+    trained_from = ""
+    for a in found:
+        m = a.meta
+        before, after = m.get("eval_loss_before"), m.get("eval_loss_after")
+        measured = all(isinstance(x, int | float) for x in (before, after))
+        loss = f"{before:.3f} → {after:.3f}" if measured else ""
+        state = "yes" if a.adopted else "no"
+        if a.adopted and not a.usable:
+            state = "yes (adapter removed)"
+        if a.name == active:
+            trained_from = a.base_model
+        rows.append(
+            [
+                ("* " if a.name == active else "") + a.name,
+                _created(m.get("created"), zone),
+                state,
+                loss,
+                f"{m.get('steps', '')}/{m.get('total_steps', '')}",
+                a.base_model,
+                str(m.get("reason", "")),
+            ]
+        )
+    if active == BASE:
+        name = f"{BASE} ({served or 'the configured generator'} without an adapter)"
+    elif trained_from and trained_from != served:
+        # chatbot.generation.factory serves an adapter only on the model it was trained from.
+        name = f"{active} (trained from {trained_from}, not {served}: not served)"
+    else:
+        name = f"{active} (trained from {trained_from})"
+    backend = services.settings.models.generator_backend
+    note = "" if backend in ADAPTER_BACKENDS else f" The {backend} backend serves no adapter."
+    return (
+        f"Active generator adapter: **{name}** (marked *), served from the next start. "
+        f"{plural(len(rows), 'trained adapter')}.{note}"
+    ), rows
+
+
 def _created(iso: Any, zone: str | None) -> str:
     try:
         return fmt_time(datetime.fromisoformat(str(iso)), zone)
@@ -206,25 +312,59 @@ def _created(iso: Any, zone: str | None) -> str:
 
 
 def start_training(
-    services: Services, epochs: float | None, request: gr.Request | None = None
+    services: Services,
+    epochs: float | None,
+    kind: Kind = RETRIEVAL,
+    max_steps: float | None = None,
+    request: gr.Request | None = None,
 ) -> str:
-    """Start a training with the configured settings (`epochs` instead, when given)."""
+    """Start a training of `kind` with the configured settings (`epochs` instead, when given;
+    for the generator also `max_steps`, 0: no cap)."""
     from chatbot.training import config
     from chatbot.training.data import TrainingDataError
 
     runner = services.training
+    generator = kind == GENERATOR
     try:
         cfg = runner.settings.training
+        values: dict[str, int] = {}
         if epochs:
-            cfg = config.merge(cfg, {"epochs": int(epochs)}, "the Epochs box")
-        runner.start(current_actor(services, request), cfg)
+            values["generator_epochs" if generator else "epochs"] = int(epochs)
+        if generator and max_steps is not None:
+            values["generator_max_steps"] = int(max_steps)
+        if values:
+            boxes = "the Epochs or Max steps box" if generator else "the Epochs box"
+            cfg = config.merge(cfg, values, boxes)
+        runner.start(current_actor(services, request), cfg, GENERATOR if generator else RETRIEVAL)
     except Forbidden as exc:
         return refusal(exc)
     except (TrainingBusy, TrainingDataError, config.ConfigError) as exc:
         return f"❌ {exc}"
+    if generator:
+        cap = (
+            f", at most {plural(cfg.generator_max_steps, 'step')}"
+            if cfg.generator_max_steps
+            else ""
+        )
+        return (
+            f"Training the generator started: a LoRA adapter for "
+            f"{base_model_spec(runner.settings)}, {cfg.generator_epochs} epoch(s){cap}. On a "
+            "CPU a step takes minutes with the default model. Customers are served meanwhile "
+            "(more slowly); this page (also after a reload) shows how it goes."
+        )
     return (
         f"Training started: {cfg.epochs} epoch(s), at most {cfg.max_pairs} pairs. Customers "
         "are served meanwhile; this page (also after a reload) shows how it goes."
+    )
+
+
+def kind_boxes(services: Services, kind: Kind) -> tuple[Any, Any]:
+    """The Epochs box with the chosen kind's setting; the Max steps box for the generator."""
+    t = services.settings.training
+    generator = kind == GENERATOR
+    return (
+        gr.update(value=t.generator_epochs if generator else t.epochs),
+        gr.update(visible=generator, value=t.generator_max_steps),
     )
 
 
@@ -254,14 +394,37 @@ def roll_back(services: Services, version: str | None, request: gr.Request | Non
     )
 
 
+def roll_back_generator(
+    services: Services, version: str | None, request: gr.Request | None = None
+) -> str:
+    """Make `version` (empty: the one adopted before the active one) the active adapter."""
+    try:
+        active = services.training.rollback_generator(
+            current_actor(services, request), version or None
+        )
+    except Forbidden as exc:
+        return refusal(exc)
+    except (VersionError, TrainingBusy) as exc:
+        return f"❌ {exc}"
+    name = f"{BASE} (no adapter)" if active == BASE else active
+    return f"Active generator adapter: {name}, served from the next start. **{RESTART}**"
+
+
 def build_training_tab(services: Services, demo: gr.Blocks, zone: gr.State | None = None) -> gr.Tab:
     ready = page_ready(demo, zone)
     with gr.Tab("Train", id="train") as tab:
         zone = zone if zone is not None else gr.State(None)
         gr.Markdown(
-            "Fine-tune retrieval on the current knowledge base. The trained model is adopted "
-            "only if it measures better on questions held out of the training. One training "
-            "at a time; customers are served meanwhile."
+            "Fine-tune retrieval (which passage answers a question, and when to decline) or "
+            "the answers (a LoRA adapter of the generator) on the current knowledge base. A "
+            "trained model is adopted only if it measures better on questions held out of the "
+            "training. One training at a time; customers are served meanwhile.\n\n"
+            "Training the answers is slow on a CPU: minutes per step with the default model, "
+            "and it slows the answers customers get meanwhile. An adopted adapter is served "
+            "after a restart of `chatbot serve`."
+        )
+        kind = gr.Radio(
+            KINDS, value=RETRIEVAL, label="What to train", elem_id="train-kind", scale=0
         )
         with gr.Row():
             epochs = gr.Number(
@@ -270,6 +433,15 @@ def build_training_tab(services: Services, demo: gr.Blocks, zone: gr.State | Non
                 precision=0,
                 minimum=1,
                 elem_id="train-epochs",
+                scale=1,
+            )
+            max_steps = gr.Number(
+                services.settings.training.generator_max_steps,
+                label="Max steps (0: all the epochs)",
+                precision=0,
+                minimum=0,
+                elem_id="train-max-steps",
+                visible=False,
                 scale=1,
             )
             start = gr.Button("Start training", variant="primary", elem_id="train-start", scale=1)
@@ -294,22 +466,51 @@ def build_training_tab(services: Services, demo: gr.Blocks, zone: gr.State | Non
                 scale=3,
             )
             rollback = gr.Button("Roll back", variant="stop", elem_id="train-rollback", scale=1)
+        adapter_caption = gr.Markdown(elem_id="train-generator-active")
+        adapters = console_table(
+            ADAPTER_HEADERS,
+            ADAPTER_WIDTHS,
+            elem_id="train-generator-versions",
+            label="Trained generator adapters",
+        )
+        with gr.Row():
+            adapter_target = gr.Textbox(
+                label="Generator version (v3, 3 or base; empty: the one adopted before the "
+                "active one)",
+                elem_id="train-generator-rollback-version",
+                scale=3,
+            )
+            adapter_rollback = gr.Button(
+                "Roll back the generator",
+                variant="stop",
+                elem_id="train-generator-rollback",
+                scale=1,
+            )
 
         view = bind(training_view, services)
         listing = bind(versions_view, services)
+        adapter_listing = bind(generator_versions_view, services)
         drawn = [seen, run, bar, outcome, figures]
         listed = [caption, versions]
+        adapters_listed = [adapter_caption, adapters]
 
-        def both(event: Any) -> None:
-            event(view, outputs=drawn, api_visibility="private").then(
-                listing, inputs=[zone], outputs=listed, api_visibility="private"
+        def lists(event: Any) -> None:
+            """Both versions tables after `event`: a trigger, or an event's `.then`."""
+            event(listing, inputs=[zone], outputs=listed, api_visibility="private").then(
+                adapter_listing, inputs=[zone], outputs=adapters_listed, api_visibility="private"
             )
 
         for event in (tab.select, ready, reload.click):
-            both(event)
+            lists(event(view, outputs=drawn, api_visibility="private").then)
+        kind.change(
+            bind(kind_boxes, services),
+            inputs=[kind],
+            outputs=[epochs, max_steps],
+            api_visibility="private",
+        )
         start.click(
             bind(start_training, services),
-            inputs=[epochs],
+            inputs=[epochs, kind, max_steps],
             outputs=[message],
             api_visibility="private",
         ).then(view, outputs=drawn, api_visibility="private")
@@ -319,6 +520,12 @@ def build_training_tab(services: Services, demo: gr.Blocks, zone: gr.State | Non
         rollback.click(
             bind(roll_back, services), inputs=[target], outputs=[message], api_visibility="private"
         ).then(listing, inputs=[zone], outputs=listed, api_visibility="private")
+        adapter_rollback.click(
+            bind(roll_back_generator, services),
+            inputs=[adapter_target],
+            outputs=[message],
+            api_visibility="private",
+        ).then(adapter_listing, inputs=[zone], outputs=adapters_listed, api_visibility="private")
         timer = gr.Timer(POLL_SECONDS)
         timer.tick(
             bind(poll_training, services),
@@ -327,6 +534,6 @@ def build_training_tab(services: Services, demo: gr.Blocks, zone: gr.State | Non
             api_visibility="private",
             show_progress="hidden",
         )
-        # A training that ends (adopted or not) also changes the versions table.
-        run.change(listing, inputs=[zone], outputs=listed, api_visibility="private")
+        # A training that ends (adopted or not) also changes a versions table.
+        lists(run.change)
     return tab

@@ -2,7 +2,9 @@
 stored embeddings and the active version, which the shared server's other tests must not
 see): an admin starts a short training of the small English embedder on the sample
 knowledge base, follows the progress bar, reloads the page and finds the same training,
-reads the figures and the adoption, and rolls back; the audit log lists it all."""
+reads the figures and the adoption, and rolls back; the audit log lists it all. The choice of
+the generator's training and its adapters' table are there too (a generator training takes
+minutes a step on a CPU: the unit tests run it with a stand-in)."""
 
 from __future__ import annotations
 
@@ -68,6 +70,19 @@ def test_an_admin_trains_follows_the_progress_across_a_reload_and_rolls_back(
     progress = page.locator("#train-progress")
     expect(progress).to_contain_text("No training has run", timeout=UI_TIMEOUT)
     expect(page.locator("#train-active")).to_contain_text("Active: base")
+    # The other kind: the generator, with its own boxes and adapters table (none trained yet).
+    kind = page.locator("#train-kind")
+    expect(kind).to_contain_text("Retrieval (search and decline)")
+    max_steps = page.locator("#train-max-steps")
+    expect(max_steps).to_be_hidden()
+    kind.get_by_text("Answers (generator, LoRA)").click()
+    expect(max_steps).to_be_visible(timeout=UI_TIMEOUT)
+    expect(page.locator("#train-generator-versions")).to_be_visible()
+    expect(page.locator("#train-generator-active")).to_contain_text(
+        "Active generator adapter: base", timeout=UI_TIMEOUT
+    )
+    kind.get_by_text("Retrieval (search and decline)").click()  # what this test trains
+    expect(max_steps).to_be_hidden(timeout=UI_TIMEOUT)
 
     page.locator("#train-start").click()
     expect(page.locator("#train-message")).to_contain_text("Training started: 1 epoch(s)")
@@ -109,6 +124,8 @@ def test_an_admin_trains_follows_the_progress_across_a_reload_and_rolls_back(
     box.fill("")  # the one before the active one: there is none before the base model
     page.locator("#train-rollback").click()
     expect(message).to_contain_text("the base model is already active", timeout=UI_TIMEOUT)
+    page.locator("#train-generator-rollback").click()  # no adapter was ever adopted
+    expect(message).to_contain_text("the base generator is already active", timeout=UI_TIMEOUT)
 
     page.get_by_role("tab", name="Audit log").click()
     page.locator("#audit-refresh").click()
