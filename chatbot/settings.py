@@ -81,9 +81,12 @@ class ModelSettings(BaseModel):
     )
     generator_adapter: str = Field(
         "",
-        description="transformers backend: a folder holding a PEFT (LoRA) adapter for the "
-        "generator, e.g. one `chatbot train generator` saved (DATA_DIR/models/generator/v1); "
-        "merged into the model when it loads. Empty = none.",
+        description="A LoRA adapter for the generator: a folder holding a PEFT adapter, e.g. "
+        "one `chatbot train generator` saved (DATA_DIR/models/generator/v1), with "
+        "`generator` set to the model it was trained on. Both local backends serve it: "
+        "llamacpp converts it once to a GGUF LoRA (adapter.gguf in the folder; a .gguf LoRA "
+        "file is also taken as is), transformers merges it into the model as it loads. "
+        "Empty = none.",
     )
     openai_base_url: str = Field(
         "",

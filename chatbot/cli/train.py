@@ -356,11 +356,14 @@ def _print_generator_result(result: GeneratorTrainingResult) -> None:
             f"trained on): {result.eval_loss_before:.3f} -> {result.eval_loss_after:.3f}"
         )
     typer.echo(f"Adapter: {result.folder.resolve()}")
-    typer.echo("To serve it, set:")
-    typer.echo("CHATBOT_MODELS__GENERATOR_BACKEND=transformers")
+    typer.echo(
+        "To serve it with the default backend (llama.cpp; it converts the adapter once), set:"
+    )
+    typer.echo("CHATBOT_MODELS__GENERATOR_BACKEND=llamacpp")
     typer.echo(f"CHATBOT_MODELS__GENERATOR={result.base_model}")
     typer.echo(f"CHATBOT_MODELS__GENERATOR_ADAPTER={result.folder.resolve()}")
-    typer.echo("and restart `chatbot serve`.")
+    typer.echo("and restart `chatbot serve`. The transformers backend serves it too, with")
+    typer.echo("CHATBOT_MODELS__GENERATOR_BACKEND=transformers")
 
 
 @train_app.command("status")

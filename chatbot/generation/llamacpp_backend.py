@@ -7,8 +7,10 @@ that is used only to count tokens with the model's own chat template and tokeniz
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import secrets
 import threading
 import urllib.request
@@ -30,6 +32,8 @@ PROMPT_CACHE_RAM_MIB = 128
 # repeating the passage it must quote. Greedy decoding keeps answers reproducible.
 REPEAT_PENALTY = 1.0
 HTTP_TIMEOUT_SECONDS = 30.0
+# A PEFT adapter folder's GGUF LoRA, written into the folder the first time it is served.
+ADAPTER_GGUF = "adapter.gguf"
 
 
 def gguf_file(resolved: str) -> Path:
@@ -48,8 +52,38 @@ def gguf_file(resolved: str) -> Path:
     return found[0]
 
 
+def lora_file(adapter: str, base_gguf: Path, cache_dir: Path) -> Path:
+    """The GGUF LoRA file llama.cpp loads for `adapter`: a `.gguf` file as it is, or a folder
+    holding a PEFT adapter (what `chatbot train generator` saves), converted once for
+    `base_gguf` to `adapter.gguf` inside it (in `cache_dir` if the folder is read-only) and
+    converted again when the adapter's files are newer."""
+    from chatbot.training import gguf_lora
+
+    path = Path(adapter).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return path
+    if not (path / gguf_lora.ADAPTER_CONFIG).is_file():
+        raise RuntimeError(
+            f"CHATBOT_MODELS__GENERATOR_ADAPTER={adapter}: neither a GGUF LoRA file nor a "
+            f"folder holding a PEFT adapter ({gguf_lora.ADAPTER_CONFIG}); give a folder that "
+            "`chatbot train generator` saved, e.g. DATA_DIR/models/generator/v1, or leave the "
+            "setting empty"
+        )
+    converted = path / ADAPTER_GGUF
+    if not os.access(path, os.W_OK):
+        # One file per adapter folder (its resolved path) in the models cache.
+        digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+        converted = cache_dir / "adapters" / f"{path.name}-{digest}.gguf"
+    if gguf_lora.is_stale(path, converted):
+        log.info("converting the generator adapter %s to %s", path, converted)
+        gguf_lora.convert_adapter(path, base_gguf, converted)
+    return converted
+
+
 class LlamaCppGenerator:
-    """Greedy decoding (temperature 0, top-k 1) with token streaming."""
+    """Greedy decoding (temperature 0, top-k 1) with token streaming. `adapter`: a LoRA
+    adapter applied to the model ("" = none): a GGUF LoRA file, or a folder holding a PEFT
+    adapter, converted to one (`lora_file`)."""
 
     def __init__(
         self,
@@ -61,16 +95,8 @@ class LlamaCppGenerator:
         verbosity: int = 0,
         adapter: str = "",
     ) -> None:
-        if adapter:
-            # A PEFT adapter must first be converted to a GGUF LoRA for llama.cpp; until that
-            # is supported only the transformers backend serves one.
-            raise ValueError(
-                f"CHATBOT_MODELS__GENERATOR_ADAPTER={adapter} is set, but the llama.cpp backend "
-                "cannot load a PEFT adapter: set CHATBOT_MODELS__GENERATOR_BACKEND=transformers "
-                "(and CHATBOT_MODELS__GENERATOR to the model the adapter was trained from), or "
-                "leave CHATBOT_MODELS__GENERATOR_ADAPTER empty"
-            )
         self.name = spec
+        self.adapter = adapter
         self._cache_dir = cache_dir
         self._threads = threads
         self._n_ctx = context_tokens
@@ -110,8 +136,18 @@ class LlamaCppGenerator:
         params.sampling.penalty_repeat = REPEAT_PENALTY
         params.verbosity = self._verbosity
         params.api_keys = [self._api_key]
+        if self.adapter:
+            # Applied at full strength to every request (scale 1: llama.cpp then scales by the
+            # file's alpha / rank, as PEFT does).
+            params.lora_adapters = [
+                xlc.CommonAdapterLoraInfo(str(lora_file(self.adapter, path, self._cache_dir)))
+            ]
         log.info(
-            "loading %s with llama.cpp (%d threads, n_ctx %d)", path, self._threads, self._n_ctx
+            "loading %s with llama.cpp (%d threads, n_ctx %d%s)",
+            path,
+            self._threads,
+            self._n_ctx,
+            f", LoRA adapter {self.adapter}" if self.adapter else "",
         )
         return xlc.Server(params)
 

@@ -1,6 +1,6 @@
 """Training a LoRA adapter on the packaged small generator (SmolLM2-135M) for a few steps on a
 tiny knowledge base, then serving it with the transformers backend; cancelling a training;
-and the llama.cpp backend refusing an adapter."""
+and the llama.cpp backend taking an adapter."""
 
 from __future__ import annotations
 
@@ -164,9 +164,21 @@ def test_the_step_cap_never_adds_epochs() -> None:
     assert _max_steps(10, cfg.model_copy(update={"generator_max_steps": 50})) == 6
 
 
-def test_the_llamacpp_backend_refuses_an_adapter(tmp_path: Path) -> None:
+def test_the_llamacpp_backend_takes_an_adapter_and_says_when_it_is_not_one(
+    tmp_path: Path,
+) -> None:
+    from chatbot.generation.llamacpp_backend import LlamaCppGenerator
+
     settings = Settings(
-        data_dir=tmp_path, models={"generator_backend": "llamacpp", "generator_adapter": "v1"}
+        data_dir=tmp_path,
+        models={
+            "generator_backend": "llamacpp",
+            "generator": TRANSFORMERS_GENERATOR,
+            "generator_adapter": str(tmp_path / "v1"),
+        },
     )
-    with pytest.raises(ValueError, match="CHATBOT_MODELS__GENERATOR_BACKEND=transformers"):
-        build_generator(settings)
+    served = build_generator(settings)
+    assert isinstance(served, LlamaCppGenerator) and served.adapter == str(tmp_path / "v1")
+    # (Converted to a GGUF LoRA as the model loads: tests/integration/test_gguf_lora.py.)
+    with pytest.raises(RuntimeError, match="neither a GGUF LoRA file nor a folder holding"):
+        served.warm_up()
