@@ -178,16 +178,7 @@ def _print_result(result: TrainingResult, settings: Settings) -> None:
 def _figures_table(rows: list[tuple[str, Figures]]) -> str:
     from chatbot.cli.kb import format_table
 
-    cells: list[tuple[str, ...]] = [
-        (
-            label,
-            f"{f.in_scope_accuracy:.3f}",
-            f"{f.oos_recall:.3f}",
-            f"{f.mcc:.3f}",
-            f"{f.recall_at_1:.3f}",
-        )
-        for label, f in rows
-    ]
+    cells: list[tuple[str, ...]] = [(label, *f.cells()) for label, f in rows]
     return format_table(FIGURE_HEADERS, cells)
 
 
@@ -216,7 +207,7 @@ def generator(
         ),
     ] = None,
 ) -> None:
-    """Fine-tune the generator on the FAQ answers: a LoRA adapter for the transformers backend."""
+    """Fine-tune the generator on the FAQ answers: a LoRA adapter (llama.cpp or transformers)."""
     from chatbot.container import configure_runtime, open_database
     from chatbot.storage.scrub import engine_of
     from chatbot.training import config

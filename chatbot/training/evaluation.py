@@ -58,6 +58,16 @@ class Figures:
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
 
+    def cells(self) -> tuple[str, str, str, str]:
+        """In-scope accuracy, OOS recall, MCC and recall@1 as shown to staff (the console's
+        and `chatbot train`'s tables)."""
+        return (
+            f"{self.in_scope_accuracy:.3f}",
+            f"{self.oos_recall:.3f}",
+            f"{self.mcc:.3f}",
+            f"{self.recall_at_1:.3f}",
+        )
+
 
 @dataclass(frozen=True)
 class Scored:

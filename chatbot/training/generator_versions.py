@@ -14,20 +14,11 @@ version names follow chatbot.training.versions ("v3", "3", "base").
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chatbot.training.versions import (
-    _VERSION,
-    ACTIVE_FILE,
-    BASE,
-    VersionError,
-    _write_atomic,
-    normalise_name,
-)
+from chatbot.training.versions import Version, VersionStore
 
 log = logging.getLogger(__name__)
 
@@ -39,31 +30,20 @@ MIN_GAIN = 0.02
 
 
 def adapters_dir(data_dir: Path) -> Path:
-    return data_dir / "models" / "generator"
+    return data_dir / "models" / AdapterStore.kind
 
 
-@dataclass(frozen=True)
-class Adapter:
-    name: str  # "v2"
-    folder: Path
-    meta: dict[str, Any]
+class Adapter(Version):
+    """A trained adapter; its record is training.json (`manifest`)."""
 
     @property
-    def number(self) -> int:
-        return int(self.name[1:])
-
-    @property
-    def adopted(self) -> bool:
-        return bool(self.meta.get("adopted"))
+    def meta(self) -> dict[str, Any]:
+        return self.manifest
 
     @property
     def usable(self) -> bool:
         """Adopted, and its adapter files are still there."""
         return self.adopted and (self.folder / ADAPTER_CONFIG).is_file()
-
-    @property
-    def base_model(self) -> str:
-        return str(self.meta.get("base_model", ""))
 
 
 def adoption(before: float | None, after: float | None) -> tuple[bool, str]:
@@ -78,82 +58,22 @@ def adoption(before: float | None, after: float | None) -> tuple[bool, str]:
     )
 
 
-class AdapterStore:
-    def __init__(self, data_dir: Path) -> None:
-        self.root = adapters_dir(data_dir)
+class AdapterStore(VersionStore):
+    """The generator's adapters: the embedder's store, over DATA_DIR/models/generator."""
 
-    def versions(self) -> list[Adapter]:
-        """Every adapter with a readable training.json, oldest first."""
-        if not self.root.is_dir():
-            return []
-        found = []
-        for folder in self.root.iterdir():
-            if not (folder.is_dir() and _VERSION.fullmatch(folder.name)):
-                continue
-            try:
-                meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            found.append(Adapter(folder.name, folder, meta))
-        return sorted(found, key=lambda a: a.number)
+    kind = "generator"
+    manifest_file = META_FILE
+    version_type = Adapter
+    noun = "generator version"
+    base_noun = "base generator"
 
-    def get(self, name: str) -> Adapter:
-        wanted = normalise_name(name)
-        for adapter in self.versions():
-            if adapter.name == wanted:
-                return adapter
-        raise VersionError(f"there is no generator version {name!r}; {self.choices()}")
-
-    def choices(self) -> str:
-        usable = [a.name for a in self.versions() if a.usable]
-        return "generator versions that can be used: " + ", ".join([*usable, BASE])
-
-    def active_name(self) -> str:
-        try:
-            name = (self.root / ACTIVE_FILE).read_text(encoding="utf-8").strip()
-        except OSError:
-            return BASE
-        return name or BASE
+    def adapters(self) -> list[Adapter]:
+        """`versions()`, typed as adapters (version_type makes every one an Adapter)."""
+        return [a for a in self.versions() if isinstance(a, Adapter)]
 
     def active(self) -> Adapter | None:
-        """The active adapter, or None for the base model (also when the pointer names an
-        adapter whose files are gone: logged)."""
-        name = self.active_name()
-        if name == BASE:
-            return None
-        try:
-            adapter = self.get(name)
-        except VersionError:
-            adapter = None
-        if adapter is None or not adapter.usable:
-            log.warning("trained generator adapter %s is missing; using the base model", name)
-            return None
-        return adapter
-
-    def set_active(self, name: str) -> None:
-        name = normalise_name(name)
-        if name != BASE and not self.get(name).usable:
-            raise VersionError(f"generator version {name} was not adopted; {self.choices()}")
-        self.root.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.root / ACTIVE_FILE, name + "\n")
-
-    def rollback_target(self, name: str | None) -> str:
-        """`name` checked, or without one the adapter adopted before the active one (else the
-        base model)."""
-        if name is not None:
-            wanted = normalise_name(name)
-            if wanted != BASE and not self.get(wanted).usable:
-                raise VersionError(
-                    f"generator version {wanted} cannot be used (not adopted, or its files "
-                    f"were removed); {self.choices()}"
-                )
-            return wanted
-        current = self.active_name()
-        if current == BASE:
-            raise VersionError(f"the base generator is already active; {self.choices()}")
-        number = int(current[1:]) if _VERSION.fullmatch(current) else 0
-        older = [a for a in self.versions() if a.usable and a.number < number]
-        return older[-1].name if older else BASE
+        active = super().active()
+        return active if isinstance(active, Adapter) else None
 
 
 def active_adapter(data_dir: Path, base_model: str) -> Path | None:

@@ -342,7 +342,7 @@ class TrainingRunner:
         require_admin(actor, "see trained versions")
         adapters = AdapterStore(self.settings.data_dir)
         active = adapters.active()
-        return (BASE if active is None else active.name), adapters.versions()
+        return (BASE if active is None else active.name), adapters.adapters()
 
     def rollback_generator(self, actor: Actor, version: str | None = None) -> str:
         """Make `version` (or, without one, the adapter adopted before the active one, else

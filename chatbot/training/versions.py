@@ -85,9 +85,18 @@ class Version:
 
 
 class VersionStore:
+    """The embedder's versions; a subclass names another kind's folder, record file, version
+    type and wording (chatbot.training.generator_versions)."""
+
+    kind = "embedder"  # the folder under DATA_DIR/models
+    manifest_file = MANIFEST
+    version_type: type[Version] = Version
+    noun = "version"  # how messages name one
+    base_noun = "base model"
+
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.root = data_dir / "models" / "embedder"
+        self.root = data_dir / "models" / self.kind
 
     # ---- reading ------------------------------------------------------------------------
     def versions(self) -> list[Version]:
@@ -99,10 +108,10 @@ class VersionStore:
             if not (folder.is_dir() and _VERSION.fullmatch(folder.name)):
                 continue
             try:
-                manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+                manifest = json.loads((folder / self.manifest_file).read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue  # a training that crashed before writing it
-            found.append(Version(folder.name, folder, manifest))
+            found.append(self.version_type(folder.name, folder, manifest))
         return sorted(found, key=lambda v: v.number)
 
     def get(self, name: str) -> Version:
@@ -110,7 +119,7 @@ class VersionStore:
         for version in self.versions():
             if version.name == wanted:
                 return version
-        raise VersionError(f"there is no version {name!r}; {self.choices()}")
+        raise VersionError(f"there is no {self.noun} {name!r}; {self.choices()}")
 
     def active_name(self) -> str:
         try:
@@ -130,13 +139,13 @@ class VersionStore:
         except VersionError:
             version = None
         if version is None or not version.usable:
-            log.warning("trained embedder %s is missing; using the base model", name)
+            log.warning("trained %s %s is missing; using the %s", self.kind, name, self.base_noun)
             return None
         return version
 
     def choices(self) -> str:
         usable = [v.name for v in self.versions() if v.usable]
-        return "versions that can be used: " + ", ".join([*usable, BASE])
+        return f"{self.noun}s that can be used: " + ", ".join([*usable, BASE])
 
     # ---- writing (with the lock held) ---------------------------------------------------
     def new_folder(self) -> Path:
@@ -150,17 +159,19 @@ class VersionStore:
         return folder
 
     def write_manifest(self, folder: Path, manifest: dict[str, Any]) -> Version:
-        _write_atomic(folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
-        return Version(folder.name, folder, manifest)
+        text = json.dumps(manifest, indent=2, ensure_ascii=False)
+        _write_atomic(folder / self.manifest_file, text)
+        return self.version_type(folder.name, folder, manifest)
 
     def discard_model(self, folder: Path) -> None:
         shutil.rmtree(folder / MODEL_DIR, ignore_errors=True)
 
     def set_active(self, name: str) -> None:
+        name = normalise_name(name)
         if name != BASE and not self.get(name).usable:
-            raise VersionError(f"version {name} was not adopted; {self.choices()}")
+            raise VersionError(f"{self.noun} {name} was not adopted; {self.choices()}")
         self.root.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.root / ACTIVE_FILE, normalise_name(name) + "\n")
+        _write_atomic(self.root / ACTIVE_FILE, name + "\n")
 
     def rollback_target(self, name: str | None) -> str:
         """`name` checked, or without one the version adopted before the active one (else
@@ -172,13 +183,13 @@ class VersionStore:
             version = self.get(wanted)
             if not version.usable:
                 raise VersionError(
-                    f"version {version.name} cannot be used (not adopted, or its model was "
-                    f"removed); {self.choices()}"
+                    f"{self.noun} {version.name} cannot be used (not adopted, or its files "
+                    f"were removed); {self.choices()}"
                 )
             return version.name
         current = self.active_name()
         if current == BASE:
-            raise VersionError(f"the base model is already active; {self.choices()}")
+            raise VersionError(f"the {self.base_noun} is already active; {self.choices()}")
         number = int(current[1:]) if _VERSION.fullmatch(current) else 0
         older = [v for v in self.versions() if v.usable and v.number < number]
         return older[-1].name if older else BASE

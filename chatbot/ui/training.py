@@ -174,16 +174,7 @@ def figure_rows(state: TrainingState | None) -> list[Row]:
         ("before, threshold chosen on held-out", r.before_recalibrated),
         ("after (trained, its threshold)", r.after),
     ]
-    return [
-        [
-            label,
-            f"{f.in_scope_accuracy:.3f}",
-            f"{f.oos_recall:.3f}",
-            f"{f.mcc:.3f}",
-            f"{f.recall_at_1:.3f}",
-        ]
-        for label, f in rows
-    ]
+    return [[label, *f.cells()] for label, f in rows]
 
 
 def _stamp(state: TrainingState | None) -> Seen:
